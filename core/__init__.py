@@ -1,0 +1,58 @@
+"""swain's core: the one import surface for plugin authors.
+
+A plugin is a module (or object) with ``swain_*`` functions decorated with
+:data:`hookimpl`; see :mod:`swain.core.hookspecs` for every hook.
+"""
+
+from __future__ import annotations
+
+from .app import create_app, load_config
+from .config import Config, Setting
+from .dialect import DBConnection, Dialect, ExecResult
+from .errors import (
+    ApiError,
+    BadRequest,
+    ConfigError,
+    Conflict,
+    Detail,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    ServiceUnavailable,
+    Unauthorized,
+    ValidationFailed,
+    invalid,
+)
+from .gateway import ListQuery, Page, TableGateway
+from .keys import IDENTITY, REQUEST_ID, RUNTIME
+from .middleware import public
+from .plugins import hookimpl
+from .protocols import (
+    Action,
+    AuditEvent,
+    AuditSink,
+    AuthProvider,
+    Authorizer,
+    EmailMessage,
+    EmailTransport,
+    Identity,
+    PasswordHasher,
+    Predicate,
+    RowPolicy,
+    WritePreparer,
+)
+from .runtime import Runtime
+from .schema import Column, ForeignKey, Relationship, Schema, Table
+from .tableapi import json_response, read_json, resolve_table, table_routes
+
+__all__ = [
+    "IDENTITY", "REQUEST_ID", "RUNTIME", "Action", "ApiError", "AuditEvent", "AuditSink",
+    "AuthProvider", "Authorizer", "BadRequest", "Column", "Config", "ConfigError", "Conflict",
+    "DBConnection", "Detail", "Dialect", "EmailMessage", "EmailTransport", "ExecResult",
+    "Forbidden", "ForeignKey", "Identity", "ListQuery", "NotFound", "Page", "PasswordHasher",
+    "PayloadTooLarge", "Predicate", "RateLimited", "Relationship", "RowPolicy", "Runtime",
+    "Schema", "ServiceUnavailable", "Setting", "Table", "TableGateway", "Unauthorized",
+    "ValidationFailed", "WritePreparer", "create_app", "hookimpl", "invalid", "json_response",
+    "load_config", "public", "read_json", "resolve_table", "table_routes",
+]

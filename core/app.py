@@ -1,0 +1,151 @@
+"""The application factory: config → plugin manager → dialect → aiohttp app.
+
+No module globals: everything an app needs hangs off ``app[RUNTIME]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import threading
+from collections.abc import AsyncIterator, Iterable, Mapping
+from pathlib import Path
+
+import pluggy
+from aiohttp import web
+
+from . import codec, config as config_module
+from .config import CORE_SECTIONS, Config, merge_sections
+from .errors import ApiError, ConfigError, ServiceUnavailable
+from .keys import RUNTIME
+from .middleware import authenticate, error_envelope, public, request_context
+from .plugins import collect, create_plugin_manager, load_dialect
+from .runtime import Runtime
+from .tableapi import add_table_routes, json_response
+
+log = logging.getLogger("swain")
+SCHEMA_RETRY_SECONDS = 2.0
+
+
+def load_config(path: Path | str | None = None, stage: str | None = None,
+                environ: Mapping[str, str] | None = None,
+                plugins: Iterable[object] = ()) -> tuple[Config, pluggy.PluginManager]:
+    """Read and validate ``swain.toml`` with the sections of every enabled plugin."""
+    environ = os.environ if environ is None else environ
+    path = Path(path) if path is not None else Path(environ.get("SWAIN_CONFIG", "swain.toml"))
+    stage = stage or environ.get("SWAIN_STAGE") or "development"
+    raw = config_module.read_raw(path, environ)
+    plugin_section = config_module.validate_section("plugins", raw.get("plugins", {}),
+                                                    CORE_SECTIONS["plugins"])
+    plugin_list = list(plugins)
+    pm = create_plugin_manager(disable=plugin_section["disable"], modules=plugin_section["modules"],
+                               plugins=plugin_list)
+    sections = merge_sections(CORE_SECTIONS, *reversed(pm.hook.swain_config_sections()))
+    # Environment overrides for plugin-owned sections need the merged list.
+    raw = config_module.read_raw(path, environ, sections)
+    config = config_module.validate(raw, sections, stage=stage,
+                                    path=path if path.exists() else None)
+    return config, pm
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    runtime = app[RUNTIME]
+    await runtime.dialect.open()
+    loader = asyncio.create_task(_load_schema_until_ready(runtime))
+    with contextlib.suppress(asyncio.TimeoutError):
+        # Serve as soon as the schema is in; if the database is down, start anyway
+        # (503 until it is back) rather than crash-looping.
+        await asyncio.wait_for(asyncio.shield(loader), timeout=runtime.config.connection().connect_timeout + 5)
+    try:
+        yield
+    finally:
+        loader.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await loader
+        await runtime.dialect.close()
+
+
+async def _load_schema_until_ready(runtime: Runtime) -> None:
+    while True:
+        try:
+            await runtime.dialect.ping()
+            await runtime.load_schema()
+            return
+        except ConfigError:
+            raise
+        except Exception as exc:
+            log.error("cannot load the schema yet (%s); retrying in %.0fs", exc.__class__.__name__,
+                      SCHEMA_RETRY_SECONDS)
+            await asyncio.sleep(SCHEMA_RETRY_SECONDS)
+
+
+async def _sighup(app: web.Application) -> AsyncIterator[None]:
+    """Reload the schema on SIGHUP (only where signals can be handled: the main thread)."""
+    loop = asyncio.get_running_loop()
+    installed = False
+    if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGHUP"):
+        def reload() -> None:
+            log.info("SIGHUP: reloading the schema")
+            loop.create_task(app[RUNTIME].load_schema())
+        try:
+            loop.add_signal_handler(signal.SIGHUP, reload)
+            installed = True
+        except (NotImplementedError, RuntimeError):
+            pass
+    yield
+    if installed:
+        loop.remove_signal_handler(signal.SIGHUP)
+
+
+@public
+async def health(request: web.Request) -> web.Response:
+    return json_response(codec.dumps({"status": "ok"}))
+
+
+@public
+async def ready(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    try:
+        await asyncio.wait_for(runtime.dialect.ping(), timeout=runtime.config.connection().connect_timeout)
+    except Exception as exc:
+        classified = runtime.dialect.classify_error(exc)
+        if classified is None and not isinstance(exc, asyncio.TimeoutError | OSError):
+            raise
+        raise ServiceUnavailable("the database is unreachable") from None
+    if runtime.catalog is None:
+        raise ServiceUnavailable("the schema is not loaded yet")
+    return json_response(codec.dumps({"status": "ready", "database": runtime.dialect.server_version,
+                                      "tables": len(runtime.schema.visible_tables)}))
+
+
+def create_app(config: Config, pm: pluggy.PluginManager | None = None) -> web.Application:
+    if pm is None:
+        pm = create_plugin_manager(disable=config.plugins.disable, modules=config.plugins.modules)
+    connection = config.connection()
+    dialect = load_dialect(pm, connection.dialect)(connection)
+    runtime = Runtime.build(config, pm, dialect)
+    if config.auth.enabled and not runtime.auth_providers:
+        raise ConfigError("auth.enabled: authentication is on but no enabled plugin provides it; "
+                          "enable an auth plugin, or set [auth] enabled = false to serve an open API")
+    if not config.auth.enabled:
+        log.warning("auth is disabled: anyone who can reach this server can read and write every "
+                    "exposed table")
+    middlewares = [request_context, error_envelope, authenticate,
+                   *collect(pm, "swain_middlewares", config=config)]
+    app = web.Application(middlewares=middlewares, client_max_size=config.api.max_body_size)
+    app[RUNTIME] = runtime
+    app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_sighup)
+    for ctx in collect(pm, "swain_cleanup_ctx", config=config):
+        app.cleanup_ctx.append(ctx)
+    app.router.add_get("/health", health)
+    app.router.add_get("/ready", ready)
+    app.router.add_routes(collect(pm, "swain_routes", config=config))
+    add_table_routes(app)
+    return app
+
+
+__all__ = ["ApiError", "create_app", "load_config"]

@@ -1,0 +1,78 @@
+"""A loaded schema with everything derived from it for serving requests.
+
+A catalog is immutable once built; a reload builds a new one and swaps it in
+atomically, so requests in flight finish on the catalog they started with.
+Compiled SQL is cached here, keyed by the request's shape, and dies with the
+catalog.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from .schema import Schema, Table
+
+_SA_TYPES: dict[str, Callable[[], Any]] = {
+    "integer": sa.BigInteger, "number": sa.Float, "decimal": sa.Numeric, "string": sa.String,
+    "boolean": sa.Boolean, "date": sa.Date, "datetime": sa.DateTime,
+    "datetime_tz": lambda: sa.DateTime(timezone=True), "time": sa.Time, "uuid": sa.Uuid,
+    "json": sa.JSON, "binary": sa.LargeBinary, "interval": sa.Interval,
+}
+
+#: Paths the API itself owns; a table with one of these names is only at /tables/{name}.
+RESERVED_NAMES = frozenset({"auth", "swagger", "openapi.json", "openapi.yaml", "tables", "_swain",
+                            "health", "ready", "metrics", ".well-known"})
+
+_CACHE_LIMIT = 4096
+
+
+@dataclass
+class Compiled:
+    """SQL compiled once for a request shape; ``columns`` are the output columns."""
+
+    sql: str
+    params: list[str]
+    columns: list[Any] = field(default_factory=list)
+    extra: Any = None
+
+
+class Catalog:
+    def __init__(self, schema: Schema) -> None:
+        self.schema = schema
+        self.metadata = sa.MetaData()
+        self.sa_tables: dict[str, sa.Table] = {}
+        for table in schema.tables.values():
+            self.sa_tables[table.key] = self._sa_table(table)
+        self._compiled: dict[Hashable, Compiled] = {}
+
+    def _sa_table(self, table: Table) -> sa.Table:
+        columns = []
+        for column in table.columns:
+            if column.kind == "array":
+                type_: Any = sa.ARRAY(_SA_TYPES.get(column.item_kind or "string", sa.String)())
+            else:
+                type_ = _SA_TYPES.get(column.kind, sa.String)()
+            columns.append(sa.Column(column.name, type_, key=column.name,
+                                     primary_key=column.name in table.primary_key))
+        return sa.Table(table.name, self.metadata, *columns, schema=table.schema)
+
+    def table(self, key: str) -> Table | None:
+        return self.schema.table(key)
+
+    def sa_table(self, table: Table) -> sa.Table:
+        return self.sa_tables[table.key]
+
+    def compiled(self, key: Hashable, build: Callable[[], Compiled]) -> Compiled:
+        found = self._compiled.get(key)
+        if found is None:
+            if len(self._compiled) >= _CACHE_LIMIT:
+                self._compiled.clear()
+            found = self._compiled[key] = build()
+        return found
+
+    def reserved_collisions(self) -> list[str]:
+        return sorted(t.key for t in self.schema.visible_tables if t.key.lower() in RESERVED_NAMES)

@@ -1,0 +1,219 @@
+"""The dialect contract: what a database backend gives core.
+
+Core never asks which database it is talking to; it asks the dialect's
+capability flags (``supports_*``) and lets the dialect compile, execute and
+classify errors.  Backends live in :mod:`swain.dialects` and register through
+the ``swain.dialects`` entry-point group (or the ``swain_get_dialect`` hook).
+"""
+
+from __future__ import annotations
+
+import abc
+import re
+import json
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Dialect as SADialect
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from .errors import ApiError
+from .schema import Column, Schema, Table
+
+if TYPE_CHECKING:
+    from .config import Connection
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    rowcount: int
+    lastrowid: Any = None
+
+
+class DBConnection(abc.ABC):
+    """One pooled driver connection, already in autocommit mode."""
+
+    @abc.abstractmethod
+    async def fetch_all(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Sequence[Any]]: ...
+
+    async def fetch_one(self, sql: str, params: Mapping[str, Any] | None = None) -> Sequence[Any] | None:
+        rows = await self.fetch_all(sql, params)
+        return rows[0] if rows else None
+
+    @abc.abstractmethod
+    async def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> ExecResult: ...
+
+    @abc.abstractmethod
+    def transaction(self) -> Any:
+        """An async context manager: BEGIN … COMMIT, or ROLLBACK on an exception."""
+
+    async def savepoint(self, name: str) -> None:
+        await self.execute(f"SAVEPOINT {name}")
+
+    async def release_savepoint(self, name: str) -> None:
+        await self.execute(f"RELEASE SAVEPOINT {name}")
+
+    async def rollback_to_savepoint(self, name: str) -> None:
+        await self.execute(f"ROLLBACK TO SAVEPOINT {name}")
+
+
+class Dialect(abc.ABC):
+    """A database backend.  Subclasses set the flags and implement the I/O."""
+
+    name: ClassVar[str]
+    #: the SQLAlchemy driver name used for compiling SQL and for introspection
+    driver: ClassVar[str]
+
+    supports_returning_insert: ClassVar[bool] = False
+    supports_returning_update: ClassVar[bool] = False
+    supports_returning_delete: ClassVar[bool] = False
+    supports_ilike: ClassVar[bool] = False
+    supports_native_rls: ClassVar[bool] = False
+    supports_json_aggregation: ClassVar[bool] = False
+    supports_arrays: ClassVar[bool] = False
+    supports_estimated_count: ClassVar[bool] = False
+    supports_schemas: ClassVar[bool] = False
+    #: "on_conflict" (PostgreSQL, SQLite) or "on_duplicate_key" (MySQL)
+    upsert_style: ClassVar[str] = "on_conflict"
+    #: whether a text timestamp keeps its zone (SQLite stores the ISO text as given)
+    stores_datetimes_as_text: ClassVar[bool] = False
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.url = connection.url.set(drivername=self.driver)
+        self.sa_dialect: SADialect = self.url.get_dialect()(paramstyle=self.paramstyle)
+        self.server_version = ""
+
+    paramstyle: ClassVar[str] = "pyformat"
+
+    # -- lifecycle -------------------------------------------------------
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Create the connection pool (sized by ``connection.pool_size``)."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Close every pooled connection."""
+
+    @abc.abstractmethod
+    def acquire(self) -> Any:
+        """An async context manager yielding a :class:`DBConnection`."""
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[DBConnection]:
+        async with self.acquire() as conn, conn.transaction():
+            yield conn
+
+    async def ping(self) -> str:
+        """Reach the server; return its version string or raise."""
+        async with self.acquire() as conn:
+            row = await conn.fetch_one(self.version_query)
+        self.server_version = str(row[0]) if row else ""
+        return self.server_version
+
+    version_query: ClassVar[str] = "SELECT version()"
+
+    # -- SQL -----------------------------------------------------------------
+
+    def compile(self, statement: sa.ClauseElement) -> tuple[str, list[str]]:
+        """Compile once: the SQL text and the names of its bind parameters."""
+        compiled = statement.compile(dialect=self.sa_dialect,
+                                     compile_kwargs={"render_postcompile": True})
+        return str(compiled), list(compiled.params)
+
+    def quote(self, name: str) -> str:
+        return self.sa_dialect.identifier_preparer.quote(name)
+
+    def order_by(self, column: sa.ColumnElement[Any], descending: bool,
+                 nulls: str | None) -> list[Any]:
+        """ORDER BY terms for one column; ``nulls`` is ``first``, ``last`` or ``None``."""
+        clause = column.desc() if descending else column.asc()
+        if nulls == "first":
+            clause = clause.nulls_first()
+        elif nulls == "last":
+            clause = clause.nulls_last()
+        return [clause]
+
+    def json_page(self, stmt: sa.Select[Any], columns: Sequence[Column],
+                  count_stmt: sa.Select[Any] | None) -> sa.Select[Any] | None:
+        """A statement returning ``(total?, json_text)`` for a page, built in the database,
+        or ``None`` when the dialect cannot (then rows are serialised in Python)."""
+        return None
+
+    def json_row(self, stmt: sa.Select[Any], columns: Sequence[Column]) -> sa.Select[Any] | None:
+        """Like :meth:`json_page` for a single row (one JSON object)."""
+        return None
+
+    def decoder(self, column: Column) -> Callable[[Any], Any] | None:
+        """A function normalising this column's driver values, or ``None`` if none is needed."""
+        return None
+
+    async def estimate_count(self, conn: DBConnection, sql: str, params: Mapping[str, Any],
+                             sa_table: sa.Table, filtered: bool) -> int | None:
+        """The planner's row estimate for a query, or ``None`` when it has none."""
+        return None
+
+    # -- values ----------------------------------------------------------------
+
+    def encode(self, kind: str, value: Any) -> Any:
+        """A Python value (already checked by the codec) as the driver wants it."""
+        if kind == "json" and value is not None:
+            return json.dumps(value)
+        return value
+
+    # -- errors ------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def classify_error(self, exc: BaseException) -> ApiError | None:
+        """Map a driver exception onto the error envelope (409/422/503), or ``None``."""
+
+    # -- introspection -------------------------------------------------------------
+
+    def introspection_engine(self) -> Any:
+        return create_async_engine(self.url, poolclass=NullPool)
+
+    async def introspect(self) -> Schema:
+        from .introspect import introspect
+
+        engine = self.introspection_engine()
+        try:
+            async with engine.connect() as conn:
+                schema = await conn.run_sync(introspect, self)
+        finally:
+            await engine.dispose()
+        return schema
+
+    def declared_types(self, sync_conn: Any, schema: str | None, table: str) -> dict[str, str]:
+        """Column → declared type name, for types SQLAlchemy does not recognise."""
+        return {}
+
+    def view_updatable(self, sync_conn: Any, schema: str | None, view: str) -> bool:
+        return False
+
+    def check_constraint_kinds(self, checks: list[dict[str, Any]]) -> dict[str, tuple[str, Any]]:
+        """Column kinds implied by CHECK constraints (JSON validity, enum lists)."""
+        found: dict[str, tuple[str, Any]] = {}
+        for check in checks:
+            text = str(check.get("sqltext", ""))
+            json_valid = re.search(r"json_valid\(\s*[`\"]?([^`\")]+)[`\"]?\s*\)", text, re.I)
+            if json_valid:
+                found[json_valid.group(1)] = ("json", None)
+                continue
+            enum = re.fullmatch(r"\s*\(?\s*[`\"]?(\w[^`\"]*?)[`\"]?\s+IN\s*\(([^)]*)\)\s*\)?\s*",
+                                text, re.I)
+            if enum:
+                values = re.findall(r"'((?:[^']|'')*)'", enum.group(2))
+                if values:
+                    found[enum.group(1)] = ("enum", [v.replace("''", "'") for v in values])
+        return found
+
+    def finish_table(self, table: Table) -> None:
+        """Last dialect-specific touches to an introspected table."""
+
+    def default_schema(self, sync_conn: Any) -> str | None:
+        return None

@@ -1,0 +1,193 @@
+"""Introspection: SQLAlchemy's inspector, through a dialect, into the schema model.
+
+Runs synchronously inside ``AsyncConnection.run_sync`` on the dialect's own
+async driver.  Type mapping is by SQLAlchemy type class first, then by the
+declared type name (for types SQLAlchemy does not know, such as MariaDB's
+``UUID`` or SQLite's free-form names), then by CHECK constraints (MariaDB's
+JSON is ``LONGTEXT CHECK (json_valid(...))``).
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy import types as sat
+from sqlalchemy.dialects import mysql, postgresql
+
+from .schema import Column, ForeignKey, Schema, Table
+
+if TYPE_CHECKING:
+    from .dialect import Dialect
+
+_NAME_KINDS: list[tuple[str, str]] = [
+    (r"\bbool", "boolean"),
+    (r"uuid|uniqueidentifier", "uuid"),
+    (r"json", "json"),
+    (r"timestamptz|timestamp\s*with\s*time\s*zone|datetimeoffset", "datetime_tz"),
+    (r"datetime|timestamp", "datetime"),
+    (r"^date$", "date"),
+    (r"^time", "time"),
+    (r"interval", "interval"),
+    (r"int", "integer"),
+    (r"decimal|numeric|money", "decimal"),
+    (r"real|floa|doub", "number"),
+    (r"blob|binary|bytea", "binary"),
+    (r"char|text|clob|string|enum|inet|cidr|xml", "string"),
+]
+
+
+def kind_by_name(type_name: str) -> str | None:
+    lowered = type_name.lower().strip()
+    for pattern, kind in _NAME_KINDS:
+        if re.search(pattern, lowered):
+            return kind
+    return None
+
+
+def kind_of(type_: sat.TypeEngine[Any]) -> str | None:
+    """The JSON-level kind for a SQLAlchemy type, or ``None`` when it cannot tell."""
+    if isinstance(type_, mysql.TINYINT) and getattr(type_, "display_width", None) == 1:
+        return "boolean"
+    if isinstance(type_, mysql.TIMESTAMP):
+        return "datetime_tz"  # stored in UTC; sessions run with time_zone '+00:00'
+    if isinstance(type_, mysql.YEAR):
+        return "integer"
+    checks: list[tuple[type[Any], str]] = [
+        (sat.Boolean, "boolean"),
+        (sat.Enum, "string"),
+        (sat.Integer, "integer"),
+        (sat.Float, "number"),
+        (sat.Numeric, "decimal"),
+        (sat.Uuid, "uuid"),
+        (sat.JSON, "json"),
+        (sat.DateTime, "datetime"),
+        (sat.Date, "date"),
+        (sat.Time, "time"),
+        (sat.Interval, "interval"),
+        (sat.ARRAY, "array"),
+        (sat._Binary, "binary"),
+        (sat.String, "string"),
+    ]
+    for cls, kind in checks:
+        if isinstance(type_, cls):
+            if kind == "datetime" and getattr(type_, "timezone", False):
+                return "datetime_tz"
+            if kind == "number" and isinstance(type_, postgresql.DOUBLE_PRECISION | sat.REAL):
+                return "number"
+            return kind
+    return None
+
+
+def _column(info: dict[str, Any], declared: str | None, implied: tuple[str, Any] | None) -> Column:
+    type_ = info["type"]
+    kind = None if isinstance(type_, sat.NullType) else kind_of(type_)
+    sql_type = declared or _type_name(type_)
+    if kind is None or (declared and kind in ("decimal", "string") and kind_by_name(declared)
+                        not in (None, kind)):
+        kind = kind_by_name(sql_type) or "string"
+    enum_values: list[str] | None = list(type_.enums) if isinstance(type_, sat.Enum) else None
+    if implied:
+        implied_kind, values = implied
+        if implied_kind == "json" and kind == "string":
+            kind = "json"
+        elif implied_kind == "enum" and kind == "string":
+            enum_values = values
+    column = Column(
+        name=info["name"],
+        sql_type=sql_type,
+        kind=kind,
+        nullable=bool(info.get("nullable", True)),
+        default=None if info.get("default") is None else str(info["default"]),
+        autoincrement=info.get("autoincrement") is True or "identity" in info,
+        generated="computed" in info,
+        comment=info.get("comment"),
+        enum_values=enum_values,
+    )
+    if isinstance(type_, sat.String) and type_.length:
+        column.max_length = int(type_.length)
+    if isinstance(type_, sat.Numeric) and kind == "decimal":
+        column.precision, column.scale = type_.precision, type_.scale
+    if isinstance(type_, sat.ARRAY):
+        column.item_kind = kind_of(type_.item_type) or "string"
+    return column
+
+
+def _type_name(type_: sat.TypeEngine[Any]) -> str:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return str(type_.compile())
+    except Exception:
+        return type(type_).__name__.upper()
+
+
+def introspect(sync_conn: sa.Connection, dialect: Dialect) -> Schema:
+    inspector = sa.inspect(sync_conn)
+    default_schema = dialect.default_schema(sync_conn)
+    wanted = dialect.connection.schemas or [None]
+    tables: dict[str, Table] = {}
+    for schema_name in wanted:
+        key_schema = None if schema_name in (None, default_schema) else schema_name
+        names = [(n, "table") for n in inspector.get_table_names(schema=schema_name)]
+        names += [(n, "view") for n in inspector.get_view_names(schema=schema_name)]
+        for name, kind in names:
+            table = _table(inspector, sync_conn, dialect, schema_name, key_schema, name, kind,
+                           default_schema)
+            tables[table.key] = table
+    schema = Schema(dialect=dialect.name, server_version=dialect.server_version, tables=tables)
+    for table in tables.values():
+        table.foreign_keys = [fk for fk in table.foreign_keys if fk.target in tables]
+    schema.derive_relationships()
+    return schema
+
+
+def _table(inspector: Any, sync_conn: sa.Connection, dialect: Dialect, schema_name: str | None,
+           key_schema: str | None, name: str, kind: str, default_schema: str | None) -> Table:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sa.exc.SAWarning)
+        raw_columns = inspector.get_columns(name, schema=schema_name)
+        declared = dialect.declared_types(sync_conn, schema_name, name)
+        try:
+            checks = inspector.get_check_constraints(name, schema=schema_name)
+        except NotImplementedError:
+            checks = []
+        implied = dialect.check_constraint_kinds(checks)
+        columns = [_column(c, declared.get(c["name"]), implied.get(c["name"])) for c in raw_columns]
+        pk = inspector.get_pk_constraint(name, schema=schema_name) if kind == "table" else {}
+        fks = inspector.get_foreign_keys(name, schema=schema_name) if kind == "table" else []
+        uniques = inspector.get_unique_constraints(name, schema=schema_name) if kind == "table" else []
+        indexes = inspector.get_indexes(name, schema=schema_name) if kind == "table" else []
+        comment = None
+        try:
+            comment = inspector.get_table_comment(name, schema=schema_name).get("text")
+        except NotImplementedError:
+            pass
+    foreign_keys = []
+    for fk in fks:
+        target_schema = fk.get("referred_schema")
+        if target_schema == default_schema:
+            target_schema = None
+        target = f"{target_schema}.{fk['referred_table']}" if target_schema else fk["referred_table"]
+        foreign_keys.append(ForeignKey(fk.get("name"), list(fk["constrained_columns"]), target,
+                                       list(fk["referred_columns"])))
+    primary_key = list(pk.get("constrained_columns") or [])
+    updatable = kind == "table" or dialect.view_updatable(sync_conn, schema_name, name)
+    table = Table(
+        name=name,
+        schema=key_schema,
+        kind=kind,
+        columns=columns,
+        primary_key=primary_key,
+        foreign_keys=foreign_keys,
+        unique_constraints=[{"name": u.get("name"), "columns": list(u["column_names"])}
+                            for u in uniques],
+        indexes=[{"name": i.get("name"), "columns": [c for c in i["column_names"] if c],
+                  "unique": bool(i.get("unique"))} for i in indexes],
+        updatable=updatable,
+        comment=comment,
+    )
+    dialect.finish_table(table)
+    return table

@@ -1,0 +1,136 @@
+"""Core middlewares, outermost first: request id and access log, error
+envelope, authentication.  Plugins' middlewares run inside these."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from . import codec, logs
+from .errors import ApiError, ServiceUnavailable, Unauthorized
+from .keys import IDENTITY, REQUEST_ID, RUNTIME
+
+log = logging.getLogger("swain")
+_SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def error_response(error: ApiError, request_id: str | None = None) -> web.Response:
+    body = error.body()
+    if request_id:
+        body["error"]["request_id"] = request_id
+    return web.Response(body=codec.dumps(body), status=error.status,
+                        content_type="application/json", headers=error.headers)
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Request id in and out, security headers, one access-log line per request."""
+    incoming = request.headers.get("X-Request-ID", "")
+    request_id = incoming if _SAFE_ID.fullmatch(incoming) else uuid.uuid4().hex
+    request[REQUEST_ID] = request_id
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        response.headers["X-Request-ID"] = request_id
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+    finally:
+        if request.app[RUNTIME].config.logging.access_log:
+            identity = request.get(IDENTITY)
+            route = request.match_info.route.resource
+            logs.access({
+                "request_id": request_id,
+                "method": request.method,
+                "path": request.path,
+                "route": route.canonical if route is not None else None,
+                "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "user_id": identity.user_id if identity else None,
+                "remote": request.remote,
+            })
+
+
+@web.middleware
+async def error_envelope(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Every error leaves as the JSON envelope; nothing internal reaches the client."""
+    request_id = request.get(REQUEST_ID)
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc, request_id)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
+            exc.status, "bad_request" if exc.status < 500 else "server_error")
+        error = ApiError(exc.reason if exc.status != 404 else "no such route")
+        error.status, error.code = exc.status, code
+        if exc.status == 405 and "Allow" in exc.headers:
+            error.headers = {"Allow": exc.headers["Allow"]}
+        return error_response(error, request_id)
+    except Exception as exc:
+        runtime = request.app[RUNTIME]
+        classified = runtime.dialect.classify_error(exc)
+        if classified is not None:
+            if isinstance(classified, ServiceUnavailable):
+                log.warning("database unavailable: %s", exc, extra={"fields": {"request_id": request_id}})
+                classified.headers.setdefault("Retry-After", "1")
+            else:
+                log.info("constraint or data error: %s", exc, extra={"fields": {"request_id": request_id}})
+            return error_response(classified, request_id)
+        custom = runtime.pm.hook.swain_handle_exception(request=request, exception=exc)
+        if custom is not None:
+            return custom  # type: ignore[no-any-return]
+        log.exception("unhandled error", extra={"fields": {"request_id": request_id}})
+        error = ApiError("internal server error")
+        error.status, error.code = 500, "server_error"
+        return error_response(error, request_id)
+
+
+def is_public(request: web.Request, public_routes: list[str]) -> bool:
+    handler = request.match_info.handler
+    if getattr(handler, "swain_public", False):
+        return True
+    path = request.path
+    for entry in public_routes:
+        method, _, route = entry.partition(" ") if " " in entry else ("", "", entry)
+        if route == path and (not method or method.upper() == request.method):
+            return True
+    return False
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Ask each auth provider in order; the first identity wins.  Without one,
+    only public routes are served (when auth is enabled)."""
+    runtime = request.app[RUNTIME]
+    identity = None
+    for provider in runtime.auth_providers:
+        identity = await provider.authenticate(request)
+        if identity is not None:
+            break
+    request[IDENTITY] = identity
+    if identity is None and runtime.config.auth.enabled and \
+            not is_public(request, runtime.config.auth.public_routes):
+        raise Unauthorized("authentication required", headers={"WWW-Authenticate": "Bearer"})
+    return await handler(request)
+
+
+def public(handler: Any) -> Any:
+    """Mark a handler as reachable without credentials (health, docs, login…)."""
+    handler.swain_public = True
+    return handler

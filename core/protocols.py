@@ -1,0 +1,124 @@
+"""The objects plugins hand to core, and what core hands back.
+
+Hooks return these; core awaits their methods while serving requests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Hashable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from aiohttp import web
+    from sqlalchemy import ColumnElement, Table as SATable
+
+    from .schema import Table
+
+Action = Literal["read", "create", "update", "delete"]
+CleanupContext = Callable[["web.Application"], AsyncIterator[None]]
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is calling: set by an auth provider, read by everything after it."""
+
+    user_id: Any
+    provider: str
+    email: str | None = None
+    tenant: Any = None
+    roles: frozenset[str] = frozenset()
+    permissions: frozenset[str] = frozenset()
+    is_admin: bool = False
+    claims: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Predicate:
+    """A WHERE clause a row policy adds, with its parameters kept apart.
+
+    ``clause`` must use named ``bindparam`` objects, so the compiled statement
+    can be cached by ``key`` and reused with new ``params``.
+    """
+
+    key: Hashable
+    clause: ColumnElement[bool]
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class AuthProvider(Protocol):
+    name: str
+
+    async def authenticate(self, request: web.Request) -> Identity | None:
+        """Return an identity, ``None`` to decline, or raise ``Unauthorized``."""
+
+
+@runtime_checkable
+class Authorizer(Protocol):
+    async def authorize(self, identity: Identity | None, table: Table, action: Action) -> None:
+        """Raise ``Forbidden`` (naming the permission) to deny; return to allow."""
+
+
+@runtime_checkable
+class RowPolicy(Protocol):
+    async def predicate(self, identity: Identity | None, table: Table, sa_table: SATable,
+                        action: Action) -> Predicate | None:
+        """The predicate that confines ``action`` on ``table`` for ``identity``, if any."""
+
+
+@runtime_checkable
+class WritePreparer(Protocol):
+    async def prepare(self, identity: Identity | None, table: Table, values: dict[str, Any],
+                      action: Action) -> dict[str, Any]:
+        """Return the values to write; raise ``ValidationFailed``/``Forbidden`` to refuse."""
+
+
+@runtime_checkable
+class FilterOperator(Protocol):
+    def build(self, column: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
+        """The SQL condition for ``column <op> value``."""
+
+
+@runtime_checkable
+class AggregateFunction(Protocol):
+    def build(self, column: ColumnElement[Any] | None) -> ColumnElement[Any]:
+        """The SQL aggregate over ``column``."""
+
+
+@runtime_checkable
+class PasswordHasher(Protocol):
+    def identifies(self, encoded: str) -> bool: ...
+
+    def hash(self, password: str) -> str: ...
+
+    def verify(self, encoded: str, password: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class EmailMessage:
+    to: str
+    subject: str
+    text: str
+    html: str | None = None
+
+
+@runtime_checkable
+class EmailTransport(Protocol):
+    async def send(self, message: EmailMessage) -> None: ...
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    actor: Any
+    action: str
+    table: str | None
+    target: Any
+    at: datetime
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class AuditSink(Protocol):
+    async def record(self, event: AuditEvent) -> None: ...

@@ -1,0 +1,261 @@
+"""The table API of SPEC §5: HTTP in, gateway calls, JSON out.
+
+Routes are dynamic (``/{table}``, ``/{table}/{id}`` and the same under
+``/tables/``) so a schema reload can add or drop tables without rebuilding the
+router.  Fixed paths (``/auth/...``, ``/swagger/...``) are registered first
+and always win; a table named like one of them is served only under
+``/tables/``.
+
+Composite keys are addressed by their values in key order, separated by
+commas, each value percent-encoded (so a literal comma is ``%2C``):
+``/order_items/17,3``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import unquote
+
+from aiohttp import web
+
+from . import codec
+from .catalog import RESERVED_NAMES, Catalog
+from .errors import (
+    BadRequest,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    ValidationFailed,
+    invalid,
+)
+from .gateway import ListQuery, Page, TableGateway, equality_filters
+from .keys import IDENTITY, RUNTIME
+from .schema import Table
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+LIST_PARAMETERS = frozenset({"page", "page_size", "sort", "fields", "count"})
+JSON = "application/json"
+
+
+def json_response(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=body, status=status, content_type=JSON, headers=headers)
+
+
+def gateway(request: web.Request) -> TableGateway:
+    runtime = request.app[RUNTIME]
+    return TableGateway(runtime, request.get(IDENTITY))
+
+
+def resolve_table(request: web.Request) -> tuple[Catalog, Table]:
+    """The table a request addresses; reserved names only under ``/tables/``."""
+    runtime = request.app[RUNTIME]
+    catalog = runtime.catalog
+    if catalog is None:
+        raise ServiceUnavailable("the schema is not loaded yet; the database may be unreachable")
+    name = request.match_info["table"]
+    table = catalog.table(name)
+    if table is None:
+        raise NotFound(f"no table {name!r}")
+    if name.lower() in RESERVED_NAMES and not request.path.startswith("/tables/"):
+        raise NotFound(f"table {name!r} collides with a reserved path; use /tables/{name}")
+    return catalog, table
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request body as strict JSON; a 413 for an oversized body stays a 413."""
+    if not request.can_read_body:
+        raise BadRequest("a JSON request body is required")
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise PayloadTooLarge(f"request body exceeds {request.app[RUNTIME].config.api.max_body_size}"
+                              " bytes") from None
+    return codec.loads(raw)
+
+
+def parse_key(table: Table, request: web.Request) -> list[Any]:
+    if not table.primary_key:
+        raise NotFound(f"table {table.key!r} has no primary key, so rows have no address")
+    # The raw segment, not match_info: match_info is already decoded, and a
+    # decoded %2C could no longer be told from the separator.
+    raw_segment = request.rel_url.raw_path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    parts = [unquote(p) for p in raw_segment.split(",")]
+    if len(parts) != len(table.primary_key):
+        names = ", ".join(table.primary_key)
+        raise invalid("id", f"expected {len(table.primary_key)} comma-separated key values "
+                      f"({names}), got {len(parts)}")
+    values = []
+    for name, text in zip(table.primary_key, parts, strict=True):
+        column = table.column(name)
+        assert column is not None
+        values.append(codec.parse_value(column, text, name, from_text=True))
+    return values
+
+
+def _fields(table: Table, text: str | None) -> tuple[str, ...]:
+    if not text:
+        return ()
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    for name in names:
+        column = table.column(name)
+        if column is None or column.secret:
+            allowed = ", ".join(c.name for c in table.visible_columns)
+            raise invalid(f"fields.{name}", f"unknown column (allowed: {allowed})")
+    return names
+
+
+def _sort(table: Table, text: str | None) -> tuple[tuple[str, bool, str | None], ...]:
+    if not text:
+        return ()
+    terms = []
+    for term in (t.strip() for t in text.split(",")):
+        if not term:
+            continue
+        descending = term.startswith("-")
+        name = term.lstrip("+-")
+        column = table.column(name)
+        if column is None or column.secret:
+            allowed = ", ".join(c.name for c in table.visible_columns)
+            raise invalid(f"sort.{name}", f"unknown column (allowed: {allowed})")
+        terms.append((name, descending, None))
+    return tuple(terms)
+
+
+def _positive(request: web.Request, name: str, default: int) -> int:
+    text = request.query.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise invalid(name, "expected a positive integer") from None
+    if value < 1:
+        raise invalid(name, "expected a positive integer")
+    return value
+
+
+def page_from(request: web.Request) -> Page:
+    api = request.app[RUNTIME].config.api
+    size = min(_positive(request, "page_size", api.default_page_size), api.max_page_size)
+    number = _positive(request, "page", 1)
+    if number > 10_000_000:
+        raise invalid("page", "too large")
+    return Page(number, size)
+
+
+def count_mode(request: web.Request) -> str:
+    mode = request.query.get("count", "exact")
+    if mode not in ("exact", "estimated", "none"):
+        raise invalid("count", "expected exact, estimated or none")
+    return mode
+
+
+def envelope(result_body: bytes, total: int | None, page: Page) -> bytes:
+    pages = None if total is None else (math.ceil(total / page.size) if total else 0)
+    meta = codec.dumps({"total": total, "page": page.number, "page_size": page.size,
+                        "total_pages": pages})
+    return b'{"data":' + result_body + b"," + meta[1:]
+
+
+async def list_rows(request: web.Request) -> web.Response:
+    catalog, table = resolve_table(request)
+    gw = gateway(request)
+    pairs = []
+    for name, value in request.query.items():
+        if name in LIST_PARAMETERS:
+            continue
+        column = table.column(name)
+        if column is None or column.secret:
+            allowed = ", ".join(sorted(LIST_PARAMETERS | {c.name for c in table.visible_columns}))
+            raise invalid(name, f"unknown query parameter (allowed: {allowed})")
+        pairs.append((name, codec.parse_value(column, value, name, from_text=True)))
+    filters = []
+    eq = equality_filters(table, catalog.sa_table(table), pairs, gw.dialect.encode)
+    if eq is not None:
+        filters.append(eq)
+    page = page_from(request)
+    query = ListQuery(fields=_fields(table, request.query.get("fields")),
+                      sort=_sort(table, request.query.get("sort")), filters=filters, page=page,
+                      count=count_mode(request))
+    result = await gw.list(table, query)
+    return json_response(envelope(result.body, result.total, page))
+
+
+async def count_rows(request: web.Request) -> web.Response:
+    _, table = resolve_table(request)
+    count = await gateway(request).count(table)
+    return json_response(codec.dumps({"count": count}))
+
+
+async def get_row(request: web.Request) -> web.Response:
+    _, table = resolve_table(request)
+    key = parse_key(table, request)
+    body = await gateway(request).get_json(table, key, _fields(table, request.query.get("fields")))
+    return json_response(body)
+
+
+def _require_creatable(table: Table) -> None:
+    if table.kind == "table" and not table.primary_key:
+        raise MethodNotAllowed(f"{table.key!r} has no primary key and is read-only")
+    if not table.updatable:
+        raise MethodNotAllowed(f"{table.key!r} is a read-only view")
+
+
+async def create_row(request: web.Request) -> web.Response:
+    _, table = resolve_table(request)
+    _require_creatable(table)
+    gw = gateway(request)
+    values = gw.check_values(table, await read_json(request), creating=True)
+    row = await gw.insert(table, values)
+    return json_response(codec.dumps(row), status=201)
+
+
+async def update_row(request: web.Request) -> web.Response:
+    _, table = resolve_table(request)
+    _require_creatable(table)
+    key = parse_key(table, request)
+    gw = gateway(request)
+    body = await read_json(request)
+    values = gw.check_values(table, body, creating=False)
+    if not values:
+        raise ValidationFailed("body: give at least one column to change")
+    row = await gw.update(table, key, values)
+    return json_response(codec.dumps(row))
+
+
+async def delete_row(request: web.Request) -> web.Response:
+    _, table = resolve_table(request)
+    _require_creatable(table)
+    key = parse_key(table, request)
+    row = await gateway(request).delete(table, key)
+    return json_response(codec.dumps(row))
+
+
+#: (method, path suffix, handler) — order matters: fixed suffixes before ``{id}``.
+TABLE_ROUTES: list[tuple[str, str, Handler]] = [
+    ("GET", "", list_rows),
+    ("POST", "", create_row),
+    ("GET", "/count", count_rows),
+    ("GET", "/{id}", get_row),
+    ("PUT", "/{id}", update_row),
+    ("PATCH", "/{id}", update_row),
+    ("DELETE", "/{id}", delete_row),
+]
+
+
+def table_routes(method: str, suffix: str, handler: Handler) -> list[web.RouteDef]:
+    """A table-level route under both ``/{table}`` and ``/tables/{table}``.
+
+    Plugins return these from ``swain_routes`` (e.g. ``/filter``, ``/bulk``);
+    plugin routes are registered before core's, so ``/{table}/filter`` wins
+    over ``/{table}/{id}``.
+    """
+    return [web.route(method, prefix + suffix, handler) for prefix in ("/tables/{table}", "/{table}")]
+
+
+def add_table_routes(app: web.Application) -> None:
+    for method, suffix, handler in TABLE_ROUTES:
+        app.router.add_routes(table_routes(method, suffix, handler))

@@ -1,0 +1,243 @@
+"""MySQL and MariaDB through aiomysql (PyMySQL underneath).
+
+Sessions run in UTC with strict SQL modes, so a value that does not fit is an
+error (422) instead of being silently truncated.  RETURNING is used where the
+server has it (MariaDB 10.5+ for INSERT, 10.0+ for DELETE); otherwise rows
+are read back by key in the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from typing import Any
+
+import aiomysql
+import orjson
+import pymysql
+import sqlalchemy as sa
+from pymysql.constants import CLIENT
+
+from swain.core.dialect import DBConnection, Dialect, ExecResult
+from swain.core.errors import ApiError, Conflict, Detail, ServiceUnavailable, ValidationFailed
+from swain.core.schema import Column
+
+_SQL_MODE = ("STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,"
+             "NO_ENGINE_SUBSTITUTION")
+_DISCONNECTS = {1040, 1053, 1077, 1152, 1205, 1927, 2002, 2003, 2006, 2013, 2014, 2045, 2055, 4031}
+
+
+class MySQLConnection(DBConnection):
+    def __init__(self, conn: aiomysql.Connection) -> None:
+        self.conn = conn
+
+    async def fetch_all(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Sequence[Any]]:
+        async with self.conn.cursor() as cursor:
+            await cursor.execute(sql, params or None)
+            return list(await cursor.fetchall()) if cursor.description else []
+
+    async def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> ExecResult:
+        async with self.conn.cursor() as cursor:
+            await cursor.execute(sql, params or None)
+            return ExecResult(cursor.rowcount, cursor.lastrowid)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        await self.conn.begin()
+        try:
+            yield
+        except BaseException:
+            await self.conn.rollback()
+            raise
+        else:
+            await self.conn.commit()
+
+
+class MySQLDialect(Dialect):
+    name = "mysql"
+    driver = "mysql+aiomysql"
+    supports_ilike = False
+    supports_json_aggregation = False
+    supports_estimated_count = True
+    upsert_style = "on_duplicate_key"
+    version_query = "SELECT VERSION()"
+
+    def __init__(self, connection: Any) -> None:
+        super().__init__(connection)
+        self.pool: aiomysql.Pool | None = None
+        self.is_mariadb = False
+
+    async def open(self) -> None:
+        url = self.url
+        self.pool = await aiomysql.create_pool(
+            host=url.host or "127.0.0.1", port=url.port or 3306, user=url.username or "root",
+            password=url.password or "", db=url.database, minsize=0,
+            maxsize=self.connection.pool_size, autocommit=True, charset="utf8mb4",
+            connect_timeout=self.connection.connect_timeout, pool_recycle=3600,
+            client_flag=CLIENT.FOUND_ROWS,
+            init_command=f"SET time_zone = '+00:00', sql_mode = '{_SQL_MODE}'",
+        )
+        try:
+            await self.ping()
+        except Exception:
+            return  # the server may come up later; requests meanwhile get 503
+
+    async def ping(self) -> str:
+        version = await super().ping()
+        self.is_mariadb = "mariadb" in version.lower()
+        numbers = tuple(int(n) for n in re.findall(r"\d+", version)[:3])
+        self.sa_dialect.server_version_info = numbers
+        self.sa_dialect.is_mariadb = self.is_mariadb
+        if self.is_mariadb:
+            self.supports_returning_insert = numbers >= (10, 5)  # type: ignore[misc]
+            self.supports_returning_delete = True  # type: ignore[misc]
+            self.sa_dialect.insert_returning = self.supports_returning_insert
+            self.sa_dialect.delete_returning = True
+        return version
+
+    async def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+            await self.pool.wait_closed()
+            self.pool = None
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[DBConnection]:
+        assert self.pool is not None, "dialect not opened"
+        conn = await self.pool.acquire()
+        try:
+            yield MySQLConnection(conn)
+        except BaseException as exc:
+            if _is_disconnect(exc) or not isinstance(exc, pymysql.Error | ApiError):
+                conn.close()  # a broken or half-used connection must not go back to the pool
+            raise
+        finally:
+            self.pool.release(conn)
+
+    def default_schema(self, sync_conn: Any) -> str | None:
+        return str(sync_conn.execute(sa.text("SELECT DATABASE()")).scalar())
+
+    def declared_types(self, sync_conn: Any, schema: str | None, table: str) -> dict[str, str]:
+        rows = sync_conn.execute(sa.text(
+            "SELECT COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS "
+            "WHERE TABLE_SCHEMA = coalesce(:s, DATABASE()) AND TABLE_NAME = :t"),
+            {"s": schema, "t": table}).all()
+        return {name: str(type_) for name, type_ in rows if str(type_).lower() in ("uuid", "inet6", "inet4")}
+
+    def view_updatable(self, sync_conn: Any, schema: str | None, view: str) -> bool:
+        row = sync_conn.execute(sa.text(
+            "SELECT IS_UPDATABLE FROM information_schema.VIEWS "
+            "WHERE TABLE_SCHEMA = coalesce(:s, DATABASE()) AND TABLE_NAME = :v"),
+            {"s": schema, "v": view}).first()
+        return bool(row and row[0] == "YES")
+
+    def order_by(self, column: sa.ColumnElement[Any], descending: bool,
+                 nulls: str | None) -> list[Any]:
+        # MySQL has no NULLS FIRST/LAST; it sorts NULLs first ascending, last descending.
+        direction = column.desc() if descending else column.asc()
+        if nulls == "first":
+            return [column.is_(None).desc(), direction]
+        if nulls == "last":
+            return [column.is_(None).asc(), direction]
+        return [direction]
+
+    async def estimate_count(self, conn: DBConnection, sql: str, params: Mapping[str, Any],
+                             sa_table: sa.Table, filtered: bool) -> int | None:
+        if filtered:
+            return None
+        row = await conn.fetch_one(
+            "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = "
+            "coalesce(%(s)s, DATABASE()) AND TABLE_NAME = %(t)s",
+            {"s": sa_table.schema, "t": sa_table.name})
+        return int(row[0]) if row and row[0] is not None else None
+
+    def encode(self, kind: str, value: Any) -> Any:
+        if value is None:
+            return None
+        if kind == "json":
+            return orjson.dumps(value).decode()
+        if kind == "uuid":
+            return str(value)
+        if kind == "datetime_tz":
+            return value.astimezone(dt.UTC).replace(tzinfo=None)
+        return value
+
+    def decoder(self, column: Column) -> Callable[[Any], Any] | None:
+        kind = column.kind
+        if kind == "boolean":
+            return bool
+        if kind == "json":
+            return lambda v: orjson.loads(v) if isinstance(v, str | bytes) else v
+        if kind == "uuid":
+            return lambda v: uuid.UUID(v.decode() if isinstance(v, bytes) else str(v))
+        if kind == "datetime_tz":
+            return lambda v: v.replace(tzinfo=dt.UTC) if isinstance(v, dt.datetime) else v
+        if kind == "time":
+            return _time_from_timedelta
+        if kind == "decimal":
+            return lambda v: v if isinstance(v, Decimal) else Decimal(str(v))
+        return None
+
+    def classify_error(self, exc: BaseException) -> ApiError | None:
+        if not isinstance(exc, pymysql.Error):
+            return None
+        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
+        message = str(exc.args[1]) if len(exc.args) > 1 else ""
+        if _is_disconnect(exc):
+            return ServiceUnavailable("the database is unavailable; try again shortly")
+        if code == 1062:
+            key = _quoted(message, "for key")
+            return Conflict(f"unique constraint {key!r} violated: a row with that key already exists",
+                            [Detail(key or "", "already exists")])
+        if code in (1451, 1452):
+            constraint = _quoted(message, "CONSTRAINT")
+            what = "is still referenced" if code == 1451 else "references a row that does not exist"
+            return Conflict(f"foreign key constraint {constraint!r} violated: {what}",
+                            [Detail(constraint or "", what)])
+        column = _quoted(message, "column")
+        if code in (1048, 1364):
+            return ValidationFailed(f"{column}: may not be null", [Detail(column or "", "may not be null")])
+        if code in (3819, 4025):
+            constraint = _quoted(message, "constraint") or _quoted(message, "CONSTRAINT")
+            return ValidationFailed(f"check constraint {constraint!r} violated",
+                                    [Detail(constraint or "", "check constraint violated")])
+        reason = _DATA_ERRORS.get(code)
+        if reason:
+            return ValidationFailed(f"{column}: {reason}" if column else reason,
+                                    [Detail(column or "", reason)])
+        return None
+
+
+_DATA_ERRORS = {
+    1264: "a number is out of range for its column",
+    1265: "a value was truncated for its column",
+    1292: "a date or time value is invalid",
+    1366: "a value has the wrong form for its column type",
+    1406: "a value is too long for its column",
+    1690: "a number is out of range for its column",
+    3140: "a value is not valid JSON",
+    4078: "a value has the wrong form for its column type",
+}
+
+
+def _is_disconnect(exc: BaseException) -> bool:
+    if isinstance(exc, pymysql.err.InterfaceError | ConnectionError | OSError):
+        return True
+    return isinstance(exc, pymysql.err.OperationalError) and bool(exc.args) and \
+        exc.args[0] in _DISCONNECTS
+
+
+def _quoted(message: str, after: str) -> str | None:
+    match = re.search(re.escape(after) + r"\s+[`'\"]([^`'\"]+)[`'\"]", message)
+    return match.group(1) if match else None
+
+
+def _time_from_timedelta(value: Any) -> Any:
+    if isinstance(value, dt.timedelta):
+        seconds = int(value.total_seconds())
+        return dt.time(seconds // 3600 % 24, seconds // 60 % 60, seconds % 60, value.microseconds)
+    return value

@@ -1,0 +1,205 @@
+"""PostgreSQL through psycopg 3 (async), with a psycopg_pool connection pool.
+
+Fast paths: pages and rows are turned into JSON by PostgreSQL itself
+(``json_agg``/``row_to_json``) and passed through as bytes; statements are
+prepared server-side after a few uses (off for PgBouncer).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, ClassVar
+
+import psycopg
+import sqlalchemy as sa
+from psycopg import errors as pgerrors
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from swain.core.dialect import DBConnection, Dialect, ExecResult
+from swain.core.errors import ApiError, Conflict, Detail, ServiceUnavailable, ValidationFailed
+from swain.core.schema import Column, Table
+
+
+class PostgresConnection(DBConnection):
+    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        self.conn = conn
+
+    async def fetch_all(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Sequence[Any]]:
+        cursor = await self.conn.execute(sql, params)
+        return await cursor.fetchall() if cursor.description else []
+
+    async def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> ExecResult:
+        cursor = await self.conn.execute(sql, params)
+        return ExecResult(cursor.rowcount)
+
+    def transaction(self) -> Any:
+        return self.conn.transaction()
+
+
+class PostgresDialect(Dialect):
+    name = "postgresql"
+    driver = "postgresql+psycopg"
+    supports_returning_insert = True
+    supports_returning_update = True
+    supports_returning_delete = True
+    supports_ilike = True
+    supports_native_rls = True
+    supports_json_aggregation = True
+    supports_arrays = True
+    supports_estimated_count = True
+    supports_schemas = True
+    upsert_style = "on_conflict"
+    version_query = "SHOW server_version"
+
+    _JSON_AS_TEXT: ClassVar[set[str]] = {"decimal", "interval"}
+
+    def __init__(self, connection: Any) -> None:
+        super().__init__(connection)
+        self.pool: AsyncConnectionPool | None = None
+
+    def conninfo(self) -> str:
+        url = self.url
+        options = f"-c timezone=UTC -c statement_timeout={int(self.connection.statement_timeout * 1000)}"
+        return psycopg.conninfo.make_conninfo(
+            host=url.host or "", port=url.port or "", dbname=url.database or "",
+            user=url.username or "", password=url.password or "", options=options,
+            connect_timeout=max(1, int(self.connection.connect_timeout)),
+            **{k: v for k, v in url.query.items() if isinstance(v, str)},
+        )
+
+    async def open(self) -> None:
+        prepare = 5 if self.connection.prepared_statements else None
+        self.pool = AsyncConnectionPool(
+            self.conninfo(), min_size=1, max_size=self.connection.pool_size, open=False,
+            timeout=self.connection.connect_timeout, reconnect_timeout=3600,
+            kwargs={"autocommit": True, "prepare_threshold": prepare},
+        )
+        await self.pool.open(wait=False)
+
+    async def close(self) -> None:
+        if self.pool is not None:
+            await self.pool.close()
+            self.pool = None
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[DBConnection]:
+        assert self.pool is not None, "dialect not opened"
+        async with self.pool.connection() as conn:
+            yield PostgresConnection(conn)
+
+    # -- SQL ------------------------------------------------------------------
+
+    def default_schema(self, sync_conn: Any) -> str | None:
+        return str(sync_conn.execute(sa.text("SELECT current_schema()")).scalar())
+
+    def view_updatable(self, sync_conn: Any, schema: str | None, view: str) -> bool:
+        row = sync_conn.execute(sa.text(
+            "SELECT is_insertable_into = 'YES' OR is_updatable = 'YES' FROM information_schema.views "
+            "WHERE table_schema = coalesce(:s, current_schema()) AND table_name = :v"),
+            {"s": schema, "v": view}).first()
+        return bool(row and row[0])
+
+    def _json_expression(self, column: sa.ColumnElement[Any], spec: Column) -> Any:
+        if spec.kind in self._JSON_AS_TEXT or (spec.kind == "array" and spec.item_kind in
+                                               self._JSON_AS_TEXT | {"binary"}):
+            if spec.kind == "array":
+                return None
+            return sa.cast(column, sa.Text).label(spec.name)
+        if spec.kind == "binary":
+            return sa.func.encode(column, sa.literal_column("'base64'")).label(spec.name)
+        return column
+
+    def _projected(self, stmt: sa.Select[Any], columns: Sequence[Column]) -> sa.Select[Any] | None:
+        projected = [self._json_expression(col, spec)
+                     for col, spec in zip(stmt.selected_columns, columns, strict=True)]
+        if any(p is None for p in projected):
+            return None
+        return stmt.with_only_columns(*projected)
+
+    def json_page(self, stmt: sa.Select[Any], columns: Sequence[Column],
+                  count_stmt: sa.Select[Any] | None) -> sa.Select[Any] | None:
+        inner = self._projected(stmt, columns)
+        if inner is None:
+            return None
+        sub = inner.subquery("q")
+        data = sa.select(sa.cast(sa.func.coalesce(
+            sa.func.json_agg(sa.literal_column("q")), sa.literal_column("'[]'::json")),
+            sa.Text)).select_from(sub).scalar_subquery()
+        if count_stmt is None:
+            return sa.select(data)
+        return sa.select(count_stmt.scalar_subquery(), data)
+
+    def json_row(self, stmt: sa.Select[Any], columns: Sequence[Column]) -> sa.Select[Any] | None:
+        inner = self._projected(stmt, columns)
+        if inner is None:
+            return None
+        sub = inner.subquery("q")
+        return sa.select(sa.cast(sa.func.row_to_json(sa.literal_column("q")), sa.Text)).select_from(sub)
+
+    async def estimate_count(self, conn: DBConnection, sql: str, params: Mapping[str, Any],
+                             sa_table: sa.Table, filtered: bool) -> int | None:
+        row = await conn.fetch_one(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        if not row:
+            return None
+        plan = row[0]
+        return int(plan[0]["Plan"]["Plan Rows"])
+
+    def encode(self, kind: str, value: Any) -> Any:
+        if kind == "json" and value is not None:
+            return Jsonb(value)
+        return value
+
+    # -- errors -----------------------------------------------------------------
+
+    def classify_error(self, exc: BaseException) -> ApiError | None:
+        if isinstance(exc, PoolTimeout | psycopg.OperationalError | pgerrors.AdminShutdown):
+            return ServiceUnavailable("the database is unavailable; try again shortly")
+        if isinstance(exc, pgerrors.QueryCanceled):
+            return ServiceUnavailable("the query took too long and was cancelled")
+        if not isinstance(exc, psycopg.Error) or exc.diag is None:
+            return None
+        diag = exc.diag
+        constraint, column = diag.constraint_name, diag.column_name
+        if isinstance(exc, pgerrors.UniqueViolation):
+            columns = _key_columns(diag.message_detail)
+            return Conflict(f"unique constraint {constraint!r} violated: a row with "
+                            f"{', '.join(columns) or 'that key'} already exists",
+                            [Detail(c, "already exists") for c in columns])
+        if isinstance(exc, pgerrors.ForeignKeyViolation):
+            columns = _key_columns(diag.message_detail)
+            referenced = "is still referenced" if "still referenced" in (diag.message_detail or "") \
+                else "references a row that does not exist"
+            return Conflict(f"foreign key constraint {constraint!r} violated: {referenced}",
+                            [Detail(c, referenced) for c in columns])
+        if isinstance(exc, pgerrors.NotNullViolation):
+            return ValidationFailed(f"{column}: may not be null", [Detail(column or "", "may not be null")])
+        if isinstance(exc, pgerrors.CheckViolation):
+            return ValidationFailed(f"check constraint {constraint!r} violated",
+                                    [Detail(constraint or "", "check constraint violated")])
+        if isinstance(exc, pgerrors.ExclusionViolation):
+            return Conflict(f"exclusion constraint {constraint!r} violated")
+        if isinstance(exc, pgerrors.DataError):
+            reason = _DATA_ERRORS.get(diag.sqlstate or "", "a value does not fit its column")
+            return ValidationFailed(f"{column}: {reason}" if column else reason,
+                                    [Detail(column or "", reason)])
+        return None
+
+
+def _key_columns(detail: str | None) -> list[str]:
+    match = re.search(r"Key \((.*?)\)=", detail or "")
+    return [c.strip().strip('"') for c in match.group(1).split(",")] if match else []
+
+
+_DATA_ERRORS = {
+    "22001": "a value is too long for its column",
+    "22003": "a number is out of range for its column",
+    "22P02": "a value has the wrong form for its column type",
+    "22007": "a date or time value is invalid",
+    "22008": "a date or time value is out of range",
+    "22012": "division by zero",
+    "22021": "a value is not valid text in the database encoding",
+    "2202E": "an array value is malformed",
+}

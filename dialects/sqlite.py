@@ -1,0 +1,215 @@
+"""SQLite through aiosqlite: a small pool of connections to one file.
+
+SQLite has no native types for most of what the API serves, so values are
+stored in their canonical text form (ISO-8601 timestamps keep their zone,
+UUIDs as text, JSON as text, decimals as text when the column has TEXT
+affinity) and normalised on the way out.  Foreign keys are switched on for
+every connection, and the database runs in WAL mode so readers do not wait
+for the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from typing import Any
+
+import aiosqlite
+import orjson
+import sqlalchemy as sa
+
+from swain.core.dialect import DBConnection, Dialect, ExecResult
+from swain.core.errors import ApiError, Conflict, Detail, ServiceUnavailable, ValidationFailed
+from swain.core.schema import Column, Table
+
+
+class SQLiteConnection(DBConnection):
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self.conn = conn
+        self._depth = 0
+
+    async def fetch_all(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Sequence[Any]]:
+        async with self.conn.execute(sql, params or {}) as cursor:
+            return list(await cursor.fetchall())
+
+    async def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> ExecResult:
+        async with self.conn.execute(sql, params or {}) as cursor:
+            return ExecResult(cursor.rowcount, cursor.lastrowid)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        # IMMEDIATE takes the write lock up front, so two writers queue on
+        # busy_timeout instead of deadlocking on a read-to-write upgrade.
+        await self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            await self.conn.rollback()
+            raise
+        else:
+            await self.conn.commit()
+
+
+class SQLiteDialect(Dialect):
+    name = "sqlite"
+    driver = "sqlite+aiosqlite"
+    paramstyle = "named"
+    supports_returning_insert = True
+    supports_returning_update = True
+    supports_returning_delete = True
+    supports_json_aggregation = False
+    stores_datetimes_as_text = True
+    version_query = "SELECT sqlite_version()"
+
+    def __init__(self, connection: Any) -> None:
+        super().__init__(connection)
+        self.sa_dialect.insert_returning = True
+        self.sa_dialect.update_returning = True
+        self.sa_dialect.delete_returning = True
+        self._idle: asyncio.Queue[aiosqlite.Connection] | None = None
+        self._all: list[aiosqlite.Connection] = []
+        self._size = max(1, min(connection.pool_size, 4))
+        self._lock = asyncio.Lock()
+
+    @property
+    def path(self) -> str:
+        return self.url.database or ":memory:"
+
+    async def _connect(self) -> aiosqlite.Connection:
+        conn = await aiosqlite.connect(self.path, isolation_level=None,
+                                       timeout=self.connection.connect_timeout)
+        await conn.execute("PRAGMA foreign_keys = ON")
+        await conn.execute(f"PRAGMA busy_timeout = {int(self.connection.statement_timeout * 1000)}")
+        if self.path != ":memory:":
+            await conn.execute("PRAGMA journal_mode = WAL")
+        return conn
+
+    async def open(self) -> None:
+        self._idle = asyncio.Queue()
+
+    async def close(self) -> None:
+        for conn in self._all:
+            await conn.close()
+        self._all.clear()
+        self._idle = None
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[DBConnection]:
+        assert self._idle is not None, "dialect not opened"
+        if self._idle.empty() and len(self._all) < self._size:
+            async with self._lock:
+                if len(self._all) < self._size:
+                    conn = await self._connect()
+                    self._all.append(conn)
+                    self._idle.put_nowait(conn)
+        conn = await self._idle.get()
+        try:
+            yield SQLiteConnection(conn)
+        finally:
+            if conn.in_transaction:
+                await conn.rollback()
+            self._idle.put_nowait(conn)
+
+    def declared_types(self, sync_conn: Any, schema: str | None, table: str) -> dict[str, str]:
+        quoted = table.replace('"', '""')
+        rows = sync_conn.exec_driver_sql(f'PRAGMA table_xinfo("{quoted}")').all()
+        return {row[1]: str(row[2]) for row in rows if row[2]}
+
+    def finish_table(self, table: Table) -> None:
+        if len(table.primary_key) == 1:
+            column = table.column(table.primary_key[0])
+            if column is not None and column.sql_type.upper() == "INTEGER":
+                column.autoincrement = True  # INTEGER PRIMARY KEY is the rowid
+
+    # -- values ------------------------------------------------------------------
+
+    def encode(self, kind: str, value: Any) -> Any:
+        if value is None:
+            return None
+        if kind == "json":
+            return orjson.dumps(value).decode()
+        if kind in ("datetime", "datetime_tz", "date", "time"):
+            return value.isoformat()
+        if kind == "uuid":
+            return str(value)
+        if kind == "decimal":
+            return str(value)
+        if kind == "array":
+            return orjson.dumps(value, default=str).decode()
+        return value
+
+    def decoder(self, column: Column) -> Callable[[Any], Any] | None:
+        kind = column.kind
+        if kind == "boolean":
+            return bool
+        if kind in ("json", "array"):
+            return lambda v: orjson.loads(v) if isinstance(v, str | bytes) else v
+        if kind == "decimal":
+            scale = column.scale
+            def to_decimal(v: Any) -> Any:
+                number = Decimal(str(v))
+                return number.quantize(Decimal(1).scaleb(-scale)) if scale is not None else number
+            return to_decimal
+        if kind == "datetime_tz":
+            return _datetime_tz
+        if kind == "datetime":
+            return _datetime
+        if kind == "date":
+            return lambda v: dt.date.fromisoformat(v[:10]) if isinstance(v, str) else v
+        if kind == "time":
+            return lambda v: dt.time.fromisoformat(v) if isinstance(v, str) else v
+        if kind == "uuid":
+            return lambda v: uuid.UUID(v) if isinstance(v, str) else uuid.UUID(bytes=v)
+        return None
+
+    def classify_error(self, exc: BaseException) -> ApiError | None:
+        if not isinstance(exc, sqlite3.Error):
+            return None
+        message = str(exc)
+        if isinstance(exc, sqlite3.IntegrityError):
+            target = message.split(":", 1)[1].strip() if ":" in message else ""
+            if message.startswith("UNIQUE"):
+                columns = [c.strip().split(".")[-1] for c in target.split(",") if c.strip()]
+                return Conflict(f"unique constraint on {', '.join(columns)} violated: a row with "
+                                "that key already exists", [Detail(c, "already exists") for c in columns])
+            if message.startswith("FOREIGN KEY"):
+                return Conflict("foreign key constraint violated: the row references a row that "
+                                "does not exist, or is still referenced")
+            if message.startswith("NOT NULL"):
+                column = target.split(".")[-1]
+                return ValidationFailed(f"{column}: may not be null", [Detail(column, "may not be null")])
+            if message.startswith("CHECK"):
+                return ValidationFailed(f"check constraint {target!r} violated",
+                                        [Detail(target, "check constraint violated")])
+            return Conflict("a constraint was violated")
+        if isinstance(exc, sqlite3.OperationalError) and ("locked" in message or "busy" in message
+                                                          or "unable to open" in message):
+            return ServiceUnavailable("the database is busy or unavailable; try again shortly")
+        return None
+
+    async def estimate_count(self, conn: DBConnection, sql: str, params: Mapping[str, Any],
+                             sa_table: sa.Table, filtered: bool) -> int | None:
+        return None
+
+
+def _parse(value: str) -> dt.datetime:
+    text = value.replace(" ", "T", 1)
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    return dt.datetime.fromisoformat(text)
+
+
+def _datetime_tz(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    parsed = _parse(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def _datetime(value: Any) -> Any:
+    return _parse(value) if isinstance(value, str) else value

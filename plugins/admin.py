@@ -1,0 +1,36 @@
+"""Administrative endpoints under ``/_swain``: schema reload.
+
+``POST /_swain/reload`` re-introspects the database and swaps the schema in
+without dropping requests in flight.  It needs an admin identity; when auth
+is disabled, only clients from ``server.admin_addresses`` (loopback by
+default) may call it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from aiohttp import web
+
+from swain.core import IDENTITY, RUNTIME, Config, Forbidden, hookimpl, json_response
+from swain.core.codec import dumps
+
+
+def is_admin(request: web.Request) -> bool:
+    runtime = request.app[RUNTIME]
+    identity = request.get(IDENTITY)
+    if identity is not None:
+        return identity.is_admin
+    return not runtime.config.auth.enabled and request.remote in runtime.config.server.admin_addresses
+
+
+async def reload_schema(request: web.Request) -> web.Response:
+    if not is_admin(request):
+        raise Forbidden("reloading the schema needs an administrator")
+    catalog = await request.app[RUNTIME].load_schema()
+    return json_response(dumps({"reloaded": True, "tables": len(catalog.schema.visible_tables)}))
+
+
+@hookimpl
+def swain_routes(config: Config) -> Iterable[web.RouteDef]:
+    return [web.post("/_swain/reload", reload_schema)]

@@ -1,0 +1,1 @@
+"""OpenAPI document (placeholder until built)."""

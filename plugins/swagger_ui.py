@@ -1,0 +1,1 @@
+"""Swagger UI (placeholder until built)."""

@@ -1,0 +1,214 @@
+"""A testing kit for swain and its plugins: fresh databases and live servers.
+
+* :class:`FreshDatabase` creates an empty database on SQLite, PostgreSQL or
+  MariaDB/MySQL, runs a DDL script in it and drops it afterwards.  Server
+  addresses come from ``SWAIN_TEST_POSTGRES_URL`` and ``SWAIN_TEST_MYSQL_URL``
+  (defaults: the local servers with trust/empty-password auth).
+* :func:`write_config` writes a ``swain.toml`` for such a database.
+* :class:`LiveServer` runs an app on a real loopback port in a background
+  thread, so tests talk to it over real HTTP with any client.
+
+The pytest plugin :mod:`swain.contrib.testing.fixtures` wraps these as fixtures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import tempfile
+import threading
+import uuid
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from aiohttp import web
+
+DIALECTS: tuple[str, ...] = ("sqlite", "postgresql", "mysql")
+POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+MYSQL_URL = "mysql+pymysql://root@127.0.0.1:3306/test"
+
+
+def selected_dialects() -> tuple[str, ...]:
+    """Dialects to test: ``SWAIN_TEST_DIALECTS=sqlite,postgresql`` narrows the default three."""
+    chosen = os.environ.get("SWAIN_TEST_DIALECTS")
+    if not chosen:
+        return DIALECTS
+    names = tuple(n.strip() for n in chosen.split(",") if n.strip())
+    unknown = set(names) - set(DIALECTS)
+    if unknown:
+        raise ValueError(f"SWAIN_TEST_DIALECTS: unknown {', '.join(sorted(unknown))}")
+    return names
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class FreshDatabase:
+    """An empty database of one dialect, dropped on :meth:`drop`."""
+
+    def __init__(self, dialect: str, name: str | None = None) -> None:
+        self.dialect = dialect
+        self.name = name or f"swain_t_{uuid.uuid4().hex[:12]}"
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if dialect == "sqlite":
+            self._tmp = tempfile.TemporaryDirectory(prefix="swain-test-")
+            self.url = sa.make_url(f"sqlite:///{Path(self._tmp.name) / 'test.db'}")
+        elif dialect == "postgresql":
+            server = sa.make_url(os.environ.get("SWAIN_TEST_POSTGRES_URL", POSTGRES_URL))
+            self._admin(server, f'CREATE DATABASE "{self.name}"')
+            self.url = server.set(database=self.name)
+        elif dialect == "mysql":
+            server = sa.make_url(os.environ.get("SWAIN_TEST_MYSQL_URL", MYSQL_URL))
+            self._admin(server, f"CREATE DATABASE `{self.name}` CHARACTER SET utf8mb4 "
+                                "COLLATE utf8mb4_bin")
+            self.url = server.set(database=self.name)
+        else:
+            raise ValueError(f"unknown dialect {dialect!r}")
+        self._engine: sa.Engine | None = None
+
+    @staticmethod
+    def _admin(server: sa.URL, statement: str) -> None:
+        engine = sa.create_engine(server, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+        try:
+            with engine.connect() as conn:
+                conn.exec_driver_sql(statement)
+        finally:
+            engine.dispose()
+
+    @property
+    def engine(self) -> sa.Engine:
+        """A synchronous engine for setting up and independently checking data."""
+        if self._engine is None:
+            self._engine = sa.create_engine(self.url, poolclass=sa.NullPool)
+        return self._engine
+
+    @property
+    def swain_url(self) -> str:
+        """The URL as written in ``swain.toml`` (the dialect picks its async driver)."""
+        return self.url.set(drivername=self.url.get_backend_name()).render_as_string(
+            hide_password=False)
+
+    def run_script(self, script: str) -> None:
+        """Run ``;``-separated statements (no semicolons inside literals)."""
+        with self.engine.begin() as conn:
+            for statement in split_statements(script):
+                conn.exec_driver_sql(statement)
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(sa.text(sql), dict(params or {}))]
+
+    def drop(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+        if self.dialect == "sqlite":
+            assert self._tmp is not None
+            self._tmp.cleanup()
+            return
+        server = self.url.set(database="postgres" if self.dialect == "postgresql" else "mysql")
+        if self.dialect == "postgresql":
+            self._admin(server, f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        else:
+            self._admin(server, f"DROP DATABASE IF EXISTS `{self.name}`")
+
+    def __enter__(self) -> FreshDatabase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.drop()
+
+
+def split_statements(script: str) -> list[str]:
+    lines = [line for line in script.splitlines() if not line.strip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, Iterable):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} as TOML")
+
+
+def to_toml(data: Mapping[str, Any], prefix: str = "") -> str:
+    scalars = {k: v for k, v in data.items() if not isinstance(v, Mapping)}
+    tables = {k: v for k, v in data.items() if isinstance(v, Mapping)}
+    out = []
+    if scalars:
+        if prefix:
+            out.append(f"[{prefix}]")
+        out += [f"{_key(k)} = {_toml_value(v)}" for k, v in scalars.items()]
+        out.append("")
+    for key, value in tables.items():
+        out.append(to_toml(value, f"{prefix}.{_key(key)}" if prefix else _key(key)))
+    return "\n".join(out)
+
+
+def _key(key: str) -> str:
+    return key if key.replace("_", "").replace("-", "").isalnum() else _toml_value(key)
+
+
+def write_config(directory: Path, url: str, **sections: Mapping[str, Any]) -> Path:
+    """A ``swain.toml`` in ``directory`` for ``url`` (stage development), auth off
+    unless ``auth`` says otherwise, plus any other sections given."""
+    data: dict[str, Any] = {"connections": {"development": {"url": url}},
+                            "auth": {"enabled": False}, "logging": {"access_log": False}}
+    for name, values in sections.items():
+        data.setdefault(name, {}).update(values)
+    path = directory / "swain.toml"
+    path.write_text(to_toml(data), encoding="utf-8")
+    return path
+
+
+class LiveServer:
+    """An aiohttp app on a real loopback port, served from a background thread."""
+
+    def __init__(self, app: web.Application, port: int | None = None) -> None:
+        self.app = app
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.loop = asyncio.new_event_loop()
+        self._runner: web.AppRunner | None = None
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._started = False
+
+    def start(self) -> LiveServer:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(timeout=60)
+        self._started = True
+        return self
+
+    async def _start(self) -> None:
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False,
+                                     shutdown_timeout=5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True)
+        await site.start()
+
+    def call(self, coroutine: Any, timeout: float = 60) -> Any:
+        """Run a coroutine on the server's loop (e.g. to inspect app state)."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=timeout)
+
+    def stop(self) -> None:
+        if self._started and self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self.loop).result(timeout=60)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        self.loop.close()
+
+    def __enter__(self) -> LiveServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -32,8 +32,8 @@ from .protocols import (
     Action,
     AuditEvent,
     AuditSink,
-    AuthProvider,
     Authorizer,
+    AuthProvider,
     EmailMessage,
     EmailTransport,
     Identity,
@@ -42,6 +42,7 @@ from .protocols import (
     RowPolicy,
     WritePreparer,
 )
+from .queryapi import filter_predicate, parse_payload
 from .runtime import Runtime
 from .schema import Column, ForeignKey, Relationship, Schema, Table
 from .tableapi import json_response, read_json, resolve_table, table_routes
@@ -53,6 +54,7 @@ __all__ = [
     "Forbidden", "ForeignKey", "Identity", "ListQuery", "NotFound", "Page", "PasswordHasher",
     "PayloadTooLarge", "Predicate", "RateLimited", "Relationship", "RowPolicy", "Runtime",
     "Schema", "ServiceUnavailable", "Setting", "Table", "TableGateway", "Unauthorized",
-    "ValidationFailed", "WritePreparer", "create_app", "hookimpl", "invalid", "json_response",
-    "load_config", "public", "read_json", "resolve_table", "table_routes",
+    "ValidationFailed", "WritePreparer", "create_app", "filter_predicate", "hookimpl", "invalid",
+    "json_response", "load_config", "parse_payload", "public", "read_json", "resolve_table",
+    "table_routes",
 ]

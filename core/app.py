@@ -17,7 +17,8 @@ from pathlib import Path
 import pluggy
 from aiohttp import web
 
-from . import codec, config as config_module
+from . import codec
+from . import config as config_module
 from .config import CORE_SECTIONS, Config, merge_sections
 from .errors import ApiError, ConfigError, ServiceUnavailable
 from .keys import RUNTIME
@@ -54,50 +55,91 @@ def load_config(path: Path | str | None = None, stage: str | None = None,
 async def _database(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
     await runtime.dialect.open()
-    loader = asyncio.create_task(_load_schema_until_ready(runtime))
-    with contextlib.suppress(asyncio.TimeoutError):
-        # Serve as soon as the schema is in; if the database is down, start anyway
-        # (503 until it is back) rather than crash-looping.
-        await asyncio.wait_for(asyncio.shield(loader), timeout=runtime.config.connection().connect_timeout + 5)
+    loader: asyncio.Task[None] | None = None
+    if not await _first_load(runtime):
+        # Start anyway (503 until the database answers) rather than crash-loop;
+        # the loader keeps trying in the background.
+        loader = asyncio.create_task(_load_schema_until_ready(runtime))
     try:
         yield
     finally:
-        loader.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await loader
+        if loader is not None:
+            loader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await loader
         await runtime.dialect.close()
+        log.info("database pool closed")
+
+
+async def _first_load(runtime: Runtime) -> bool:
+    """Load the schema once before serving; ``False`` when the database is unreachable."""
+    timeout = runtime.config.connection().connect_timeout
+    try:
+        await asyncio.wait_for(runtime.dialect.ping(), timeout=timeout + 1)
+        await runtime.load_schema()
+    except ConfigError:
+        raise
+    except Exception as exc:
+        log.error("the database is unreachable at startup (%s); serving 503 until it answers",
+                  _describe(exc))
+        return False
+    return True
+
+
+def _describe(exc: BaseException) -> str:
+    return exc.__class__.__name__ if isinstance(exc, asyncio.TimeoutError) else \
+        f"{exc.__class__.__name__}: {exc}".splitlines()[0]
 
 
 async def _load_schema_until_ready(runtime: Runtime) -> None:
     while True:
+        await asyncio.sleep(SCHEMA_RETRY_SECONDS)
         try:
             await runtime.dialect.ping()
             await runtime.load_schema()
+        except ConfigError as exc:
+            log.critical("the schema cannot be served: %s", exc)
             return
-        except ConfigError:
-            raise
         except Exception as exc:
-            log.error("cannot load the schema yet (%s); retrying in %.0fs", exc.__class__.__name__,
-                      SCHEMA_RETRY_SECONDS)
-            await asyncio.sleep(SCHEMA_RETRY_SECONDS)
+            log.warning("cannot load the schema yet (%s); retrying in %.0fs", _describe(exc),
+                        SCHEMA_RETRY_SECONDS)
+        else:
+            log.info("the database answers again; schema loaded")
+            return
 
 
 async def _sighup(app: web.Application) -> AsyncIterator[None]:
     """Reload the schema on SIGHUP (only where signals can be handled: the main thread)."""
     loop = asyncio.get_running_loop()
     installed = False
-    if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGHUP"):
-        def reload() -> None:
-            log.info("SIGHUP: reloading the schema")
-            loop.create_task(app[RUNTIME].load_schema())
+    reloads: set[asyncio.Task[None]] = set()  # strong references until each reload ends
+
+    async def reload() -> None:
         try:
-            loop.add_signal_handler(signal.SIGHUP, reload)
+            catalog = await app[RUNTIME].load_schema()
+        except Exception as exc:
+            log.error("schema reload failed (%s); still serving the previous schema",
+                      _describe(exc))
+        else:
+            log.info("schema reloaded: %d tables", len(catalog.schema.visible_tables))
+
+    def on_signal() -> None:
+        log.info("SIGHUP: reloading the schema")
+        task = loop.create_task(reload())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGHUP"):
+        try:
+            loop.add_signal_handler(signal.SIGHUP, on_signal)
             installed = True
         except (NotImplementedError, RuntimeError):
             pass
     yield
     if installed:
         loop.remove_signal_handler(signal.SIGHUP)
+    for task in reloads:
+        task.cancel()
 
 
 @public
@@ -109,7 +151,8 @@ async def health(request: web.Request) -> web.Response:
 async def ready(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     try:
-        await asyncio.wait_for(runtime.dialect.ping(), timeout=runtime.config.connection().connect_timeout)
+        await asyncio.wait_for(runtime.dialect.ping(),
+                               timeout=runtime.config.connection().connect_timeout)
     except Exception as exc:
         classified = runtime.dialect.classify_error(exc)
         if classified is None and not isinstance(exc, asyncio.TimeoutError | OSError):
@@ -129,7 +172,8 @@ def create_app(config: Config, pm: pluggy.PluginManager | None = None) -> web.Ap
     runtime = Runtime.build(config, pm, dialect)
     if config.auth.enabled and not runtime.auth_providers:
         raise ConfigError("auth.enabled: authentication is on but no enabled plugin provides it; "
-                          "enable an auth plugin, or set [auth] enabled = false to serve an open API")
+                          "enable an auth plugin, or set [auth] enabled = false to serve an "
+                          "open API")
     if not config.auth.enabled:
         log.warning("auth is disabled: anyone who can reach this server can read and write every "
                     "exposed table")

@@ -48,12 +48,18 @@ class Catalog:
         for table in schema.tables.values():
             self.sa_tables[table.key] = self._sa_table(table)
         self._compiled: dict[Hashable, Compiled] = {}
+        self._key_clauses: dict[str, Any] = {}
 
     def _sa_table(self, table: Table) -> sa.Table:
         columns = []
         for column in table.columns:
             if column.kind == "array":
                 type_: Any = sa.ARRAY(_SA_TYPES.get(column.item_kind or "string", sa.String)())
+            elif column.kind == "string" and column.enum_values:
+                # An Enum binds without a ::VARCHAR cast, which PostgreSQL
+                # would refuse for a column of an enum type.
+                type_ = sa.Enum(*column.enum_values, name="swain_enum", create_type=False,
+                                validate_strings=False)
             else:
                 type_ = _SA_TYPES.get(column.kind, sa.String)()
             columns.append(sa.Column(column.name, type_, key=column.name,
@@ -65,6 +71,17 @@ class Catalog:
 
     def sa_table(self, table: Table) -> sa.Table:
         return self.sa_tables[table.key]
+
+    def key_clause(self, table: Table) -> Any:
+        """``pk = :_pk0 [AND …]`` for the table's primary key, built once: it is the
+        same on every by-key request, and building clauses costs more than the query."""
+        found = self._key_clauses.get(table.key)
+        if found is None:
+            sa_table = self.sa_tables[table.key]
+            found = self._key_clauses[table.key] = sa.and_(
+                *[sa_table.c[name] == sa.bindparam(f"_pk{i}")
+                  for i, name in enumerate(table.primary_key)])
+        return found
 
     def compiled(self, key: Hashable, build: Callable[[], Compiled]) -> Compiled:
         found = self._compiled.get(key)

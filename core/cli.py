@@ -5,53 +5,70 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import click
+import pluggy
 from rich.console import Console
 from rich.table import Table as RichTable
+from sqlalchemy.engine import make_url
 
 from . import config as config_module
 from .app import load_config
+from .config import Config
 from .errors import ConfigError
-from .plugins import create_plugin_manager, load_dialect
+from .plugins import create_plugin_manager, describe, load_dialect
 from .schema import Schema, diff
 
-console = Console(stderr=False, highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# soft_wrap: messages stay on one line when piped, so scripts can grep them.
+console = Console(stderr=False, highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
-STARTER = '''# swain project file: https://swain.dev/docs/configuration
-# Values may use ${ENV_VAR} or ${ENV_VAR:-default}; any key can be overridden
-# by an environment variable SWAIN_<SECTION>_<KEY> (e.g. SWAIN_API_MAX_PAGE_SIZE).
+STARTER = '''# swain project file (SPEC: docs/configuration).
+# Values may use ${ENV_VAR} or ${ENV_VAR:-default} ($$ is a literal $), and any
+# key can be overridden by an environment variable SWAIN_<SECTION>_<KEY>
+# (e.g. SWAIN_API_MAX_PAGE_SIZE=100, SWAIN_CONNECTIONS_PRODUCTION_PASSWORD=...).
+# Unknown keys are errors, so a typo cannot go unnoticed.
 
 [project]
-name = "{name}"
-description = "{description}"
+name = __NAME__
+description = __DESCRIPTION__
 
-# One connection per stage: development, staging, production.
+# One connection per stage (development, staging, production…); pick one with
+# `swain --stage production ...` or SWAIN_STAGE.  Give a URL, or the fields.
+# A relative SQLite path is relative to this file's folder.
 [connections.development]
-url = "sqlite:///{name}.db"
-# dialect = "postgresql"      # postgresql | mysql | mariadb | sqlite
-# host = "127.0.0.1"
+url = "sqlite:///__FILE__.db"
+
+# [connections.production]
+# dialect = "postgresql"        # postgresql | mysql | mariadb | sqlite
+# host = "db.internal"
 # port = 5432
-# database = "{name}"
+# database = "shop"
 # username = "api"
-# password = "${{DB_PASSWORD}}"
-# schemas = ["public"]
+# password = "${DB_PASSWORD}"   # keep secrets in the environment
+# schemas = ["public"]          # which schemas to expose
 # pool_size = 10
+# connect_timeout = "5s"
+# statement_timeout = "30s"
+# prepared_statements = true    # turn off behind PgBouncer
 
 [api]
-# public_url = "https://api.example.com"
+# public_url = "https://api.example.com"   # the API's own origin
 # exclude_tables = ["schema_migrations"]
 default_page_size = 25
 max_page_size = 1000
-sql_preview = ["development"]
+# max_body_size = "1mb"
+sql_preview = ["development"]   # stages where /filter/query returns its SQL
 
 [auth]
-# Authentication is on by default and needs an auth plugin; switch it off
-# only for a private development database.
+# Authentication is on unless switched off, and needs an auth plugin.  Off is
+# only for a private development database: anyone who reaches the server can
+# read and write every exposed table.
 enabled = false
 # public_routes = ["/auth/login", "GET /products"]
 
@@ -59,11 +76,23 @@ enabled = false
 host = "127.0.0.1"
 port = 8000
 workers = 1
+# shutdown_timeout = "30s"
 
 [logging]
 level = "info"
 format = "auto"   # json in staging/production, text in development
+
+# [plugins]
+# disable = []    # built-in or installed plugins to leave out (`swain plugins` lists them)
 '''
+
+_STAGE = re.compile(r"[a-z][a-z0-9_-]*")
+_URL_KEYS = ("url", "dialect", "host", "port", "database", "username", "password")
+
+
+def _toml_string(text: str) -> str:
+    """A TOML basic string (JSON's escapes are valid TOML)."""
+    return json.dumps(text, ensure_ascii=False)
 
 
 class Context:
@@ -71,15 +100,24 @@ class Context:
         self.config_path = config_path
         self.stage = stage
 
-    def load(self) -> Any:
+    @property
+    def path(self) -> Path:
+        return Path(self.config_path or "swain.toml")
+
+    def load(self) -> tuple[Config, pluggy.PluginManager]:
         try:
-            return load_config(self.config_path, self.stage)
+            return load_config(self.path, self.stage)
         except ConfigError as exc:
             raise click.ClickException(str(exc)) from None
 
 
-def _fail(exc: Exception) -> None:
-    raise click.ClickException(str(exc))
+def _reason(exc: BaseException, secrets: tuple[str | None, ...] = ()) -> str:
+    """A driver error as one line, with any secret it might echo blanked out."""
+    text = " ".join(str(exc).split()) or "no details"
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return f"{type(exc).__name__}: {text}"
 
 
 class SwainGroup(click.Group):
@@ -89,22 +127,28 @@ class SwainGroup(click.Group):
         super().__init__(*args, **kwargs)
         self._plugins_loaded = False
 
-    def _load_plugins(self) -> None:
+    def _load_plugins(self, ctx: click.Context) -> None:
         if self._plugins_loaded:
             return
         self._plugins_loaded = True
+        disable: list[str] = []
+        modules: list[str] = []
+        path = Path(ctx.params.get("config_path") or "swain.toml")
         try:
-            pm = create_plugin_manager()
-        except ConfigError:
+            # Only [plugins] matters here; the command itself reports other problems.
+            raw = config_module.read_raw(path).get("plugins", {})
+            disable, modules = list(raw.get("disable", [])), list(raw.get("modules", []))
+            pm = create_plugin_manager(disable=disable, modules=modules)
+        except (ConfigError, AttributeError, TypeError):
             return
         pm.hook.swain_cli_commands(cli=self)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        self._load_plugins()
+        self._load_plugins(ctx)
         return super().list_commands(ctx)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        self._load_plugins()
+        self._load_plugins(ctx)
         return super().get_command(ctx, name)
 
 
@@ -127,12 +171,17 @@ def cli(ctx: click.Context, config_path: str | None, stage: str | None) -> None:
 @click.pass_obj
 def init(obj: Context, name: str | None, description: str, force: bool) -> None:
     """Write a commented starter swain.toml."""
-    path = Path(obj.config_path or "swain.toml")
+    path = obj.path
     if path.exists() and not force:
         raise click.ClickException(f"{path} exists; use --force to overwrite it")
-    name = name or Path.cwd().name.replace(" ", "_") or "swain"
-    path.write_text(STARTER.format(name=name, description=description), encoding="utf-8")
-    console.print(f"wrote {path}")
+    name = name or path.resolve().parent.name or "swain"
+    file_stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "swain"
+    text = (STARTER.replace("__NAME__", _toml_string(name))
+            .replace("__DESCRIPTION__", _toml_string(description))
+            .replace("__FILE__", file_stem))
+    path.write_text(text, encoding="utf-8")
+    console.print(f"wrote {path}; next: `swain connection add --stage development --url ...`, "
+                  "`swain connection test`, `swain schema sync`")
 
 
 # -- config ---------------------------------------------------------------------
@@ -146,9 +195,26 @@ def config_group() -> None:
 @config_group.command("show")
 @click.pass_obj
 def config_show(obj: Context) -> None:
-    """Print the effective configuration with secrets masked."""
+    """Print the effective configuration (file, environment overrides and defaults)
+    with every secret masked."""
     config, _ = obj.load()
-    console.print_json(json.dumps(config_module.masked(config), default=str))
+    console.print(json.dumps(config_module.masked(config), indent=2, default=str), markup=False)
+
+
+# -- plugins --------------------------------------------------------------------
+
+
+@cli.command("plugins")
+@click.pass_obj
+def plugins_list(obj: Context) -> None:
+    """List the enabled plugins in registration order, with their hooks."""
+    _, pm = obj.load()
+    table = RichTable(title="plugins (registration order)")
+    for heading in ("name", "from", "hooks"):
+        table.add_column(heading)
+    for info in describe(pm):
+        table.add_row(info.name, info.origin, ", ".join(info.hooks) or "—")
+    console.print(table)
 
 
 # -- connections ----------------------------------------------------------------
@@ -160,86 +226,148 @@ def connection_group() -> None:
 
 
 @connection_group.command("test")
+@click.option("--stage", "target_stage", default=None,
+              help="Stage to test (default: the global --stage).")
 @click.pass_obj
-def connection_test(obj: Context) -> None:
-    """Connect to the stage's database and report its server version."""
+def connection_test(obj: Context, target_stage: str | None) -> None:
+    """Connect to a stage's database and report its server version, or the exact failure."""
     config, pm = obj.load()
-
-    async def run() -> str:
-        connection = config.connection()
-        dialect = load_dialect(pm, connection.dialect)(connection)
-        await dialect.open()
-        try:
-            return await asyncio.wait_for(dialect.ping(), timeout=connection.connect_timeout + 1)
-        finally:
-            await dialect.close()
-
     try:
-        version = asyncio.run(run())
+        connection = config.connection(target_stage)
+        dialect = load_dialect(pm, connection.dialect)(connection)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    timeout = connection.connect_timeout + 2
+    where = f"{connection.safe_url} (stage {connection.stage})"
+
+    async def probe() -> str:
+        return await asyncio.wait_for(dialect.probe(), timeout=timeout)
+
+    try:
+        version = asyncio.run(probe())
+    except TimeoutError:
+        raise click.ClickException(f"cannot connect to {where}: no answer within "
+                                   f"{timeout:g}s") from None
     except Exception as exc:
-        connection = config.connection()
-        safe_url = connection.url.render_as_string(hide_password=True)
-        raise click.ClickException(f"cannot connect to {safe_url}: {type(exc).__name__}: {exc}") from None
-    console.print(f"connected ({config.stage}): {version}")
+        raise click.ClickException(
+            f"cannot connect to {where}: {_reason(exc, (connection.url.password,))}") from None
+    console.print(f"connected to {where}: {connection.dialect} {version}", markup=False)
+
+
+def _stage_bounds(lines: list[str], stage: str) -> tuple[int, int] | None:
+    header = re.compile(rf'^\s*\[\s*connections\s*\.\s*"?{re.escape(stage)}"?\s*\]\s*(#.*)?$')
+    for start, line in enumerate(lines):
+        if header.match(line):
+            end = next((i for i in range(start + 1, len(lines))
+                        if lines[i].lstrip().startswith("[")), len(lines))
+            return start, end
+    return None
 
 
 @connection_group.command("add")
-@click.option("--stage", "target_stage", required=True)
-@click.option("--url", required=True, help="e.g. postgresql://api@db/shop")
+@click.option("--stage", "target_stage", required=True,
+              help="development | staging | production (or any lower-case name).")
+@click.option("--url", required=True,
+              help="e.g. postgresql://api@db/shop (keep the password in ${ENV})")
 @click.pass_obj
 def connection_add(obj: Context, target_stage: str, url: str) -> None:
-    """Add (or replace) the connection of a stage in the project file."""
-    path = Path(obj.config_path or "swain.toml")
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    header = f"[connections.{target_stage}]"
-    lines = text.splitlines()
-    if header in lines:
-        start = lines.index(header)
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("[")), len(lines))
-        lines[start:end] = [header, f"url = {json.dumps(url)}", ""]
+    """Set the connection of a stage in the project file (replacing its URL or fields;
+    other keys such as pool_size and comments are kept)."""
+    if not _STAGE.fullmatch(target_stage):
+        raise click.ClickException(f"--stage {target_stage!r}: stage names are lower-case "
+                                   "identifiers (development, staging, production…)")
+    try:
+        parsed = make_url(url)
+    except Exception:
+        raise click.ClickException("--url: not a database URL; expected e.g. "
+                                   "postgresql://user@host:5432/db or sqlite:///file.db") from None
+    path = obj.path
+    if not path.exists():
+        raise click.ClickException(f"{path} does not exist; run `swain init` first")
+    original = path.read_text(encoding="utf-8")
+    lines = original.splitlines()
+    entry = f"url = {_toml_string(url)}"
+    bounds = _stage_bounds(lines, target_stage)
+    if bounds is not None:
+        start, end = bounds
+        key = re.compile(rf"^\s*({'|'.join(_URL_KEYS)})\s*=")
+        body = [line for line in lines[start + 1:end] if not key.match(line)]
+        lines[start:end] = [lines[start], entry, *body]
     else:
-        lines += ["", header, f"url = {json.dumps(url)}"]
-    path.write_text("\n".join(lines).strip() + "\n", encoding="utf-8")
-    console.print(f"{path}: {header} set")
+        try:
+            existing = tomllib.loads(original).get("connections", {})
+        except tomllib.TOMLDecodeError as exc:
+            raise click.ClickException(f"{path}: not valid TOML: {exc}") from None
+        if target_stage in existing:
+            raise click.ClickException(f"connections.{target_stage} is written in a form this "
+                                       f"command does not edit; change it in {path} by hand")
+        lines += ["", f"[connections.{target_stage}]", entry]
+    path.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
+    try:
+        config, _ = load_config(path, target_stage)
+        config.connection()
+    except ConfigError as exc:
+        path.write_text(original, encoding="utf-8")
+        raise click.ClickException(f"{exc} ({path} left unchanged)") from None
+    console.print(f"{path}: [connections.{target_stage}] url = "
+                  f"{parsed.render_as_string(hide_password=True)}", markup=False)
+    if parsed.password and "${" not in url:
+        err_console.print("note: the password is now stored in the file; consider "
+                          'password = "${DB_PASSWORD}" beside the URL instead', markup=False)
 
 
 # -- schema -----------------------------------------------------------------------
 
 
-def _introspect(obj: Context) -> tuple[Any, Schema]:
+def _introspect(obj: Context) -> tuple[Config, Schema]:
     config, pm = obj.load()
-
-    async def run() -> Schema:
+    try:
         connection = config.connection()
         dialect = load_dialect(pm, connection.dialect)(connection)
-        await dialect.open()
-        try:
-            await dialect.ping()
-            return await dialect.introspect()
-        finally:
-            await dialect.close()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+    async def run() -> Schema:
+        await dialect.probe()
+        return await dialect.introspect()
 
     try:
         return config, asyncio.run(run())
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     except Exception as exc:
-        raise click.ClickException(f"introspection failed: {type(exc).__name__}: {exc}") from None
+        raise click.ClickException(f"cannot introspect {connection.safe_url}: "
+                                   f"{_reason(exc, (connection.url.password,))}") from None
 
 
 def print_summary(schema: Schema) -> None:
-    table = RichTable(title=f"{len(schema.tables)} tables and views ({schema.dialect} "
-                            f"{schema.server_version})")
-    for heading in ("table", "kind", "columns", "primary key", "relationships"):
-        table.add_column(heading)
-    for t in schema.tables.values():
-        rels = ", ".join(f"{r.name}{'[]' if r.kind == 'one_to_many' else ''}→{r.target}"
+    """The snapshot as a table: one row per table or view, with its keys and relationships."""
+    tables = list(schema.tables.values())
+    views = sum(1 for t in tables if t.kind == "view")
+    columns = sum(len(t.columns) for t in tables)
+    foreign_keys = sum(len(t.foreign_keys) for t in tables)
+    relationships = sum(len(t.relationships) for t in tables)
+    table = RichTable(title=f"{schema.dialect} {schema.server_version}".strip())
+    for heading in ("table", "kind", "columns", "primary key", "unique", "foreign keys",
+                    "relationships"):
+        table.add_column(heading, overflow="fold")
+    for t in tables:
+        kind = t.kind + ("" if t.writable and t.has_key else " (read-only)")
+        unique_keys = [tuple(u.get("column_names") or []) for u in t.unique_constraints]
+        unique_keys += [tuple(i.get("column_names") or []) for i in t.indexes if i.get("unique")]
+        unique = "; ".join(", ".join(k) for k in dict.fromkeys(unique_keys) if k)
+        fks = "; ".join(f"{', '.join(fk.columns)} → {fk.target}({', '.join(fk.target_columns)})"
+                        for fk in t.foreign_keys)
+        rels = ", ".join(f"{r.name}{'[]' if r.kind == 'one_to_many' else ''} → {r.target}"
                          for r in t.relationships)
-        kind = t.kind + ("" if t.updatable else " (read-only)")
-        table.add_row(t.key, kind, str(len(t.columns)), ", ".join(t.primary_key) or "—", rels or "—")
-    console.print(table)
+        table.add_row(t.key, kind, str(len(t.columns)), ", ".join(t.primary_key) or "—",
+                      unique or "—", fks or "—", rels or "—")
+    # Piped output is not folded to 80 columns, so each table stays on one line.
+    wide = console if console.is_terminal else Console(file=sys.stdout, width=240,
+                                                        highlight=False)
+    wide.print(table)
+    console.print(f"{len(tables) - views} tables, {views} views, {columns} columns, "
+                  f"{foreign_keys} foreign keys, {relationships} relationships", markup=False)
 
 
 @cli.group("schema")
@@ -248,7 +376,8 @@ def schema_group() -> None:
 
 
 @schema_group.command("sync")
-@click.option("--output", "-o", default=None, help="Snapshot file (default: schema.snapshot setting).")
+@click.option("--output", "-o", default=None,
+              help="Snapshot file (default: schema.snapshot setting).")
 @click.pass_obj
 def schema_sync(obj: Context, output: str | None) -> None:
     """Introspect the database, save the snapshot and print a summary."""
@@ -256,7 +385,7 @@ def schema_sync(obj: Context, output: str | None) -> None:
     path = Path(output) if output else config.base_dir / config.schema.snapshot
     path.write_text(json.dumps(schema.to_json(), indent=2, default=str) + "\n", encoding="utf-8")
     print_summary(schema)
-    console.print(f"saved {path}")
+    console.print(f"saved {path}", markup=False)
 
 
 @schema_group.command("diff")
@@ -268,13 +397,20 @@ def schema_diff(obj: Context, snapshot: str | None) -> None:
     path = Path(snapshot) if snapshot else config.base_dir / config.schema.snapshot
     if not path.exists():
         raise click.ClickException(f"{path}: no snapshot; run `swain schema sync` first")
-    saved = Schema.from_json(json.loads(path.read_text(encoding="utf-8")))
+    try:
+        saved = Schema.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise click.ClickException(f"{path}: not a schema snapshot ({exc}); run "
+                                   "`swain schema sync` again") from None
     lines = diff(saved, live)
     if not lines:
         console.print("no drift: the snapshot matches the database")
         return
+    console.print(f"drift between {path} (-) and the database (+):", markup=False)
     for line in lines:
-        console.print(line, markup=False)
+        console.print(f"  {line}", markup=False)
+    console.print(f"{len(lines)} difference(s); run `swain schema sync` to accept them",
+                  markup=False)
     sys.exit(1)
 
 
@@ -282,21 +418,27 @@ def schema_diff(obj: Context, snapshot: str | None) -> None:
 
 
 def _server_options(function: Any) -> Any:
-    function = click.option("--host", default=None, help="Interface to bind (default: server.host).")(function)
-    function = click.option("--port", type=int, default=None, help="Port (default: server.port).")(function)
+    function = click.option("--host", default=None,
+                            help="Interface to bind (default: server.host).")(function)
+    function = click.option("--port", type=int, default=None,
+                            help="Port (default: server.port).")(function)
     return function
 
 
 @cli.command()
 @_server_options
 @click.option("--workers", type=int, default=None, help="Processes sharing the port.")
+@click.option("--config", "config_path", default=None,
+              help="Project file (overrides `swain --config`).")
+@click.option("--stage", default=None, help="Stage to serve (overrides `swain --stage`).")
 @click.pass_obj
-def serve(obj: Context, host: str | None, port: int | None, workers: int | None) -> None:
+def serve(obj: Context, host: str | None, port: int | None, workers: int | None,
+          config_path: str | None, stage: str | None) -> None:
     """Serve the API for a stage."""
     from .serve import serve as run
 
     try:
-        run(obj.config_path, obj.stage, host, port, workers,
+        run(config_path or obj.config_path, stage or obj.stage, host, port, workers,
             on_ready=lambda url: err_console.print(f"swain serving on {url}"))
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
@@ -308,7 +450,7 @@ def serve(obj: Context, host: str | None, port: int | None, workers: int | None)
               help="Where to create the demo database (default: a fresh temporary folder).")
 def demo(host: str | None, port: int | None, directory: str | None) -> None:
     """Create a sample SQLite shop database and serve it."""
-    from swain.contrib.demo import prepare
+    from swain.contrib.demo import DEMO_EMAIL, DEMO_PASSWORD, prepare
 
     from .serve import serve as run
 
@@ -321,6 +463,8 @@ def demo(host: str | None, port: int | None, directory: str | None) -> None:
         console.print(f"  API:     {url}/products")
         console.print(f"  Swagger: {url}/swagger/index.html")
         console.print(f"  OpenAPI: {url}/openapi.json")
+        console.print(f"  Login:   {DEMO_EMAIL} / {DEMO_PASSWORD}  (POST {url}/auth/login, or "
+                      "Swagger's Authorize)")
         console.print("  Stop with Ctrl-C.")
 
     try:

@@ -13,6 +13,8 @@ import base64
 import binascii
 import datetime as dt
 import json
+import math
+import re
 import uuid
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
@@ -26,9 +28,22 @@ from .schema import Column
 JSON_SCALARS = (str, int, float, bool, type(None))
 
 
+def format_temporal(value: dt.date | dt.time) -> str:
+    """ISO-8601 as PostgreSQL writes it in JSON: the fraction without trailing
+    zeros (``09:30:00.5``), none when it is zero, so a value reads the same
+    whether the row was serialised by the database or here."""
+    text = value.isoformat()
+    if getattr(value, "microsecond", 0):
+        head, _, tail = text.partition(".")
+        text = f"{head}.{tail[:6].rstrip('0')}{tail[6:]}"
+    return text
+
+
 def _default(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return str(value)
+        return format(value, "f")  # never an exponent: 0E-10 is "0.0000000000"
+    if isinstance(value, dt.date | dt.time):
+        return format_temporal(value)
     if isinstance(value, bytes | bytearray | memoryview):
         return base64.b64encode(bytes(value)).decode("ascii")
     if isinstance(value, dt.timedelta):
@@ -38,8 +53,53 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
+def _stdlib_default(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return _default(value)
+
+
 def dumps(value: Any) -> bytes:
-    return orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS)
+    try:
+        return orjson.dumps(value, default=_default,
+                            option=orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME)
+    except TypeError:
+        # Only an integer beyond 64 bits (inside a JSON document) gets here;
+        # the standard library writes it exactly.
+        return json.dumps(value, default=_stdlib_default, ensure_ascii=False,
+                          separators=(",", ":")).encode()
+
+
+def json_text(value: Any) -> str:
+    """A JSON document as text for a database that stores JSON as text.
+
+    orjson refuses integers beyond 64 bits, which a client may legally send
+    inside a document; the standard library writes them exactly.
+    """
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+_LONG_DIGITS = re.compile(r"\d{20}")
+
+
+def json_from_text(text: str | bytes) -> Any:
+    """A stored JSON document, exactly.
+
+    orjson turns integers beyond 64 bits into floats, so text holding a run
+    of 20+ digits goes through the standard library.  Text that is not JSON
+    (an SQLite column only declared JSON) comes back as the string it is.
+    """
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    try:
+        if _LONG_DIGITS.search(text):
+            return json.loads(text)
+        return orjson.loads(text)
+    except ValueError:
+        return text
 
 
 class _DuplicateKey(ValueError):
@@ -61,15 +121,48 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError(f"the number {text[:40]} is too large")
+    return number
+
+
+def _no_lone_surrogates(value: Any) -> None:
+    """Raise ``UnicodeEncodeError`` for a ``\\ud800``-style escape that is not half of a pair:
+    no database driver can encode it (and neither can the error message)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            item.encode("utf-8")
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
 def loads(body: bytes | str) -> Any:
     """Strict JSON for request bodies (400 otherwise).
 
-    Refuses ``NaN``/``Infinity`` and duplicate keys (where "the last one wins"
-    would let a second ``"tenant_id"`` slip past a check on the first), and
-    keeps big integers exact, which orjson would turn into floats.
+    Refuses ``NaN``/``Infinity`` (also as an overflowing ``1e400``), lone
+    surrogate escapes and duplicate keys (where "the last one wins" would let
+    a second ``"tenant_id"`` slip past a check on the first), and keeps big
+    integers exact, which orjson would turn into floats.
     """
     try:
-        return json.loads(body, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+        value = json.loads(body, object_pairs_hook=_no_duplicates, parse_constant=_no_constant,
+                           parse_float=_finite_float)
+        # Only a \u escape can produce a surrogate; skip the walk without one.
+        escaped = b"\\u" in body if isinstance(body, bytes) else "\\u" in body
+        if escaped:
+            try:
+                _no_lone_surrogates(value)
+            except UnicodeEncodeError:
+                raise BadRequest("request body contains an unpaired UTF-16 surrogate "
+                                 "escape") from None
+        return value
     except _DuplicateKey as exc:
         raise BadRequest(f"request body repeats the key {exc.args[0]!r}") from None
     except json.JSONDecodeError as exc:
@@ -108,22 +201,38 @@ def parse_value(column: Column, value: Any, path: str, *, from_text: bool = Fals
         raise invalid(path, f"expected {_EXPECTED[column.kind]}") from None
 
 
+#: digits before and after the point of the widest SQL decimal (PostgreSQL's numeric)
+_DECIMAL_DIGITS = (131072, 16383)
+
+#: the widest SQL integers: BIGINT and MySQL's BIGINT UNSIGNED
+_INTEGER_RANGE = (-(2**63), 2**64 - 1)
+
+
 def _integer(column: Column, value: Any, path: str, from_text: bool) -> int:
     if from_text and isinstance(value, str):
-        return int(value.strip())
-    if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise ValueError
-    return value
+        value = int(value.strip())
+    elif isinstance(value, bool) or not isinstance(value, int):
+        if not (isinstance(value, float) and value.is_integer()):
+            raise ValueError
+        value = int(value)
+    low = _INTEGER_RANGE[0] if column.minimum is None else column.minimum
+    high = _INTEGER_RANGE[1] if column.maximum is None else column.maximum
+    if not low <= value <= high:
+        raise invalid(path, f"out of range for {column.sql_type or 'an integer column'} "
+                            f"({low} to {high})")
+    return int(value)
 
 
 def _number(column: Column, value: Any, path: str, from_text: bool) -> float:
     if from_text and isinstance(value, str):
-        return float(value)
-    if isinstance(value, bool) or not isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError
-    return float(value)
+    else:
+        number = float(value)
+    if not math.isfinite(number):  # "nan", "inf" or "1e999" in a query string
+        raise ValueError
+    return number
 
 
 def _decimal(column: Column, value: Any, path: str, from_text: bool) -> Decimal:
@@ -132,13 +241,20 @@ def _decimal(column: Column, value: Any, path: str, from_text: bool) -> Decimal:
     number = Decimal(str(value).strip())
     if not number.is_finite():
         raise ValueError
+    _, digits, exponent = number.as_tuple()
+    if number.is_zero() and int(exponent) > 0:
+        number, digits, exponent = Decimal(0), (0,), 0  # 0E+999999 is just 0
+    # Digits before the point.  A huge exponent ("1e999999999") must fail here:
+    # drivers that render decimals as text would spend minutes writing it out.
+    whole = len(digits) + int(exponent)
+    if whole > _DECIMAL_DIGITS[0] or -int(exponent) > _DECIMAL_DIGITS[1]:
+        raise invalid(path, "out of range for a decimal column")
     if column.precision is not None:
         scale = column.scale or 0
-        sign, digits, exponent = number.as_tuple()
         decimals = max(0, -int(exponent))
         if decimals > scale:
             raise invalid(path, f"at most {scale} decimal places (numeric({column.precision},{scale}))")
-        if len(digits) - decimals > column.precision - scale:
+        if whole > column.precision - scale:
             raise invalid(path, f"out of range for numeric({column.precision},{scale})")
     return number
 
@@ -187,7 +303,10 @@ def _datetime_tz(column: Column, value: Any, path: str, from_text: bool) -> dt.d
     if not isinstance(value, str):
         raise ValueError
     parsed = _parse_datetime(value)
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=dt.UTC)
+    parsed.astimezone(dt.UTC)  # OverflowError (a 422) if the instant is outside years 1-9999 in UTC
+    return parsed
 
 
 def _time(column: Column, value: Any, path: str, from_text: bool) -> dt.time:
@@ -222,7 +341,8 @@ def _array(column: Column, value: Any, path: str, from_text: bool) -> list[Any]:
         value = orjson.loads(value)
     if not isinstance(value, list):
         raise ValueError
-    item = Column(name=column.name, sql_type="", kind=column.item_kind or "string")
+    item = Column(name=column.name, sql_type="", kind=column.item_kind or "string",
+                  max_length=column.max_length, minimum=column.minimum, maximum=column.maximum)
     return [parse_value(item, v, f"{path}[{i}]") for i, v in enumerate(value)]
 
 

@@ -7,17 +7,27 @@ Loading happens in three steps so that plugins can own config sections:
 2. the plugin manager is built from ``[plugins]``;
 3. :func:`validate` checks every section against the settings core and the
    enabled plugins declare (``swain_config_sections``).  Unknown keys are
-   errors; every error names its key path.
+   errors; every error names its key path and what was expected.
+
+Section names may be dotted (``social.google`` is ``[social.google]``), and a
+section named ``name.*`` validates every sub-table of ``[name]`` alike.
+
+Connections are per stage (``[connections.<stage>]``).  A ``${VAR}`` that is
+not set inside *another* stage's connection does not stop this stage from
+loading: the error is kept and raised only when that stage is used, so a
+developer needs no production secrets.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import re
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -27,20 +37,35 @@ from .errors import ConfigError
 
 _MISSING: Any = object()
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_SIZES = {"b": 1, "kb": 1024, "k": 1024, "mb": 1024**2, "m": 1024**2, "gb": 1024**3}
+_SIZES = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2,
+          "mib": 1024**2, "g": 1024**3, "gb": 1024**3, "gib": 1024**3}
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_STAGE = re.compile(r"[a-z][a-z0-9_-]*")
+MASK = "********"
+#: keys treated as secret wherever they appear, besides those declared ``secret=True``
+_SECRET_NAMES = re.compile(r"(password|secret|token|api_key|private_key)$")
+_KINDS = {"str": "a string", "int": "an integer", "float": "a number", "bool": "true or false",
+          "duration": "a duration like 90s, 15m, 1h or 7d", "size": "a size like 512kb or 1mb",
+          "list": "a list", "table": "a table"}
 
 
 @dataclass(frozen=True)
 class Setting:
-    """One key of a section: its kind, default and whether it is a secret."""
+    """One key of a section: its kind, default and whether it is a secret.
 
-    kind: str  # str | int | float | bool | duration | size | list | table
+    ``kind`` is one of ``str``, ``int``, ``float``, ``bool``, ``duration``
+    (seconds as a float; ``90s``, ``15m``, ``1h``, ``7d``, ``1h30m``), ``size``
+    (bytes; ``512kb``, ``1mb``), ``list`` (of ``item``) or ``table``.  A
+    secret is masked by ``swain config show`` and never echoed in an error.
+    """
+
+    kind: str
     default: Any = None
     secret: bool = False
     choices: tuple[str, ...] = ()
     minimum: float | None = None
     doc: str = ""
+    item: str = "str"
 
     @property
     def required(self) -> bool:
@@ -48,11 +73,12 @@ class Setting:
 
 
 def required(kind: str, **options: Any) -> Setting:
+    """A setting without a default: leaving it out is an error."""
     return Setting(kind, _MISSING, **options)
 
 
 CONNECTION_SETTINGS: dict[str, Setting] = {
-    "url": Setting("str", None, secret=False, doc="one URL instead of the fields below"),
+    "url": Setting("str", None, doc="one URL; fields given beside it override its parts"),
     "dialect": Setting("str", None, doc="postgresql | mysql | mariadb | sqlite"),
     "host": Setting("str", None),
     "port": Setting("int", None, minimum=1),
@@ -103,6 +129,11 @@ CORE_SECTIONS: dict[str, dict[str, Setting]] = {
     "schema": {
         "snapshot": Setting("str", "swain.schema.json"),
     },
+    "query": {
+        "max_depth": Setting("int", 8, minimum=1, doc="nesting of filter groups and relationships"),
+        "max_expressions": Setting("int", 200, minimum=1, doc="expressions in one filter"),
+        "max_in_size": Setting("int", 1000, minimum=1, doc="values in one in/nin list"),
+    },
 }
 
 
@@ -134,6 +165,8 @@ class Section(Mapping[str, Any]):
 
 @dataclass(frozen=True)
 class Connection:
+    """The database of one stage, resolved to a URL (password included: never print it)."""
+
     stage: str
     url: URL
     dialect: str
@@ -142,6 +175,22 @@ class Connection:
     connect_timeout: float
     statement_timeout: float
     prepared_statements: bool
+
+    @property
+    def safe_url(self) -> str:
+        """The URL with its password masked, fit for logs and messages."""
+        return self.url.render_as_string(hide_password=True)
+
+
+class _Unresolved:
+    """A value whose ``${VAR}`` could not be resolved; raised only if it is used."""
+
+    def __init__(self, text: str, error: ConfigError) -> None:
+        self.text = text
+        self.error = error
+
+    def __repr__(self) -> str:
+        return self.text
 
 
 @dataclass
@@ -153,6 +202,10 @@ class Config:
     sections: dict[str, Section]
     connections: dict[str, Section]
     secrets: set[str] = field(default_factory=set)
+    #: stages whose connection could not be resolved (an unset ``${VAR}``), by stage
+    deferred: dict[str, ConfigError] = field(default_factory=dict)
+    #: the raw text of each deferred stage, for display
+    unresolved: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __getattr__(self, name: str) -> Section:
         try:
@@ -161,18 +214,29 @@ class Config:
             raise AttributeError(name) from None
 
     def section(self, name: str) -> Section:
+        """A section by (dotted) name; empty when no enabled plugin declares it."""
         return self.sections.get(name) or Section(name, {})
+
+    def has_section(self, name: str) -> bool:
+        return name in self.sections
 
     @property
     def base_dir(self) -> Path:
-        return self.path.parent if self.path else Path.cwd()
+        """The project file's folder: relative paths in the file are relative to it."""
+        return self.path.resolve().parent if self.path else Path.cwd()
+
+    @property
+    def stages(self) -> list[str]:
+        return sorted({*self.connections, *self.deferred})
 
     def connection(self, stage: str | None = None) -> Connection:
         stage = stage or self.stage
+        if stage in self.deferred:
+            raise self.deferred[stage]
         try:
             section = self.connections[stage]
         except KeyError:
-            known = ", ".join(sorted(self.connections)) or "none"
+            known = ", ".join(self.stages) or "none"
             raise ConfigError(
                 f"connections.{stage}: no connection for stage {stage!r} (configured: {known}); "
                 f"add a [connections.{stage}] table or run `swain connection add --stage {stage}`"
@@ -180,24 +244,32 @@ class Config:
         return _connection(stage, section, self.base_dir)
 
 
+# -- value parsing -------------------------------------------------------------
+
+
 def parse_duration(value: Any, path: str) -> float:
+    """Seconds from ``90``, ``90s``, ``15m``, ``1h``, ``7d``, ``1h30m`` or ``250ms``."""
+    expected = f"{path}: expected a duration like 90s, 15m, 1h or 7d, got {value!r}"
     if isinstance(value, bool):
-        raise ConfigError(f"{path}: expected a duration like 90s, 15m, 1h or 7d, got {value!r}")
+        raise ConfigError(expected)
     if isinstance(value, int | float):
         return float(value)
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*", str(value))
-    if not match:
-        raise ConfigError(f"{path}: expected a duration like 90s, 15m, 1h or 7d, got {value!r}")
-    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    text = str(value).strip().lower().replace(" ", "")
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)?", text)
+    if not text or not re.fullmatch(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w)?)+", text) or \
+            (len(parts) > 1 and any(not unit for _, unit in parts)):
+        raise ConfigError(expected)
+    return sum(float(number) * _UNITS[unit or "s"] for number, unit in parts)
 
 
 def parse_size(value: Any, path: str) -> int:
+    """Bytes from ``1048576``, ``512kb``, ``1mb``, ``1MiB`` or ``2g``."""
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    match = re.fullmatch(r"\s*(\d+)\s*([kmg]?b?)\s*", str(value).lower())
-    if not match:
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*", str(value).lower())
+    if isinstance(value, bool) or not match or match.group(2) not in _SIZES:
         raise ConfigError(f"{path}: expected a size like 512kb or 1mb, got {value!r}")
-    return int(match.group(1)) * _SIZES[match.group(2) or "b"]
+    return int(float(match.group(1)) * _SIZES[match.group(2)])
 
 
 def interpolate(value: Any, path: str, environ: Mapping[str, str]) -> Any:
@@ -220,12 +292,31 @@ def interpolate(value: Any, path: str, environ: Mapping[str, str]) -> Any:
         raise ConfigError(f"{path}: environment variable {name} is not set "
                           f"(set it, or write ${{{name}:-default}})")
 
-    return _VAR.sub(replace, value)
+    result = _VAR.sub(replace, value)
+    leftover = _VAR.sub("", value)
+    if "${" in leftover:
+        raise ConfigError(f"{path}: malformed reference in {value!r}: write ${{NAME}} or "
+                          "${NAME:-default} (NAME is letters, digits and _), or $$ for a "
+                          "literal $")
+    return result
+
+
+def _interpolate_lenient(value: Any, path: str, environ: Mapping[str, str]) -> Any:
+    """Like :func:`interpolate`, but an unresolvable string becomes :class:`_Unresolved`."""
+    if isinstance(value, dict):
+        return {k: _interpolate_lenient(v, f"{path}.{k}", environ) for k, v in value.items()}
+    try:
+        return interpolate(value, path, environ)
+    except ConfigError as exc:
+        return _Unresolved(str(value), exc)
 
 
 def read_raw(path: Path | None, environ: Mapping[str, str] | None = None,
              sections: Mapping[str, Mapping[str, Setting]] | None = None) -> dict[str, Any]:
-    """Parse the file (absent file = empty), interpolate, then apply environment overrides."""
+    """Parse the file (absent file = empty), interpolate, then apply environment overrides.
+
+    Values set through ``SWAIN_*`` variables are taken literally (not interpolated).
+    """
     environ = os.environ if environ is None else environ
     raw: dict[str, Any] = {}
     if path is not None and path.exists():
@@ -233,27 +324,49 @@ def read_raw(path: Path | None, environ: Mapping[str, str] | None = None,
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    connections = raw.pop("connections", None)
     raw = interpolate(raw, "", environ)
+    if connections is not None:
+        if isinstance(connections, dict):
+            connections = {stage: _interpolate_lenient(body, f"connections.{stage}", environ)
+                           for stage, body in connections.items()}
+        raw["connections"] = connections
     _apply_environment(raw, environ, sections or CORE_SECTIONS)
     return raw
+
+
+def env_name(section: str, key: str) -> str:
+    """The environment variable that overrides ``section.key``."""
+    return f"SWAIN_{section.replace('.', '_').replace('-', '_').upper()}_{key.upper()}"
 
 
 def _apply_environment(raw: dict[str, Any], environ: Mapping[str, str],
                        sections: Mapping[str, Mapping[str, Setting]]) -> None:
     for section, settings in sections.items():
+        if section.endswith(".*"):
+            continue
         for key in settings:
-            name = f"SWAIN_{section.upper()}_{key.upper()}"
+            name = env_name(section, key)
             if name in environ:
-                raw.setdefault(section, {})[key] = _from_env(environ[name])
+                node = raw
+                for part in section.split("."):
+                    child = node.setdefault(part, {})
+                    if not isinstance(child, dict):
+                        break
+                    node = child
+                else:
+                    node[key] = _from_env(environ[name])
     prefix = "SWAIN_CONNECTIONS_"
     for name, value in environ.items():
         if not name.startswith(prefix):
             continue
         rest = name[len(prefix):].lower()
         for key in sorted(CONNECTION_SETTINGS, key=len, reverse=True):
-            if rest.endswith("_" + key):
+            if rest.endswith("_" + key) and len(rest) > len(key) + 1:
                 stage = rest[: -len(key) - 1]
-                raw.setdefault("connections", {}).setdefault(stage, {})[key] = _from_env(value)
+                stages = raw.setdefault("connections", {})
+                if isinstance(stages, dict) and isinstance(stages.setdefault(stage, {}), dict):
+                    stages[stage][key] = _from_env(value)
                 break
 
 
@@ -267,28 +380,36 @@ def _from_env(text: str) -> Any:
     return text
 
 
+# -- validation ----------------------------------------------------------------
+
+
+def _shown(setting: Setting, value: Any) -> str:
+    return "a secret value" if setting.secret else repr(value)
+
+
 def _coerce(setting: Setting, value: Any, path: str) -> Any:
     kind = setting.kind
+    if isinstance(value, _Unresolved):
+        raise value.error
     if value is None:
         return None
+    wrong = ConfigError(f"{path}: expected {_KINDS.get(kind, kind)}, got {_shown(setting, value)}")
     if kind == "str":
         if not isinstance(value, str):
-            raise ConfigError(f"{path}: expected a string, got {value!r}")
+            raise wrong
     elif kind == "bool":
         if isinstance(value, str) and value.lower() in {"true", "1", "yes", "on", "false", "0",
                                                         "no", "off"}:
             value = value.lower() in {"true", "1", "yes", "on"}
         if not isinstance(value, bool):
-            raise ConfigError(f"{path}: expected true or false, got {value!r}")
+            raise wrong
     elif kind in ("int", "float"):
-        caster = int if kind == "int" else float
+        if isinstance(value, bool) or (isinstance(value, float) and kind == "int"):
+            raise wrong
         try:
-            if isinstance(value, bool):
-                raise ValueError
-            value = caster(value)
+            value = int(value) if kind == "int" else float(value)
         except (TypeError, ValueError):
-            raise ConfigError(f"{path}: expected {'an integer' if kind == 'int' else 'a number'},"
-                              f" got {value!r}") from None
+            raise wrong from None
     elif kind == "duration":
         value = parse_duration(value, path)
     elif kind == "size":
@@ -297,12 +418,14 @@ def _coerce(setting: Setting, value: Any, path: str) -> Any:
         if isinstance(value, str):
             value = [part.strip() for part in value.split(",") if part.strip()]
         if not isinstance(value, list):
-            raise ConfigError(f"{path}: expected a list, got {value!r}")
-    elif kind == "table":
-        if not isinstance(value, dict):
-            raise ConfigError(f"{path}: expected a table, got {value!r}")
+            raise wrong
+        item = Setting(setting.item, secret=setting.secret)
+        value = [_coerce(item, v, f"{path}[{i}]") for i, v in enumerate(value)]
+    elif kind == "table" and not isinstance(value, dict):
+        raise wrong
     if setting.choices and value not in setting.choices:
-        raise ConfigError(f"{path}: expected one of {', '.join(setting.choices)}, got {value!r}")
+        raise ConfigError(f"{path}: expected one of {', '.join(setting.choices)}, "
+                          f"got {_shown(setting, value)}")
     if setting.minimum is not None and isinstance(value, int | float) and value < setting.minimum:
         raise ConfigError(f"{path}: must be at least {setting.minimum:g}, got {value!r}")
     return value
@@ -313,27 +436,33 @@ def _suggest(word: str, candidates: list[str]) -> str:
     return f'; did you mean "{close[0]}"?' if close else ""
 
 
-def validate_section(path: str, raw: Any, settings: Mapping[str, Setting]) -> dict[str, Any]:
+def validate_section(path: str, raw: Any, settings: Mapping[str, Setting],
+                     subsections: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Check one section's keys and coerce its values; ``subsections`` are the
+    names of sub-tables that are validated separately (so they are not unknown)."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a table, got {raw!r}")
+    subsections = subsections or {}
     for key in raw:
-        if key not in settings:
-            allowed = sorted(settings)
+        if key not in settings and key not in subsections:
+            allowed = sorted([*settings, *subsections])
             raise ConfigError(f"{path}.{key}: unknown key{_suggest(key, allowed)} "
-                              f"(allowed: {', '.join(allowed)})")
+                              f"(allowed: {', '.join(allowed) or 'none'})")
     values: dict[str, Any] = {}
     for key, setting in settings.items():
         if key in raw:
             values[key] = _coerce(setting, raw[key], f"{path}.{key}")
         elif setting.required:
-            raise ConfigError(f"{path}.{key}: required ({setting.doc or setting.kind})")
+            raise ConfigError(f"{path}.{key}: required ({setting.doc or _KINDS.get(setting.kind)})")
         else:
             default = setting.default
             values[key] = list(default) if isinstance(default, list) else default
     return values
 
 
-def merge_sections(*contributions: Mapping[str, Mapping[str, Setting]]) -> dict[str, dict[str, Setting]]:
+def merge_sections(
+        *contributions: Mapping[str, Mapping[str, Setting]]) -> dict[str, dict[str, Setting]]:
+    """Merge section declarations; a later contribution adds keys to (or overrides) earlier ones."""
     merged: dict[str, dict[str, Setting]] = {}
     for contribution in contributions:
         for section, settings in contribution.items():
@@ -341,96 +470,206 @@ def merge_sections(*contributions: Mapping[str, Mapping[str, Setting]]) -> dict[
     return merged
 
 
+def _children(name: str, sections: Mapping[str, Any]) -> dict[str, str]:
+    """Sub-table names of section ``name`` that some declaration covers → declaration name."""
+    found: dict[str, str] = {}
+    prefix = f"{name}."
+    for declared in sections:
+        if declared.startswith(prefix):
+            child = declared[len(prefix):].split(".", 1)[0]
+            if child != "*":
+                found.setdefault(child, f"{prefix}{child}")
+    return found
+
+
+class _Validator:
+    def __init__(self, sections: Mapping[str, Mapping[str, Setting]]) -> None:
+        self.sections = sections
+        self.validated: dict[str, Section] = {}
+        self.secrets: set[str] = set()
+
+    def section(self, path: str, declared: str, raw: Any) -> None:
+        """Validate ``raw`` found at ``path`` against declaration ``declared``."""
+        settings = self.sections.get(declared, {})
+        children = _children(declared, self.sections)
+        wildcard = f"{declared}.*" in self.sections
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: expected a table, got {raw!r}")
+        subtables = {k: v for k, v in raw.items() if k not in settings and isinstance(v, dict)}
+        allowed_subs: dict[str, str] = {k: children[k] for k in subtables if k in children}
+        if wildcard:
+            allowed_subs.update({k: f"{declared}.*" for k in subtables if k not in children})
+        values = validate_section(path, raw, settings, {**children, **allowed_subs})
+        self.validated[path] = Section(path, values)
+        self.secrets.update(f"{path}.{key}" for key, s in settings.items() if s.secret)
+        for key, child_declared in sorted({**children, **allowed_subs}.items()):
+            if key in raw:
+                self.section(f"{path}.{key}", child_declared, raw[key])
+            elif not any(s.required for s in self.sections.get(child_declared, {}).values()) \
+                    and not child_declared.endswith(".*"):
+                self.section(f"{path}.{key}", child_declared, {})
+
+
+def _top_level(sections: Mapping[str, Any]) -> list[str]:
+    return sorted({name.split(".", 1)[0] for name in sections})
+
+
 def validate(raw: dict[str, Any], sections: Mapping[str, Mapping[str, Setting]], *, stage: str,
              path: Path | None) -> Config:
-    known = sorted([*sections, "connections"])
+    """Check ``raw`` against the declared sections and build the :class:`Config` for ``stage``."""
+    if not _STAGE.fullmatch(stage):
+        raise ConfigError(f"stage {stage!r}: stage names are lower-case identifiers "
+                          "(development, staging, production…)")
+    roots = _top_level(sections)
+    known = sorted([*roots, "connections"])
     for name in raw:
-        if name not in sections and name != "connections":
+        if name not in roots and name != "connections":
             raise ConfigError(f"{name}: unknown section{_suggest(name, known)}; no enabled plugin "
                               f"reads it (known: {', '.join(known)})")
-    validated: dict[str, Section] = {}
-    secrets: set[str] = set()
-    for name, settings in sections.items():
-        validated[name] = Section(name, validate_section(name, raw.get(name, {}), settings))
-        secrets.update(f"{name}.{key}" for key, s in settings.items() if s.secret)
+    validator = _Validator(sections)
+    for name in roots:
+        validator.section(name, name, raw.get(name, {}))
+    base_dir = path.resolve().parent if path else Path.cwd()
     connections: dict[str, Section] = {}
+    deferred: dict[str, ConfigError] = {}
+    unresolved: dict[str, dict[str, Any]] = {}
     stages = raw.get("connections", {})
     if not isinstance(stages, dict):
         raise ConfigError(f"connections: expected a table of stages, got {stages!r}")
     for stage_name, body in stages.items():
-        if not re.fullmatch(r"[a-z][a-z0-9_-]*", stage_name):
-            raise ConfigError(f"connections.{stage_name}: stage names are lower-case identifiers")
-        values = validate_section(f"connections.{stage_name}", body, CONNECTION_SETTINGS)
-        connections[stage_name] = Section(f"connections.{stage_name}", values)
-        _connection(stage_name, connections[stage_name], path.parent if path else Path.cwd())
-        secrets.add(f"connections.{stage_name}.password")
-    config = Config(stage=stage, path=path, sections=validated, connections=connections,
-                    secrets=secrets)
-    api = config.api
-    if api.default_page_size > api.max_page_size:
+        where = f"connections.{stage_name}"
+        if not _STAGE.fullmatch(stage_name):
+            raise ConfigError(f"{where}: stage names are lower-case identifiers "
+                              "(development, staging, production…)")
+        if not isinstance(body, dict):
+            raise ConfigError(f"{where}: expected a table (url = ..., or dialect/host/port/"
+                              f"database/username/password), got {body!r}")
+        pending = [v for v in body.values() if isinstance(v, _Unresolved)]
+        if pending and stage_name != stage:
+            validate_section(where, {k: None for k in body}, CONNECTION_SETTINGS)
+            deferred[stage_name] = pending[0].error
+            unresolved[stage_name] = {k: (v.text if isinstance(v, _Unresolved) else v)
+                                      for k, v in body.items()}
+            continue
+        values = validate_section(where, body, CONNECTION_SETTINGS)
+        connections[stage_name] = Section(where, values)
+        _connection(stage_name, connections[stage_name], base_dir)
+    for stage_name in [*connections, *deferred]:
+        validator.secrets.add(f"connections.{stage_name}.password")
+    config = Config(stage=stage, path=path, sections=validator.validated,
+                    connections=connections, secrets=validator.secrets, deferred=deferred,
+                    unresolved=unresolved)
+    api = config.section("api")
+    if api.get("default_page_size", 0) > api.get("max_page_size", float("inf")):
         raise ConfigError(f"api.default_page_size: {api.default_page_size} exceeds "
                           f"api.max_page_size ({api.max_page_size})")
     return config
 
 
+# -- connections -----------------------------------------------------------------
+
 _DRIVERS = {"postgresql": "postgresql+psycopg", "mysql": "mysql+aiomysql",
             "mariadb": "mysql+aiomysql", "sqlite": "sqlite+aiosqlite"}
+#: other names of a dialect (URL schemes people write), mapped to the registered name
+ALIASES = {"postgres": "postgresql", "pgsql": "postgresql", "mariadb": "mysql", "sqlite3": "sqlite"}
+_URL_PARTS = ("host", "port", "database", "username", "password")
+
+
+def known_dialects() -> list[str]:
+    """Dialect names installed in entry-point group ``swain.dialects`` (not loaded)."""
+    return sorted({ep.name for ep in entry_points(group="swain.dialects")})
 
 
 def _connection(stage: str, section: Section, base_dir: Path) -> Connection:
     path = f"connections.{stage}"
+    overrides = {k: section[k] for k in _URL_PARTS if section[k] is not None}
     if section.url:
+        where = f"{path}.url"
         try:
             url = make_url(section.url)
         except Exception:
-            raise ConfigError(f"{path}.url: not a database URL: expected e.g. "
-                              "postgresql://user@host/db or sqlite:///file.db") from None
-        dialect = url.get_backend_name()
-        if section.dialect and section.dialect != dialect:
+            raise ConfigError(f"{where}: not a database URL; expected e.g. "
+                              "postgresql://user@host:5432/db or sqlite:///file.db") from None
+        backend = url.get_backend_name()
+        dialect = ALIASES.get(backend, backend)
+        if section.dialect and ALIASES.get(section.dialect, section.dialect) != dialect:
             raise ConfigError(f"{path}.dialect: {section.dialect!r} contradicts the URL's "
-                              f"{dialect!r}")
+                              f"{backend!r}; drop one of them")
+        # Fields beside the URL replace its parts (e.g. password = "${DB_PASSWORD}").
+        if overrides:
+            url = url.set(**overrides)
     else:
-        dialect = section.dialect
-        if not dialect:
-            raise ConfigError(f"{path}: give either url or dialect (postgresql | mysql | mariadb "
-                              "| sqlite) with host/port/database")
+        where = f"{path}.dialect"
+        if not section.dialect:
+            raise ConfigError(f"{path}: give either url, or dialect (postgresql | mysql | mariadb "
+                              "| sqlite) with host/port/database/username/password")
+        dialect = ALIASES.get(section.dialect, section.dialect)
         if not section.database:
-            raise ConfigError(f"{path}.database: required when no url is given")
-        url = URL.create(_DRIVERS.get(dialect, dialect), username=section.username,
-                         password=section.password, host=section.host, port=section.port,
-                         database=section.database)
-    if dialect == "mariadb":
-        dialect = "mysql"
-    if dialect == "sqlite" and url.database and url.database != ":memory:":
-        database = Path(url.database)
+            raise ConfigError(f"{path}.database: required when no url is given (for sqlite, the "
+                              "file's path)")
+        url = URL.create(_DRIVERS.get(section.dialect, section.dialect), **overrides)
+    installed = known_dialects()
+    # A plugin may provide a dialect through swain_get_dialect without an entry
+    # point, so only a near miss of an installed name is an error here.
+    if dialect not in installed and _suggest(dialect, installed):
+        raise ConfigError(f"{where}: no dialect {dialect!r} is installed"
+                          f"{_suggest(dialect, installed)} (installed: {', '.join(installed)})")
+    if dialect == "sqlite" and url.database and url.database != ":memory:" \
+            and not url.database.startswith("file:"):
+        database = Path(url.database).expanduser()
         if not database.is_absolute():
-            url = url.set(database=str(base_dir / database))
+            database = base_dir / database
+        url = url.set(database=str(database))
     return Connection(stage=stage, url=url, dialect=dialect, schemas=list(section.schemas),
                       pool_size=section.pool_size, connect_timeout=section.connect_timeout,
                       statement_timeout=section.statement_timeout,
                       prepared_statements=section.prepared_statements)
 
 
-def masked(config: Config) -> dict[str, Any]:
-    """The configuration as a plain dict with every secret replaced by ``********``."""
+# -- display ------------------------------------------------------------------------
 
-    def mask(path: str, key: str, value: Any) -> Any:
-        if value and f"{path}.{key}" in config.secrets:
-            return "********"
-        if key == "url" and isinstance(value, str) and "://" in value:
-            try:
-                return make_url(value).render_as_string(hide_password=True)
-            except Exception:
-                return value
-        if key.endswith(("secret", "password", "token")) and value:
-            return "********"
+
+def _mask_url(value: str) -> str:
+    try:
+        return make_url(value).render_as_string(hide_password=True)
+    except Exception:
+        return re.sub(r"(://[^:/@]*:)[^@/]*@", rf"\1{MASK}@", value)
+
+
+def _mask(path: str, value: Any, secrets: set[str]) -> Any:
+    key = path.rsplit(".", 1)[-1]
+    if value in (None, "", []):
         return value
+    if path in secrets or _SECRET_NAMES.search(key):
+        return MASK
+    if isinstance(value, str) and "://" in value and "@" in value:
+        return _mask_url(value)
+    if isinstance(value, list):
+        return [_mask(f"{path}[{i}]", v, secrets) if not isinstance(v, str) or "://" not in v
+                else _mask_url(v) for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        return {k: _mask(f"{path}.{k}", v, secrets) for k, v in value.items()}
+    return value
 
-    out: dict[str, Any] = {}
+
+def masked(config: Config) -> dict[str, Any]:
+    """The configuration as a plain nested dict with every secret replaced by ``********``:
+    keys declared secret, keys named like secrets, and passwords inside URLs."""
+    out: dict[str, Any] = {"stage": config.stage}
     for name, section in config.sections.items():
-        out[name] = {k: mask(name, k, v) for k, v in section.items()}
-    out["connections"] = {
-        stage: {k: mask(f"connections.{stage}", k, v) for k, v in section.items()}
-        for stage, section in config.connections.items()
-    }
+        node = out
+        for part in name.split("."):
+            node = node.setdefault(part, {})
+        node.update({k: _mask(f"{name}.{k}", v, config.secrets) for k, v in section.items()})
+    stages: dict[str, Any] = {}
+    for stage, section in config.connections.items():
+        stages[stage] = {k: _mask(f"connections.{stage}.{k}", v, config.secrets)
+                         for k, v in section.items()}
+        with contextlib.suppress(ConfigError):
+            stages[stage]["resolved_url"] = config.connection(stage).safe_url
+    for stage, body in config.unresolved.items():
+        stages[stage] = {k: _mask(f"connections.{stage}.{k}", v, config.secrets)
+                         for k, v in body.items()}
+        stages[stage]["unresolved"] = str(config.deferred[stage])
+    out["connections"] = dict(sorted(stages.items()))
     return out

@@ -9,15 +9,15 @@ the ``swain.dialects`` entry-point group (or the ``swain_get_dialect`` hook).
 from __future__ import annotations
 
 import abc
-import re
 import json
+import re
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
-from sqlalchemy.engine import URL, Dialect as SADialect
+from sqlalchemy.engine import Dialect as SADialect
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -116,6 +116,16 @@ class Dialect(abc.ABC):
         self.server_version = str(row[0]) if row else ""
         return self.server_version
 
+    async def probe(self) -> str:
+        """Connect once and return the server version, raising the driver's own error
+        (wrong port, password, missing database) rather than a pool timeout.
+        Used by ``swain connection test``; backends whose pool hides the cause override it."""
+        await self.open()
+        try:
+            return await self.ping()
+        finally:
+            await self.close()
+
     version_query: ClassVar[str] = "SELECT version()"
 
     # -- SQL -----------------------------------------------------------------
@@ -138,6 +148,25 @@ class Dialect(abc.ABC):
         elif nulls == "last":
             clause = clause.nulls_last()
         return [clause]
+
+    def like(self, column: sa.ColumnElement[Any], pattern: str, case_sensitive: bool,
+             bind: Callable[[Any], Any]) -> sa.ColumnElement[bool]:
+        """``column`` matched against a LIKE ``pattern`` (``%``, ``_``, ``\\`` escapes),
+        case-sensitively or not, the same on every database; ``bind`` makes a parameter.
+        Backends whose LIKE ignores case override the case-sensitive form."""
+        if case_sensitive:
+            return column.like(bind(pattern), escape="\\")
+        return column.ilike(bind(pattern), escape="\\")
+
+    def comparable(self, expression: sa.ColumnElement[Any], kind: str) -> sa.ColumnElement[Any]:
+        """``expression`` (a column or a parameter of ``kind``) in a form that compares
+        correctly; backends storing timestamps as text normalise them here."""
+        return expression
+
+    def exact_text(self, value: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        """A text value for an equality test in which case and accents count, whatever
+        the column's collation (backends with case-insensitive defaults override)."""
+        return value
 
     def json_page(self, stmt: sa.Select[Any], columns: Sequence[Column],
                   count_stmt: sa.Select[Any] | None) -> sa.Select[Any] | None:
@@ -194,6 +223,23 @@ class Dialect(abc.ABC):
 
     def view_updatable(self, sync_conn: Any, schema: str | None, view: str) -> bool:
         return False
+
+    def view_base_table(self, sync_conn: Any, schema: str | None, view: str) -> str | None:
+        """The key of the one table an updatable view selects from, or ``None``."""
+        return None
+
+    def check_constraints(self, sync_conn: Any, inspector: Any, schema: str | None,
+                          table: str) -> list[dict[str, Any]]:
+        """CHECK constraints as ``{"name", "sqltext"}``, column-level ones included."""
+        try:
+            return list(inspector.get_check_constraints(table, schema=schema))
+        except NotImplementedError:
+            return []
+
+    def unique_constraints(self, sync_conn: Any, inspector: Any, schema: str | None,
+                           table: str) -> list[dict[str, Any]]:
+        """Unique constraints as ``{"name", "column_names"}``."""
+        return list(inspector.get_unique_constraints(table, schema=schema))
 
     def check_constraint_kinds(self, checks: list[dict[str, Any]]) -> dict[str, tuple[str, Any]]:
         """Column kinds implied by CHECK constraints (JSON validity, enum lists)."""

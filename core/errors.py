@@ -78,7 +78,13 @@ class RateLimited(ApiError):
 
 
 class ServiceUnavailable(ApiError):
+    """A 503; always tells the client when to try again (``Retry-After``, default 1 s)."""
+
     status, code = 503, "service_unavailable"
+
+    def __init__(self, message: str, details: list[Detail] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message, details, {"Retry-After": "1", **(headers or {})})
 
 
 def invalid(path: str, message: str) -> ValidationFailed:

@@ -23,12 +23,14 @@ import sqlalchemy as sa
 from . import codec
 from .catalog import Catalog, Compiled
 from .dialect import DBConnection
-from .errors import Forbidden, NotFound, ValidationFailed, invalid
+from .errors import Forbidden, NotFound, ServiceUnavailable, ValidationFailed, invalid
 from .protocols import Action, Identity, Predicate
 from .runtime import Runtime
 from .schema import Column, Table
 
 Decoder = Callable[[Any], Any] | None
+#: rows as dicts; an alias because ``TableGateway.list`` shadows ``list`` in annotations
+RowDicts = list[dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -60,8 +62,14 @@ class TableGateway:
                  catalog: Catalog | None = None) -> None:
         self.runtime = runtime
         self.identity = identity
-        self.catalog = catalog or runtime.catalog  # type: ignore[assignment]
+        found = catalog or runtime.catalog
+        if found is None:
+            raise ServiceUnavailable("the schema is not loaded yet; the database may be "
+                                     "unreachable")
+        self.catalog: Catalog = found
         self.dialect = runtime.dialect
+        #: (sql, params) of every list statement run, for the SQL preview
+        self.statements: list[tuple[str, dict[str, Any]]] = []
 
     # -- policy -----------------------------------------------------------
 
@@ -96,7 +104,8 @@ class TableGateway:
     def _decoders(self, columns: Sequence[Column]) -> list[tuple[str, Decoder]]:
         return [(c.name, self.dialect.decoder(c)) for c in columns]
 
-    def rows_to_dicts(self, columns: Sequence[Column], rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
+    def rows_to_dicts(self, columns: Sequence[Column],
+                      rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
         decoders = self._decoders(columns)
         return [
             {name: (value if decode is None or value is None else decode(value))
@@ -115,13 +124,20 @@ class TableGateway:
         return params
 
     def _order(self, table: Table, sa_table: sa.Table,
-               sort: Sequence[tuple[str, bool, str | None]]) -> list[Any]:
+               sort: Sequence[tuple[str, bool, str | None]],
+               within: Sequence[str] | None = None) -> list[Any]:
         order: list[Any] = []
         used = set()
         for name, descending, nulls in sort:
             order.extend(self.dialect.order_by(sa_table.c[name], descending, nulls))
             used.add(name)
-        order.extend(sa_table.c[name].asc() for name in table.primary_key if name not in used)
+        # Without a key, every orderable column stands in for one, so pages stay
+        # stable (rows equal in all of them are indistinguishable anyway).
+        tiebreak = table.primary_key or [c.name for c in table.visible_columns
+                                         if c.kind != "json"]
+        if within is not None:  # DISTINCT may only order by what it selects
+            tiebreak = [name for name in tiebreak if name in within]
+        order.extend(sa_table.c[name].asc() for name in tiebreak if name not in used)
         return order
 
     async def list(self, table: Table, query: ListQuery) -> PageResult:
@@ -135,7 +151,9 @@ class TableGateway:
         def build() -> Compiled:
             where = self._where(sa_table, predicates)
             projection = [sa_table.c[c.name] for c in columns]
-            stmt = sa.select(*projection).where(*where).order_by(*self._order(table, sa_table, query.sort))
+            within = [c.name for c in columns] if query.distinct else None
+            stmt = sa.select(*projection).where(*where).order_by(
+                *self._order(table, sa_table, query.sort, within))
             if query.distinct:
                 stmt = stmt.distinct()
             if query.page is not None:
@@ -161,6 +179,7 @@ class TableGateway:
         if query.page is not None:
             params["_limit"] = query.page.size
             params["_offset"] = (query.page.number - 1) * query.page.size
+        self.statements.append((compiled.sql, params))
         mode, count_sql = compiled.extra
         async with self.dialect.acquire() as conn:
             if mode == "json":
@@ -176,9 +195,9 @@ class TableGateway:
                     count_row = await conn.fetch_one(count_sql, params)
                     total = int(count_row[0]) if count_row else 0
             if query.count == "estimated":
-                count_stmt = sa.select(sa.literal_column("1")).select_from(sa_table).where(
-                    *self._where(sa_table, predicates))
-                sql, _ = self.dialect.compile(count_stmt)
+                estimate_stmt: sa.Select[Any] = sa.select(sa.literal_column("1")).select_from(
+                    sa_table).where(*self._where(sa_table, predicates))
+                sql, _ = self.dialect.compile(estimate_stmt)
                 total = await self.dialect.estimate_count(conn, sql, params, sa_table,
                                                           bool(predicates))
                 if total is None:
@@ -204,12 +223,9 @@ class TableGateway:
         return int(row[0]) if row else 0
 
     def key_predicate(self, table: Table, key_values: Sequence[Any]) -> Predicate:
-        sa_table = self.catalog.sa_table(table)
-        clauses = [sa_table.c[name] == sa.bindparam(f"_pk{i}")
-                   for i, name in enumerate(table.primary_key)]
         params = {f"_pk{i}": self.dialect.encode(table.column(name).kind, value)  # type: ignore[union-attr]
                   for i, (name, value) in enumerate(zip(table.primary_key, key_values, strict=True))}
-        return Predicate(("pk", table.key), sa.and_(*clauses), params)
+        return Predicate(("pk", table.key), self.catalog.key_clause(table), params)
 
     async def get(self, table: Table, key_values: Sequence[Any], fields: Sequence[str] = (),
                   conn: DBConnection | None = None) -> dict[str, Any]:
@@ -247,7 +263,7 @@ class TableGateway:
 
     async def _select_by_key(self, table: Table, key_values: Sequence[Any], fields: Sequence[str],
                              conn: DBConnection | None, action: Action = "read",
-                             lock: bool = False) -> list[dict[str, Any]]:
+                             lock: bool = False) -> RowDicts:
         predicates = await self.scope(table, action)
         predicates.append(self.key_predicate(table, key_values))
         columns = self.output_columns(table, tuple(fields))
@@ -347,12 +363,17 @@ class TableGateway:
             return {k: v for k, v in values.items()}
         key_values = []
         for name in table.primary_key:
+            column = table.column(name)
             if name in values:
                 key_values.append(values[name])
-            else:
+            elif column is not None and column.autoincrement and result.lastrowid:
                 key_values.append(result.lastrowid)
-        rows = await self._select_by_key(table, key_values, (), conn)
-        return rows[0] if rows else dict(values)
+            else:
+                # A key filled by some other default cannot be found again
+                # without RETURNING: answer with what was written.
+                return dict(values)
+        found = await self._select_by_key(table, key_values, (), conn)
+        return found[0] if found else dict(values)
 
     async def update(self, table: Table, key_values: Sequence[Any], values: dict[str, Any],
                      conn: DBConnection | None = None) -> dict[str, Any]:
@@ -410,7 +431,7 @@ class TableGateway:
         key = ("delete", table.key, tuple(p.key for p in predicates), returning)
 
         def build() -> Compiled:
-            stmt = sa.delete(sa_table).where(*self._where(sa_table, predicates))
+            stmt: Any = sa.delete(sa_table).where(*self._where(sa_table, predicates))
             if returning:
                 stmt = stmt.returning(*[sa_table.c[c.name] for c in columns])
             return Compiled(*self.dialect.compile(stmt), list(columns))
@@ -441,13 +462,21 @@ def equality_filters(table: Table, sa_table: sa.Table, pairs: Sequence[tuple[str
     """``?column=value`` query filters as one predicate."""
     if not pairs:
         return None
-    clauses, params = [], {}
+    params = {}
     for i, (name, value) in enumerate(pairs):
         column = table.column(name)
         assert column is not None
-        if value is None:
-            clauses.append(sa_table.c[name].is_(None))
-        else:
-            clauses.append(sa_table.c[name] == sa.bindparam(f"_eq{i}"))
+        if value is not None:
             params[f"_eq{i}"] = encode(column.kind, value)
-    return Predicate(("eq", tuple((n, v is None) for n, v in pairs)), sa.and_(*clauses), params)
+    shape = tuple((n, v is None) for n, v in pairs)
+    # Building the clause costs more than running the query, and it is the same
+    # for every request of this shape: keep it on the table (it dies with the catalog).
+    clauses = sa_table.info.setdefault("swain.equality_clauses", {})
+    clause = clauses.get(shape)
+    if clause is None:
+        if len(clauses) >= 1024:
+            clauses.clear()
+        clause = clauses[shape] = sa.and_(*[
+            sa_table.c[name].is_(None) if is_null else sa_table.c[name] == sa.bindparam(f"_eq{i}")
+            for i, (name, is_null) in enumerate(shape)])
+    return Predicate(("eq", shape), clause, params)

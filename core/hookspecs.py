@@ -1,3 +1,5 @@
+# Specs have no bodies: pluggy only reads their signatures and docstrings.
+# mypy: disable-error-code="empty-body"
 """Hook specifications: every extension point of swain, in lifecycle order.
 
 pluggy is synchronous, and an ``async def`` implementation would return a
@@ -27,8 +29,8 @@ if TYPE_CHECKING:
     from .protocols import (
         AggregateFunction,
         AuditSink,
-        AuthProvider,
         Authorizer,
+        AuthProvider,
         CleanupContext,
         EmailTransport,
         FilterOperator,
@@ -127,7 +129,12 @@ def swain_routes(config: Config) -> Iterable[web.AbstractRouteDef]:
 
 @hookspec
 def swain_middlewares(config: Config) -> Iterable[Any]:
-    """Return aiohttp middlewares, placed inside core's error and auth middlewares."""
+    """Return aiohttp middlewares, placed inside core's error and auth middlewares.
+
+    They run after authentication (the identity is set) and in registration
+    order, outermost first.  An error raised by the handler passes through them
+    as an exception; core's envelope turns it into the response outside them.
+    """
 
 
 @hookspec
@@ -137,7 +144,8 @@ def swain_cleanup_ctx(config: Config) -> Iterable[CleanupContext]:
 
 
 @hookspec(firstresult=True)
-def swain_handle_exception(request: web.Request, exception: BaseException) -> web.StreamResponse | None:
+def swain_handle_exception(request: web.Request,
+                           exception: BaseException) -> web.StreamResponse | None:
     """Turn an exception core does not know into a response, or return ``None``.
 
     Stops at the first non-``None`` result; otherwise the client gets a 500
@@ -150,7 +158,13 @@ def swain_handle_exception(request: web.Request, exception: BaseException) -> we
 
 @hookspec
 def swain_filter_operators(config: Config) -> Mapping[str, FilterOperator]:
-    """Return extra filter operators by name (regex, JSON containment, full text…)."""
+    """Return extra filter operators by name (regex, JSON containment, full text…).
+
+    ``FilterOperator.build(column, value)`` receives the value already bound as
+    a parameter and checks it itself; any constant in the clause it returns
+    must be inlined (``sqlalchemy.literal_column``), not bound anew.  A later
+    plugin's operator replaces an earlier one of the same name.
+    """
 
 
 @hookspec

@@ -4,11 +4,22 @@ Runs synchronously inside ``AsyncConnection.run_sync`` on the dialect's own
 async driver.  Type mapping is by SQLAlchemy type class first, then by the
 declared type name (for types SQLAlchemy does not know, such as MariaDB's
 ``UUID`` or SQLite's free-form names), then by CHECK constraints (MariaDB's
-JSON is ``LONGTEXT CHECK (json_valid(...))``).
+JSON is ``LONGTEXT CHECK (json_valid(...))``, an SQLite "enum" is a
+``CHECK (x IN (...))`` list).
+
+Rules the API relies on:
+
+* primary-key columns are never nullable;
+* a view the database can update, over exactly one base table, takes that
+  table's column facts (nullability, defaults, enum values...) and, when it
+  shows every key column, its primary key;
+* anything without a primary key (table or view) is read-only, since rows
+  without an address can be listed and counted but not changed one by one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import warnings
 from typing import TYPE_CHECKING, Any
@@ -81,10 +92,32 @@ def kind_of(type_: sat.TypeEngine[Any]) -> str | None:
     return None
 
 
-def _column(info: dict[str, Any], declared: str | None, implied: tuple[str, Any] | None) -> Column:
+def _bounds(bits: int, unsigned: bool) -> tuple[int, int]:
+    """The range of a ``bits``-wide integer."""
+    return (0, 2**bits - 1) if unsigned else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+
+
+def integer_bounds(type_: sat.TypeEngine[Any]) -> tuple[int, int] | None:
+    """The values an integer column type holds, or ``None`` when SQLAlchemy cannot tell."""
+    unsigned = bool(getattr(type_, "unsigned", False))
+    if isinstance(type_, mysql.TINYINT):
+        return _bounds(8, unsigned)
+    if isinstance(type_, mysql.MEDIUMINT):
+        return _bounds(24, unsigned)
+    if isinstance(type_, sat.SmallInteger):
+        return _bounds(16, unsigned)
+    if isinstance(type_, sat.BigInteger):
+        return _bounds(64, unsigned)
+    if isinstance(type_, sat.Integer):
+        return _bounds(32, unsigned)
+    return None
+
+
+def _column(info: dict[str, Any], declared: str | None, implied: tuple[str, Any] | None,
+            sa_dialect: Any) -> Column:
     type_ = info["type"]
     kind = None if isinstance(type_, sat.NullType) else kind_of(type_)
-    sql_type = declared or _type_name(type_)
+    sql_type = declared or _type_name(type_, sa_dialect)
     if kind is None or (declared and kind in ("decimal", "string") and kind_by_name(declared)
                         not in (None, kind)):
         kind = kind_by_name(sql_type) or "string"
@@ -106,22 +139,39 @@ def _column(info: dict[str, Any], declared: str | None, implied: tuple[str, Any]
         comment=info.get("comment"),
         enum_values=enum_values,
     )
-    if isinstance(type_, sat.String) and type_.length:
+    # An enum's "length" is its longest label, not a limit the client must know.
+    if isinstance(type_, sat.String) and type_.length and not isinstance(type_, sat.Enum):
         column.max_length = int(type_.length)
+    if kind == "binary" and getattr(type_, "length", None):
+        column.max_length = int(type_.length)  # bytes: VARBINARY(n), BINARY(n)
     if isinstance(type_, sat.Numeric) and kind == "decimal":
         column.precision, column.scale = type_.precision, type_.scale
+    if kind == "integer":
+        bounds = integer_bounds(type_)
+        if bounds is not None:
+            column.minimum, column.maximum = bounds
     if isinstance(type_, sat.ARRAY):
         column.item_kind = kind_of(type_.item_type) or "string"
+        if column.item_kind == "integer":
+            bounds = integer_bounds(type_.item_type)
+            if bounds is not None:
+                column.minimum, column.maximum = bounds
+        item_length = getattr(type_.item_type, "length", None)
+        if column.item_kind == "string" and item_length:
+            column.max_length = int(item_length)
     return column
 
 
-def _type_name(type_: sat.TypeEngine[Any]) -> str:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return str(type_.compile())
-    except Exception:
-        return type(type_).__name__.upper()
+def _type_name(type_: sat.TypeEngine[Any], sa_dialect: Any = None) -> str:
+    """The type as the database spells it (``TIMESTAMP WITH TIME ZONE``, ``TEXT[]``, ``mood``)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for dialect in (sa_dialect, None):
+            try:
+                return str(type_.compile(dialect=dialect))
+            except Exception:
+                continue
+    return type(type_).__name__.upper()
 
 
 def introspect(sync_conn: sa.Connection, dialect: Dialect) -> Schema:
@@ -140,8 +190,34 @@ def introspect(sync_conn: sa.Connection, dialect: Dialect) -> Schema:
     schema = Schema(dialect=dialect.name, server_version=dialect.server_version, tables=tables)
     for table in tables.values():
         table.foreign_keys = [fk for fk in table.foreign_keys if fk.target in tables]
+    for table in tables.values():
+        if table.kind == "view" and table.updatable:
+            base_key = dialect.view_base_table(sync_conn, table.schema, table.name)
+            base = tables.get(base_key) if base_key else None
+            if base is not None and base.kind == "table":
+                _adopt_base_table(table, base)
+        if not table.primary_key:
+            table.updatable = False
     schema.derive_relationships()
     return schema
+
+
+_ADOPTED = ("nullable", "default", "autoincrement", "generated", "max_length", "precision",
+            "scale", "enum_values", "minimum", "maximum", "item_kind")
+
+
+def _adopt_base_table(view: Table, base: Table) -> None:
+    """A simple updatable view speaks for its base table's columns and key."""
+    for column in view.columns:
+        source = base.column(column.name)
+        if source is None or source.kind != column.kind:
+            continue
+        for attr in _ADOPTED:
+            setattr(column, attr, getattr(source, attr))
+    if base.primary_key and all(view.column(name) is not None for name in base.primary_key):
+        view.primary_key = list(base.primary_key)
+        for name in view.primary_key:
+            view.column(name).nullable = False  # type: ignore[union-attr]
 
 
 def _table(inspector: Any, sync_conn: sa.Connection, dialect: Dialect, schema_name: str | None,
@@ -150,30 +226,31 @@ def _table(inspector: Any, sync_conn: sa.Connection, dialect: Dialect, schema_na
         warnings.simplefilter("ignore", sa.exc.SAWarning)
         raw_columns = inspector.get_columns(name, schema=schema_name)
         declared = dialect.declared_types(sync_conn, schema_name, name)
-        try:
-            checks = inspector.get_check_constraints(name, schema=schema_name)
-        except NotImplementedError:
-            checks = []
+        checks = dialect.check_constraints(sync_conn, inspector, schema_name, name)
         implied = dialect.check_constraint_kinds(checks)
-        columns = [_column(c, declared.get(c["name"]), implied.get(c["name"])) for c in raw_columns]
+        columns = [_column(c, declared.get(c["name"]), implied.get(c["name"]), sync_conn.dialect)
+                   for c in raw_columns]
         pk = inspector.get_pk_constraint(name, schema=schema_name) if kind == "table" else {}
         fks = inspector.get_foreign_keys(name, schema=schema_name) if kind == "table" else []
-        uniques = inspector.get_unique_constraints(name, schema=schema_name) if kind == "table" else []
+        uniques = (dialect.unique_constraints(sync_conn, inspector, schema_name, name)
+                   if kind == "table" else [])
         indexes = inspector.get_indexes(name, schema=schema_name) if kind == "table" else []
         comment = None
-        try:
+        with contextlib.suppress(NotImplementedError):
             comment = inspector.get_table_comment(name, schema=schema_name).get("text")
-        except NotImplementedError:
-            pass
     foreign_keys = []
     for fk in fks:
         target_schema = fk.get("referred_schema")
         if target_schema == default_schema:
             target_schema = None
-        target = f"{target_schema}.{fk['referred_table']}" if target_schema else fk["referred_table"]
+        target = (f"{target_schema}.{fk['referred_table']}" if target_schema
+                  else fk["referred_table"])
         foreign_keys.append(ForeignKey(fk.get("name"), list(fk["constrained_columns"]), target,
                                        list(fk["referred_columns"])))
     primary_key = list(pk.get("constrained_columns") or [])
+    for column in columns:
+        if column.name in primary_key:
+            column.nullable = False
     updatable = kind == "table" or dialect.view_updatable(sync_conn, schema_name, name)
     table = Table(
         name=name,

@@ -1,8 +1,16 @@
-"""Structured logging: JSON lines in production, readable text in development."""
+"""Structured logging: JSON lines in production, readable text in development.
+
+Every record may carry ``extra={"fields": {...}}``; the JSON formatter puts
+those fields at the top level of the line, the text formatter appends the
+ones the message does not already say.  The access log (logger
+``swain.access``) writes one record per request with ``request_id``,
+``user_id``, ``route``, ``status`` and ``duration_ms``.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from typing import Any
@@ -11,8 +19,13 @@ import orjson
 
 ACCESS = logging.getLogger("swain.access")
 
+#: access-log fields the text line already shows in its message
+_IN_ACCESS_MESSAGE = frozenset({"method", "path", "status", "duration_ms", "remote"})
+
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per line, with the record's ``fields`` at the top level."""
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
@@ -20,6 +33,8 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
+            # several workers write to one stream; the pid tells their lines apart
+            "pid": record.process or os.getpid(),
         }
         fields = getattr(record, "fields", None)
         if fields:
@@ -30,21 +45,30 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
+    """``HH:MM:SS LEVEL message key=value…`` for a terminal."""
+
     def format(self, record: logging.LogRecord) -> str:
-        fields = getattr(record, "fields", None)
+        fields = getattr(record, "fields", None) or {}
+        if record.name == ACCESS.name:
+            fields = {k: v for k, v in fields.items() if k not in _IN_ACCESS_MESSAGE}
         line = f"{self.formatTime(record, '%H:%M:%S')} {record.levelname:<7} {record.getMessage()}"
-        if fields:
-            line += " " + " ".join(f"{k}={v}" for k, v in fields.items())
+        extras = " ".join(f"{k}={'-' if v is None else v}" for k, v in fields.items())
+        if extras:
+            line += " " + extras
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line
 
 
+def use_json(fmt: str, stage: str) -> bool:
+    """``logging.format`` ``auto`` means JSON everywhere except in development."""
+    return fmt == "json" or (fmt == "auto" and stage != "development")
+
+
 def configure(level: str = "info", fmt: str = "auto", stage: str = "development") -> None:
     """Install one handler on the root logger (idempotent)."""
-    use_json = fmt == "json" or (fmt == "auto" and stage != "development")
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if use_json else TextFormatter())
+    handler.setFormatter(JsonFormatter() if use_json(fmt, stage) else TextFormatter())
     handler.set_name("swain")
     root = logging.getLogger()
     root.handlers = [h for h in root.handlers if h.get_name() != "swain"]
@@ -54,5 +78,6 @@ def configure(level: str = "info", fmt: str = "auto", stage: str = "development"
 
 
 def access(fields: dict[str, Any]) -> None:
-    ACCESS.info("%s %s %s", fields["method"], fields["path"], fields["status"],
-                extra={"fields": fields})
+    """Log one finished request (``fields`` as built by the request middleware)."""
+    ACCESS.info("%s %s %s %.1fms", fields["method"], fields["path"], fields["status"],
+                fields["duration_ms"], extra={"fields": fields})

@@ -4,12 +4,13 @@ envelope, authentication.  Plugins' middlewares run inside these."""
 from __future__ import annotations
 
 import logging
+import random
 import re
 import time
-import uuid
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from . import codec, logs
 from .errors import ApiError, ServiceUnavailable, Unauthorized
@@ -34,19 +35,26 @@ def error_response(error: ApiError, request_id: str | None = None) -> web.Respon
 
 
 @web.middleware
-async def request_context(request: web.Request, handler: Any) -> web.StreamResponse:
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request id in and out, security headers, one access-log line per request."""
     incoming = request.headers.get("X-Request-ID", "")
-    request_id = incoming if _SAFE_ID.fullmatch(incoming) else uuid.uuid4().hex
+    # getrandbits, not uuid4: no system call per request (and random reseeds after fork)
+    request_id = incoming if incoming and _SAFE_ID.fullmatch(incoming) \
+        else f"{random.getrandbits(128):032x}"
     request[REQUEST_ID] = request_id
     started = time.perf_counter()
     status = 500
     try:
-        response = await handler(request)
+        try:
+            response: web.StreamResponse = await handler(request)
+        except web.HTTPException as exc:  # redirects: the envelope lets only those through
+            response = exc
         status = response.status
         response.headers["X-Request-ID"] = request_id
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
+        if isinstance(response, web.HTTPException):
+            raise response
         return response
     finally:
         if request.app[RUNTIME].config.logging.access_log:
@@ -65,7 +73,7 @@ async def request_context(request: web.Request, handler: Any) -> web.StreamRespo
 
 
 @web.middleware
-async def error_envelope(request: web.Request, handler: Any) -> web.StreamResponse:
+async def error_envelope(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every error leaves as the JSON envelope; nothing internal reaches the client."""
     request_id = request.get(REQUEST_ID)
     try:
@@ -87,10 +95,12 @@ async def error_envelope(request: web.Request, handler: Any) -> web.StreamRespon
         classified = runtime.dialect.classify_error(exc)
         if classified is not None:
             if isinstance(classified, ServiceUnavailable):
-                log.warning("database unavailable: %s", exc, extra={"fields": {"request_id": request_id}})
+                log.warning("database unavailable: %s", exc,
+                            extra={"fields": {"request_id": request_id}})
                 classified.headers.setdefault("Retry-After", "1")
             else:
-                log.info("constraint or data error: %s", exc, extra={"fields": {"request_id": request_id}})
+                log.info("constraint or data error: %s", exc,
+                         extra={"fields": {"request_id": request_id}})
             return error_response(classified, request_id)
         custom = runtime.pm.hook.swain_handle_exception(request=request, exception=exc)
         if custom is not None:
@@ -114,7 +124,7 @@ def is_public(request: web.Request, public_routes: list[str]) -> bool:
 
 
 @web.middleware
-async def authenticate(request: web.Request, handler: Any) -> web.StreamResponse:
+async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Ask each auth provider in order; the first identity wins.  Without one,
     only public routes are served (when auth is enabled)."""
     runtime = request.app[RUNTIME]

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from aiohttp import web
-    from sqlalchemy import ColumnElement, Table as SATable
+    from sqlalchemy import ColumnElement
+    from sqlalchemy import Table as SATable
 
     from .schema import Table
 
@@ -78,7 +79,11 @@ class WritePreparer(Protocol):
 @runtime_checkable
 class FilterOperator(Protocol):
     def build(self, column: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
-        """The SQL condition for ``column <op> value``."""
+        """The SQL condition for ``column <op> value``.
+
+        ``value`` is already a bound parameter; inline any constant the clause
+        needs (``sqlalchemy.literal_column``) instead of binding a new one.
+        """
 
 
 @runtime_checkable

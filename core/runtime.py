@@ -18,7 +18,7 @@ from .catalog import Catalog
 from .config import Config
 from .dialect import Dialect
 from .plugins import collect, collect_mappings
-from .protocols import AuditSink, AuthProvider, Authorizer, RowPolicy, WritePreparer
+from .protocols import AuditSink, Authorizer, AuthProvider, RowPolicy, WritePreparer
 from .schema import Schema
 
 log = logging.getLogger("swain")
@@ -72,8 +72,14 @@ class Runtime:
         """Introspect and swap the catalog in; requests in flight keep the old one."""
         async with self._reload_lock:
             catalog = self.prepare(await self.dialect.introspect())
-            self.catalog = catalog
+            previous, self.catalog = self.catalog, catalog
             self.documents.clear()
+            if previous is not None:
+                before = set(previous.schema.tables)
+                after = set(catalog.schema.tables)
+                for verb, names in (("added", after - before), ("removed", before - after)):
+                    if names:
+                        log.info("schema reload: %s %s", verb, ", ".join(sorted(names)))
             for name in catalog.reserved_collisions():
                 log.warning("table %r collides with a reserved path; it is served only at "
                             "/tables/%s", name, name)

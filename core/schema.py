@@ -19,6 +19,15 @@ KINDS = ("integer", "number", "decimal", "string", "boolean", "date", "datetime"
 
 @dataclass
 class Column:
+    """One column as the API sees it.
+
+    ``default`` is the database's default expression (SQL text), applied by
+    the database when a create omits the column; ``generated`` columns are
+    computed by the database and never written.  For an ``array`` column,
+    ``item_kind``, ``max_length`` and ``minimum``/``maximum`` describe its
+    elements.
+    """
+
     name: str
     sql_type: str
     kind: str
@@ -32,6 +41,9 @@ class Column:
     enum_values: list[str] | None = None
     item_kind: str | None = None
     comment: str | None = None
+    #: the integer range the column accepts (integer columns and integer arrays)
+    minimum: int | None = None
+    maximum: int | None = None
     #: set by plugins (e.g. the auth mapping): never read, written, filtered or sorted.
     secret: bool = False
 
@@ -74,6 +86,8 @@ class Table:
     foreign_keys: list[ForeignKey] = field(default_factory=list)
     unique_constraints: list[dict[str, Any]] = field(default_factory=list)
     indexes: list[dict[str, Any]] = field(default_factory=list)
+    #: whether rows can be created, changed and deleted: a table or updatable
+    #: view with a primary key (introspection clears it for keyless ones)
     updatable: bool = True
     comment: str | None = None
     relationships: list[Relationship] = field(default_factory=list)

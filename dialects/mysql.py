@@ -17,11 +17,11 @@ from decimal import Decimal
 from typing import Any
 
 import aiomysql
-import orjson
 import pymysql
 import sqlalchemy as sa
 from pymysql.constants import CLIENT
 
+from swain.core.codec import json_from_text, json_text
 from swain.core.dialect import DBConnection, Dialect, ExecResult
 from swain.core.errors import ApiError, Conflict, Detail, ServiceUnavailable, ValidationFailed
 from swain.core.schema import Column
@@ -29,6 +29,24 @@ from swain.core.schema import Column
 _SQL_MODE = ("STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,"
              "NO_ENGINE_SUBSTITUTION")
 _DISCONNECTS = {1040, 1053, 1077, 1152, 1205, 1927, 2002, 2003, 2006, 2013, 2014, 2045, 2055, 4031}
+
+
+class _Cursor(aiomysql.Cursor):  # type: ignore[misc]
+    """aiomysql escapes ``bytes`` through a PyMySQL helper that PyMySQL 1.1.1+
+    no longer provides; write binary values as hex literals instead."""
+
+    def _escape_args(self, args: Any, conn: aiomysql.Connection) -> Any:
+        if isinstance(args, dict):
+            return {key: _literal(value, conn) for key, value in args.items()}
+        if isinstance(args, tuple | list):
+            return tuple(_literal(value, conn) for value in args)
+        return _literal(args, conn)
+
+
+def _literal(value: Any, conn: aiomysql.Connection) -> Any:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return f"_binary X'{bytes(value).hex()}'"
+    return conn.escape(value)
 
 
 class MySQLConnection(DBConnection):
@@ -78,7 +96,7 @@ class MySQLDialect(Dialect):
             password=url.password or "", db=url.database, minsize=0,
             maxsize=self.connection.pool_size, autocommit=True, charset="utf8mb4",
             connect_timeout=self.connection.connect_timeout, pool_recycle=3600,
-            client_flag=CLIENT.FOUND_ROWS,
+            client_flag=CLIENT.FOUND_ROWS, cursorclass=_Cursor,
             init_command=f"SET time_zone = '+00:00', sql_mode = '{_SQL_MODE}'",
         )
         try:
@@ -128,6 +146,35 @@ class MySQLDialect(Dialect):
             {"s": schema, "t": table}).all()
         return {name: str(type_) for name, type_ in rows if str(type_).lower() in ("uuid", "inet6", "inet4")}
 
+    def check_constraints(self, sync_conn: Any, inspector: Any, schema: str | None,
+                          table: str) -> list[dict[str, Any]]:
+        # MariaDB writes column-level checks (its JSON type's json_valid among
+        # them) inline in SHOW CREATE TABLE, where SQLAlchemy does not look.
+        if not getattr(sync_conn.dialect, "is_mariadb", False):
+            return super().check_constraints(sync_conn, inspector, schema, table)
+        rows = sync_conn.execute(sa.text(
+            "SELECT CONSTRAINT_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS "
+            "WHERE CONSTRAINT_SCHEMA = coalesce(:s, DATABASE()) AND TABLE_NAME = :t"),
+            {"s": schema, "t": table}).all()
+        return [{"name": str(name), "sqltext": str(clause)} for name, clause in rows]
+
+    def view_base_table(self, sync_conn: Any, schema: str | None, view: str) -> str | None:
+        # MariaDB has no VIEW_TABLE_USAGE; its stored definition of a simple
+        # view is canonical: "select `db`.`t`.`a` AS `a`,... from `db`.`t` [where ...]".
+        row = sync_conn.execute(sa.text(
+            "SELECT VIEW_DEFINITION, DATABASE() FROM information_schema.VIEWS "
+            "WHERE TABLE_SCHEMA = coalesce(:s, DATABASE()) AND TABLE_NAME = :v"),
+            {"s": schema, "v": view}).first()
+        if row is None:
+            return None
+        definition, current = str(row[0]), str(row[1])
+        match = re.search(r"\sfrom\s+`([^`]+)`\.`([^`]+)`(?:\s+where\s.*)?$", definition,
+                          re.IGNORECASE | re.DOTALL)
+        if match is None or re.search(r"\sjoin\s", definition, re.IGNORECASE):
+            return None
+        base_schema, base = match.group(1), match.group(2)
+        return base if base_schema == current else f"{base_schema}.{base}"
+
     def view_updatable(self, sync_conn: Any, schema: str | None, view: str) -> bool:
         row = sync_conn.execute(sa.text(
             "SELECT IS_UPDATABLE FROM information_schema.VIEWS "
@@ -145,6 +192,16 @@ class MySQLDialect(Dialect):
             return [column.is_(None).asc(), direction]
         return [direction]
 
+    def like(self, column: sa.ColumnElement[Any], pattern: str, case_sensitive: bool,
+             bind: Callable[[Any], Any]) -> sa.ColumnElement[bool]:
+        # Default collations ignore case; a binary collation on the pattern decides.
+        if case_sensitive:
+            return column.like(sa.collate(bind(pattern), "utf8mb4_bin"), escape="\\")
+        return super().like(column, pattern, case_sensitive, bind)
+
+    def exact_text(self, value: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        return sa.collate(value, "utf8mb4_bin")
+
     async def estimate_count(self, conn: DBConnection, sql: str, params: Mapping[str, Any],
                              sa_table: sa.Table, filtered: bool) -> int | None:
         if filtered:
@@ -159,7 +216,7 @@ class MySQLDialect(Dialect):
         if value is None:
             return None
         if kind == "json":
-            return orjson.dumps(value).decode()
+            return json_text(value)
         if kind == "uuid":
             return str(value)
         if kind == "datetime_tz":
@@ -171,7 +228,7 @@ class MySQLDialect(Dialect):
         if kind == "boolean":
             return bool
         if kind == "json":
-            return lambda v: orjson.loads(v) if isinstance(v, str | bytes) else v
+            return lambda v: json_from_text(v) if isinstance(v, str | bytes) else v
         if kind == "uuid":
             return lambda v: uuid.UUID(v.decode() if isinstance(v, bytes) else str(v))
         if kind == "datetime_tz":
@@ -198,7 +255,7 @@ class MySQLDialect(Dialect):
             what = "is still referenced" if code == 1451 else "references a row that does not exist"
             return Conflict(f"foreign key constraint {constraint!r} violated: {what}",
                             [Detail(constraint or "", what)])
-        column = _quoted(message, "column")
+        column = _column_in(message)
         if code in (1048, 1364):
             return ValidationFailed(f"{column}: may not be null", [Detail(column or "", "may not be null")])
         if code in (3819, 4025):
@@ -234,6 +291,14 @@ def _is_disconnect(exc: BaseException) -> bool:
 def _quoted(message: str, after: str) -> str | None:
     match = re.search(re.escape(after) + r"\s+[`'\"]([^`'\"]+)[`'\"]", message)
     return match.group(1) if match else None
+
+
+def _column_in(message: str) -> str | None:
+    """The column a data error names: ``'c'`` or MariaDB's ```db`.`t`.`c```."""
+    match = re.search(r"column\s+((?:[`'\"][^`'\"]+[`'\"]\.)*[`'\"][^`'\"]+[`'\"])", message)
+    if match is None:
+        return None
+    return str(re.findall(r"[`'\"]([^`'\"]+)[`'\"]", match.group(1))[-1])
 
 
 def _time_from_timedelta(value: Any) -> Any:

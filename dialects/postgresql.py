@@ -8,19 +8,18 @@ prepared server-side after a few uses (off for PgBouncer).
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import psycopg
 import sqlalchemy as sa
 from psycopg import errors as pgerrors
-from psycopg.types.json import Jsonb
+from psycopg.types.json import Json
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from swain.core.dialect import DBConnection, Dialect, ExecResult
 from swain.core.errors import ApiError, Conflict, Detail, ServiceUnavailable, ValidationFailed
-from swain.core.schema import Column, Table
+from swain.core.schema import Column
 
 
 class PostgresConnection(DBConnection):
@@ -37,6 +36,22 @@ class PostgresConnection(DBConnection):
 
     def transaction(self) -> Any:
         return self.conn.transaction()
+
+
+class _Acquire:
+    """``async with dialect.acquire()``: the pool's own context manager, without a
+    generator-based one around it (every query pays for that layer)."""
+
+    __slots__ = ("_inner",)
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._inner = pool.connection()
+
+    async def __aenter__(self) -> DBConnection:
+        return PostgresConnection(await self._inner.__aenter__())
+
+    async def __aexit__(self, *exc: Any) -> bool | None:
+        return await self._inner.__aexit__(*exc)
 
 
 class PostgresDialect(Dialect):
@@ -84,11 +99,18 @@ class PostgresDialect(Dialect):
             await self.pool.close()
             self.pool = None
 
-    @asynccontextmanager
-    async def acquire(self) -> AsyncIterator[DBConnection]:
+    async def probe(self) -> str:
+        # The pool retries in the background and reports only a timeout; one
+        # direct connection surfaces the server's own reason.
+        async with await psycopg.AsyncConnection.connect(self.conninfo(), autocommit=True) as conn:
+            cursor = await conn.execute(self.version_query)
+            row = await cursor.fetchone()
+        self.server_version = str(row[0]) if row else ""
+        return self.server_version
+
+    def acquire(self) -> _Acquire:
         assert self.pool is not None, "dialect not opened"
-        async with self.pool.connection() as conn:
-            yield PostgresConnection(conn)
+        return _Acquire(self.pool)
 
     # -- SQL ------------------------------------------------------------------
 
@@ -102,6 +124,17 @@ class PostgresDialect(Dialect):
             {"s": schema, "v": view}).first()
         return bool(row and row[0])
 
+    def view_base_table(self, sync_conn: Any, schema: str | None, view: str) -> str | None:
+        rows = sync_conn.execute(sa.text(
+            "SELECT table_schema, table_name, current_schema() "
+            "FROM information_schema.view_table_usage "
+            "WHERE view_schema = coalesce(:s, current_schema()) AND view_name = :v"),
+            {"s": schema, "v": view}).all()
+        if len(rows) != 1:
+            return None
+        base_schema, base, current = (str(v) for v in rows[0])
+        return base if base_schema == current else f"{base_schema}.{base}"
+
     def _json_expression(self, column: sa.ColumnElement[Any], spec: Column) -> Any:
         if spec.kind in self._JSON_AS_TEXT or (spec.kind == "array" and spec.item_kind in
                                                self._JSON_AS_TEXT | {"binary"}):
@@ -109,7 +142,10 @@ class PostgresDialect(Dialect):
                 return None
             return sa.cast(column, sa.Text).label(spec.name)
         if spec.kind == "binary":
-            return sa.func.encode(column, sa.literal_column("'base64'")).label(spec.name)
+            # encode(..., 'base64') wraps lines at 76 characters (MIME style).
+            return sa.func.translate(sa.func.encode(column, sa.literal_column("'base64'")),
+                                     sa.literal_column("E'\\n'"), sa.literal_column("''")
+                                     ).label(spec.name)
         return column
 
     def _projected(self, stmt: sa.Select[Any], columns: Sequence[Column]) -> sa.Select[Any] | None:
@@ -149,7 +185,9 @@ class PostgresDialect(Dialect):
 
     def encode(self, kind: str, value: Any) -> Any:
         if kind == "json" and value is not None:
-            return Jsonb(value)
+            # json, not jsonb: a json column keeps the document as written
+            # (key order included); a jsonb column converts it on assignment.
+            return Json(value)
         return value
 
     # -- errors -----------------------------------------------------------------

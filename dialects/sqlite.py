@@ -6,12 +6,20 @@ UUIDs as text, JSON as text, decimals as text when the column has TEXT
 affinity) and normalised on the way out.  Foreign keys are switched on for
 every connection, and the database runs in WAL mode so readers do not wait
 for the writer.
+
+A NUMERIC/DECIMAL column has NUMERIC affinity: SQLite keeps the value as a
+REAL (a double), which holds 15 significant digits exactly.  A declared
+``NUMERIC(p,s)`` with ``p > 15`` is therefore served as accepting 15 digits
+(more is a 422, not a silent rounding); an unconstrained ``NUMERIC`` cannot
+be checked that way and rounds beyond 15 digits, and has no scale to restore
+(``"0.10"`` reads back as ``"0.1"``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -23,6 +31,7 @@ import aiosqlite
 import orjson
 import sqlalchemy as sa
 
+from swain.core.codec import json_from_text, json_text
 from swain.core.dialect import DBConnection, Dialect, ExecResult
 from swain.core.errors import ApiError, Conflict, Detail, ServiceUnavailable, ValidationFailed
 from swain.core.schema import Column, Table
@@ -92,6 +101,13 @@ class SQLiteDialect(Dialect):
     async def open(self) -> None:
         self._idle = asyncio.Queue()
 
+    async def probe(self) -> str:
+        # Connecting would create a missing file; a test must not.
+        if self.path != ":memory:" and not self.path.startswith("file:") \
+                and not os.path.exists(self.path):
+            raise FileNotFoundError(f"database file {self.path} does not exist")
+        return await super().probe()
+
     async def close(self) -> None:
         for conn in self._all:
             await conn.close()
@@ -120,11 +136,37 @@ class SQLiteDialect(Dialect):
         rows = sync_conn.exec_driver_sql(f'PRAGMA table_xinfo("{quoted}")').all()
         return {row[1]: str(row[2]) for row in rows if row[2]}
 
+    def unique_constraints(self, sync_conn: Any, inspector: Any, schema: str | None,
+                           table: str) -> list[dict[str, Any]]:
+        # SQLAlchemy parses the CREATE TABLE text and misses inline ones such
+        # as "name VARCHAR(50) UNIQUE"; every UNIQUE constraint has an index
+        # of origin "u", so take those and keep the parsed names.
+        named = {tuple(u["column_names"]): u.get("name")
+                 for u in inspector.get_unique_constraints(table, schema=schema)}
+        found = []
+        quoted = table.replace('"', '""')
+        for row in sync_conn.exec_driver_sql(f'PRAGMA index_list("{quoted}")').all():
+            index, origin = str(row[1]), str(row[3])
+            if origin != "u":
+                continue
+            index_quoted = index.replace('"', '""')
+            info = sync_conn.exec_driver_sql(f'PRAGMA index_info("{index_quoted}")').all()
+            columns = tuple(str(r[2]) for r in sorted(info))
+            found.append({"name": named.get(columns), "column_names": list(columns)})
+        return found
+
     def finish_table(self, table: Table) -> None:
         if len(table.primary_key) == 1:
             column = table.column(table.primary_key[0])
             if column is not None and column.sql_type.upper() == "INTEGER":
                 column.autoincrement = True  # INTEGER PRIMARY KEY is the rowid
+        for column in table.columns:
+            # Every SQLite integer is stored in up to 8 bytes, whatever the declared type.
+            if column.kind == "integer":
+                column.minimum, column.maximum = -(2**63), 2**63 - 1
+            if column.kind == "decimal" and (column.precision or 0) > _REAL_DIGITS:
+                column.precision = _REAL_DIGITS
+                column.scale = min(column.scale or 0, _REAL_DIGITS)
 
     # -- values ------------------------------------------------------------------
 
@@ -132,7 +174,7 @@ class SQLiteDialect(Dialect):
         if value is None:
             return None
         if kind == "json":
-            return orjson.dumps(value).decode()
+            return json_text(value)
         if kind in ("datetime", "datetime_tz", "date", "time"):
             return value.isoformat()
         if kind == "uuid":
@@ -144,16 +186,35 @@ class SQLiteDialect(Dialect):
         return value
 
     def decoder(self, column: Column) -> Callable[[Any], Any] | None:
+        convert = self._converter(column)
+        if convert is None:
+            return None
+
+        # SQLite accepts any value in any column, so a database other programs
+        # write to may hold text in a DATE column: such a value is served as
+        # stored instead of failing the whole response.
+        def tolerant(value: Any) -> Any:
+            try:
+                return convert(value)
+            except (ValueError, TypeError, ArithmeticError):
+                return value
+
+        return tolerant
+
+    def _converter(self, column: Column) -> Callable[[Any], Any] | None:
         kind = column.kind
         if kind == "boolean":
-            return bool
+            return _boolean
         if kind in ("json", "array"):
-            return lambda v: orjson.loads(v) if isinstance(v, str | bytes) else v
+            return lambda v: json_from_text(v) if isinstance(v, str | bytes) else v
         if kind == "decimal":
-            scale = column.scale
+            exponent = None if column.scale is None else Decimal(1).scaleb(-column.scale)
+
             def to_decimal(v: Any) -> Any:
+                # str() of a REAL is its shortest exact repr, so 0.1 stays 0.1
                 number = Decimal(str(v))
-                return number.quantize(Decimal(1).scaleb(-scale)) if scale is not None else number
+                return number if exponent is None else number.quantize(exponent)
+
             return to_decimal
         if kind == "datetime_tz":
             return _datetime_tz
@@ -168,6 +229,9 @@ class SQLiteDialect(Dialect):
         return None
 
     def classify_error(self, exc: BaseException) -> ApiError | None:
+        if isinstance(exc, OverflowError):
+            # sqlite3 refuses to bind an int beyond 64 bits before SQLite sees it.
+            return ValidationFailed("a number is out of range for its column")
         if not isinstance(exc, sqlite3.Error):
             return None
         message = str(exc)
@@ -195,6 +259,46 @@ class SQLiteDialect(Dialect):
     async def estimate_count(self, conn: DBConnection, sql: str, params: Mapping[str, Any],
                              sa_table: sa.Table, filtered: bool) -> int | None:
         return None
+
+    def comparable(self, expression: sa.ColumnElement[Any], kind: str) -> sa.ColumnElement[Any]:
+        # Timestamps are text in whatever ISO form was written ("T" or " ",
+        # with or without a zone); compare their UTC instants instead.
+        if kind in ("datetime", "datetime_tz"):
+            return sa.func.strftime(sa.literal_column("'%Y-%m-%d %H:%M:%f'"), expression)
+        return expression
+
+    def like(self, column: sa.ColumnElement[Any], pattern: str, case_sensitive: bool,
+             bind: Callable[[Any], Any]) -> sa.ColumnElement[bool]:
+        # SQLite's LIKE ignores ASCII case; GLOB is its case-sensitive matcher.
+        if case_sensitive:
+            return column.op("GLOB", is_comparison=True)(bind(_like_to_glob(pattern)))
+        return super().like(column, pattern, case_sensitive, bind)
+
+
+def _like_to_glob(pattern: str) -> str:
+    """A LIKE pattern (``%``, ``_``, ``\\`` escapes) as a GLOB pattern (``*``, ``?``, ``[x]``)."""
+    out, escaped = [], False
+    for char in pattern:
+        if escaped or char not in "%_\\":
+            out.append(f"[{char}]" if char in "*?[" else char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        else:
+            out.append("*" if char == "%" else "?")
+    return "".join(out)
+
+
+#: significant decimal digits a REAL (IEEE double) holds exactly
+_REAL_DIGITS = 15
+
+_TRUE_TEXT = frozenset({"1", "true", "t", "yes", "y", "on"})
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in _TRUE_TEXT
+    return bool(value)
 
 
 def _parse(value: str) -> dt.datetime:

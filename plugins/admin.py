@@ -20,8 +20,11 @@ def is_admin(request: web.Request) -> bool:
     runtime = request.app[RUNTIME]
     identity = request.get(IDENTITY)
     if identity is not None:
-        return identity.is_admin
-    return not runtime.config.auth.enabled and request.remote in runtime.config.server.admin_addresses
+        return bool(identity.is_admin)
+    # Without auth there is no identity to check: trust only the configured peer
+    # addresses (the socket's peer, never a forwarded header).
+    return not runtime.config.auth.enabled and \
+        request.remote in runtime.config.server.admin_addresses
 
 
 async def reload_schema(request: web.Request) -> web.Response:

@@ -3,6 +3,12 @@
 :func:`prepare` creates ``demo.db`` and a ``swain.toml`` next to it and returns
 the project file's path; ``swain demo`` then serves it.  The data is generated
 from a fixed seed, so every run has the same rows.
+
+Auth is on (SPEC §1): the ``users`` table is mapped as the user card, with
+sessions, API keys and reset tokens in their own tables; :data:`DEMO_EMAIL`
+and :data:`DEMO_PASSWORD` log in, and a fresh JWT secret is written for every
+demo folder.  ``GET /products`` and ``GET /categories`` are public; reset
+emails go to the console.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import secrets
 import sqlite3
 import tempfile
 import uuid
@@ -30,8 +37,53 @@ url = "sqlite:///demo.db"
 public_url = "http://127.0.0.1:8000"
 
 [auth]
-enabled = false
+enabled = true
+jwt_secret = "__JWT_SECRET__"
+public_routes = ["GET /products", "GET /categories"]
+
+[mapping.user]
+table = "users"
+id = "id"
+email = "email"
+firstname = "first_name"
+password = "password_hash"
+isactive = "is_active"
+
+[mapping.session]
+table = "sessions"
+id = "id"
+userid = "user_id"
+refreshtoken = "refresh_token_hash"
+expiresat = "expires_at"
+lastused = "last_used_at"
+
+[mapping.api_key]
+table = "api_keys"
+id = "id"
+userid = "user_id"
+key = "key_hash"
+name = "name"
+createdat = "created_at"
+revokedat = "revoked_at"
+
+[mapping.password_reset_token]
+table = "password_reset_tokens"
+id = "id"
+userid = "user_id"
+token = "token_hash"
+expiresat = "expires_at"
+usedat = "used_at"
+createdat = "created_at"
+
+[smtp]
+transport = "console"
+base_url = "http://127.0.0.1:8000"
+password_reset_path = "/reset-password?token=%s"
 """
+
+#: The demo's login (user 1), printed by ``swain demo``.
+DEMO_EMAIL = "demo@example.com"
+DEMO_PASSWORD = "swain-demo-password"
 
 FIRST = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Margaret", "Ken", "Frances",
          "Niklaus", "Radia", "Tim", "Sophie", "Linus", "Guido", "Ana", "José", "Zoë"]
@@ -58,7 +110,9 @@ def populate(conn: sqlite3.Connection, seed: int = 7) -> None:
         users.append((i, rng.randint(1, len(accounts)), str(uuid.UUID(int=rng.getrandbits(128))),
                       f"{first.lower()}.{i}@example.com", first, last, int(rng.random() > 0.1),
                       (base + dt.timedelta(hours=rng.randint(0, 8000))).isoformat()))
-    conn.executemany("INSERT INTO users VALUES (?, ?, ?, ?, ?, ?, ?, ?)", users)
+    conn.executemany("INSERT INTO users VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)", users)
+    conn.execute("UPDATE users SET email = ?, is_active = 1, password_hash = ? WHERE id = 1",
+                 (DEMO_EMAIL, _password_hash(DEMO_PASSWORD)))
     conn.executemany("INSERT INTO categories VALUES (?, ?, ?)",
                      [(i, name, parent) for i, (name, parent) in enumerate(CATEGORIES, start=1)])
     products = []
@@ -90,6 +144,12 @@ def populate(conn: sqlite3.Connection, seed: int = 7) -> None:
     conn.commit()
 
 
+def _password_hash(password: str) -> str:
+    from swain.plugins.auth.passwords import Argon2Hasher
+
+    return Argon2Hasher().hash(password)
+
+
 def prepare(directory: Path | None = None) -> Path:
     """Create a fresh demo database and project file; return the project file's path."""
     folder = directory or Path(tempfile.mkdtemp(prefix="swain-demo-"))
@@ -101,5 +161,6 @@ def prepare(directory: Path | None = None) -> Path:
         populate(conn)
     conn.close()
     config = folder / "swain.toml"
-    config.write_text(CONFIG, encoding="utf-8")
+    config.write_text(CONFIG.replace("__JWT_SECRET__", secrets.token_urlsafe(48)),
+                      encoding="utf-8")
     return config

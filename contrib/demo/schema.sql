@@ -14,7 +14,36 @@ CREATE TABLE users (
     first_name   VARCHAR(100) NOT NULL,
     last_name    VARCHAR(100),
     is_active    BOOLEAN NOT NULL DEFAULT 1,
-    created_at   TIMESTAMP WITH TIME ZONE NOT NULL
+    created_at   TIMESTAMP WITH TIME ZONE NOT NULL,
+    -- argon2id (or bcrypt) hash; hidden from the table API by the auth mapping
+    password_hash VARCHAR(255)
+);
+
+-- The auth mapping's bookkeeping (swain.toml [mapping.*]).
+CREATE TABLE sessions (
+    id                  INTEGER PRIMARY KEY,
+    user_id             INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    refresh_token_hash  VARCHAR(64) NOT NULL,
+    expires_at          TIMESTAMP WITH TIME ZONE NOT NULL,
+    last_used_at        TIMESTAMP WITH TIME ZONE
+);
+
+CREATE TABLE api_keys (
+    id          INTEGER PRIMARY KEY,
+    user_id     INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    key_hash    VARCHAR(64) NOT NULL UNIQUE,
+    name        VARCHAR(100),
+    created_at  TIMESTAMP WITH TIME ZONE NOT NULL,
+    revoked_at  TIMESTAMP WITH TIME ZONE
+);
+
+CREATE TABLE password_reset_tokens (
+    id          INTEGER PRIMARY KEY,
+    user_id     INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    token_hash  VARCHAR(64) NOT NULL UNIQUE,
+    expires_at  TIMESTAMP WITH TIME ZONE NOT NULL,
+    used_at     TIMESTAMP WITH TIME ZONE,
+    created_at  TIMESTAMP WITH TIME ZONE NOT NULL
 );
 
 CREATE TABLE categories (

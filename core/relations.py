@@ -1,0 +1,242 @@
+"""Related rows for a page: ``include`` embedding and per-parent aggregations.
+
+Relationships come from :attr:`Table.relationships` (both directions of every
+foreign key).  Related rows are fetched one query per relationship and level
+(per :data:`KEYS_PER_QUERY` parents), batched by the parents' key values (never
+one query per parent), through the table gateway, so the related table's
+authorization and row policies apply.
+``filterParent`` filtering itself is an EXISTS inside the parent's WHERE
+(:meth:`FilterCompiler.exists`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from decimal import Decimal
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from . import codec
+from .catalog import Compiled
+from .filters import (
+    AggregationSpec,
+    FilterCompiler,
+    Limits,
+    RelationFilter,
+    aggregate_expression,
+    parse_aggregations,
+)
+from .gateway import ListQuery, TableGateway
+from .protocols import Predicate
+from .schema import Column, Relationship, Table
+
+
+def needed_columns(table: Table, relations: Sequence[RelationFilter]) -> list[str]:
+    """Columns a row of ``table`` must carry so its relations can be matched."""
+    names: list[str] = []
+    for rel in relations:
+        names.extend(rel.relationship.columns)
+    return list(dict.fromkeys(names))
+
+
+def _key(row: dict[str, Any], names: Sequence[str]) -> tuple[Any, ...] | None:
+    values = tuple(row.get(name) for name in names)
+    return None if any(v is None for v in values) else values
+
+
+#: parent keys per related-rows query: far below every backend's parameter limit
+KEYS_PER_QUERY = 1000
+
+
+def _chunks(keys: list[tuple[Any, ...]]) -> list[list[tuple[Any, ...]]]:
+    return [keys[i:i + KEYS_PER_QUERY] for i in range(0, len(keys), KEYS_PER_QUERY)]
+
+
+def _padded(keys: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Pad to a power of two by repeating the last key, so few SQL shapes get cached."""
+    size = 1
+    while size < len(keys):
+        size *= 2
+    return keys + [keys[-1]] * (size - len(keys))
+
+
+def keys_predicate(gw: TableGateway, table: Table, columns: Sequence[str],
+                   keys: list[tuple[Any, ...]], prefix: str,
+                   source: sa.FromClause | None = None) -> Predicate:
+    """``columns IN keys`` with one named parameter per value."""
+    source = source if source is not None else gw.catalog.sa_table(table)
+    specs = [table.column(name) for name in columns]
+    params: dict[str, Any] = {}
+    padded = _padded(keys)
+    rows = []
+    for i, key in enumerate(padded):
+        terms: list[Any] = []
+        for j, (spec, value) in enumerate(zip(specs, key, strict=True)):
+            assert spec is not None
+            name = f"{prefix}{i}_{j}"
+            params[name] = gw.dialect.encode(spec.kind, codec.parse_value(spec, value, spec.name))
+            terms.append(sa.bindparam(name))
+        rows.append(terms)
+    if len(columns) == 1:
+        clause: Any = source.c[columns[0]].in_([r[0] for r in rows])
+    else:
+        clause = sa.or_(*[sa.and_(*[source.c[c] == b for c, b in zip(columns, r, strict=True)])
+                          for r in rows])
+    return Predicate(("keys", tuple(columns), len(padded)), clause, params)
+
+
+class Embedder:
+    """Fills ``include``d relations and relationship aggregations into rows."""
+
+    def __init__(self, gw: TableGateway, limits: Limits) -> None:
+        self.gw = gw
+        self.limits = limits
+        self._level = 0
+
+    async def embed(self, table: Table, rows: list[dict[str, Any]],
+                    relations: Sequence[RelationFilter]) -> None:
+        for rel in relations:
+            await self.one(table, rows, rel)
+
+    async def one(self, table: Table, rows: list[dict[str, Any]], node: RelationFilter) -> None:
+        rel = node.relationship
+        keys = list(dict.fromkeys(k for row in rows if (k := _key(row, rel.columns)) is not None))
+        if node.aggregations is not None:
+            await self.aggregate(rows, node, keys)
+        if not (node.include or node.nested):
+            return
+        related: list[dict[str, Any]] = []
+        if keys:
+            for chunk in _chunks(keys):
+                related.extend(await self.fetch(node, chunk))
+        if node.nested:
+            await self.embed(node.target, related, node.nested)
+        if not node.include:
+            return
+        by_key: dict[Hashable, list[dict[str, Any]]] = {}
+        for row in related:
+            found = _key(row, rel.target_columns)
+            if found is not None:
+                by_key.setdefault(found, []).append(row)
+        hidden = self._hidden(node)
+        for row in related:
+            for name in hidden:
+                row.pop(name, None)
+        for row in rows:
+            matches = by_key.get(_key(row, rel.columns) or (), [])
+            if rel.kind == "many_to_one":
+                row[rel.name] = matches[0] if matches else None
+            else:
+                row[rel.name] = matches
+
+    def _fields(self, node: RelationFilter) -> tuple[str, ...]:
+        if not node.fields:
+            return ()
+        extra = [*node.relationship.target_columns, *needed_columns(node.target, node.nested)]
+        return tuple(dict.fromkeys([*node.fields, *extra]))
+
+    def _hidden(self, node: RelationFilter) -> list[str]:
+        if not node.fields:
+            return []
+        return [name for name in self._fields(node) if name not in node.fields]
+
+    async def fetch(self, node: RelationFilter,
+                    keys: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+        self._level += 1
+        compiler = FilterCompiler(self.gw, prefix=f"_i{self._level}_")
+        filters = [keys_predicate(self.gw, node.target, node.relationship.target_columns, keys,
+                                  f"_k{self._level}_")]
+        predicate = await compiler.predicate(node.target, node.where)
+        if predicate is not None:
+            filters.append(predicate)
+        sort = tuple((t.field, t.descending, t.nulls) for t in node.sort)
+        result = await self.gw.list(node.target, ListQuery(
+            fields=self._fields(node), sort=sort, filters=filters, page=None, count="none"))
+        loaded: list[dict[str, Any]] = orjson.loads(result.body)
+        return loaded
+
+    async def aggregate(self, rows: list[dict[str, Any]], node: RelationFilter,
+                        keys: list[tuple[Any, ...]]) -> None:
+        spec = parse_aggregations(node.target, node.aggregations, f"{node.path}.aggregations",
+                                  self.gw.runtime.aggregate_functions, self.limits,
+                                  grouping=False)
+        found: dict[Hashable, dict[str, Any]] = {}
+        if keys:
+            for chunk in _chunks(keys):
+                found.update(await per_parent(self.gw, node, spec, chunk, self._level))
+        empty = {a.alias: (0 if a.function in ("COUNT", "COUNT_DISTINCT") else None)
+                 for a in spec.functions}
+        for row in rows:
+            values = found.get(_key(row, node.relationship.columns) or (), empty)
+            row.setdefault("aggregations", {}).update(values)
+
+
+async def per_parent(gw: TableGateway, node: RelationFilter, spec: AggregationSpec,
+                     keys: list[tuple[Any, ...]], level: int) -> dict[Hashable, dict[str, Any]]:
+    """Aggregates of each parent's related rows, in one grouped query."""
+    target = node.target
+    rel: Relationship = node.relationship
+    sa_table = gw.catalog.sa_table(target)
+    predicates = await gw.scope(target, "read")
+    predicates.append(keys_predicate(gw, target, rel.target_columns, keys, f"_ak{level}_"))
+    compiler = FilterCompiler(gw, prefix=f"_ai{level}_")
+    predicate = await compiler.predicate(target, node.where)
+    if predicate is not None:
+        predicates.append(predicate)
+    shape = ("rel_aggregate", target.key, tuple(rel.target_columns),
+             tuple((a.alias, a.function, a.column.name if a.column else None)
+                   for a in spec.functions), tuple(p.key for p in predicates))
+
+    def build() -> Compiled:
+        group = [sa_table.c[c] for c in rel.target_columns]
+        stmt = sa.select(*group, *[aggregate_expression(a, sa_table).label(a.alias)
+                                   for a in spec.functions]) \
+            .where(*[p.clause for p in predicates]).group_by(*group)
+        return Compiled(*gw.dialect.compile(stmt))
+
+    compiled = gw.catalog.compiled(shape, build)
+    params: dict[str, Any] = {}
+    for p in predicates:
+        params.update(p.params)
+    async with gw.dialect.acquire() as conn:
+        result = await conn.fetch_all(compiled.sql, params)
+    width = len(rel.target_columns)
+    key_columns = [target.column(c) for c in rel.target_columns]
+    out: dict[Hashable, dict[str, Any]] = {}
+    for row in result:
+        key = tuple(_json_value(gw, spec_col, value)  # type: ignore[arg-type]
+                    for spec_col, value in zip(key_columns, row[:width], strict=True))
+        out[key] = {a.alias: result_value(gw, a.result_kind, a.column, v)
+                    for a, v in zip(spec.functions, row[width:], strict=True)}
+    return out
+
+
+def _json_value(gw: TableGateway, column: Column, value: Any) -> Any:
+    """A driver value as it appears in the JSON rows (to match parents' keys)."""
+    decode = gw.dialect.decoder(column)
+    if decode is not None and value is not None:
+        value = decode(value)
+    return orjson.loads(codec.dumps(value))
+
+
+def result_value(gw: TableGateway, kind: str, column: Column | None, value: Any) -> Any:
+    """An aggregate's driver value in its result kind, the same on every database."""
+    if value is None:
+        return None
+    if kind == "integer":
+        return int(value)
+    if kind == "number":
+        return float(value)
+    if kind == "decimal":
+        number = value if isinstance(value, Decimal) else Decimal(str(value))
+        scale = column.scale if column is not None else None
+        if scale is not None:
+            number = number.quantize(Decimal(1).scaleb(-scale))
+        return number
+    if column is not None:
+        decode = gw.dialect.decoder(column)
+        if decode is not None:
+            return decode(value)
+    return value

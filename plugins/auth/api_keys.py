@@ -1,0 +1,171 @@
+"""API keys (SPEC §8.3): ``X-API-Key: <key>``.
+
+Keys are random (256 bits), shown once when created, stored only as a
+SHA-256 hash in the ``api_key`` card, and refused once ``revokedat`` is set
+or their owner is inactive.  ``POST /auth/api_keys`` creates one,
+``GET /auth/api_keys`` lists the caller's (never the key itself),
+``DELETE /auth/api_keys/{id}`` revokes one.  Managing keys needs a login
+(bearer or Basic): a leaked key cannot mint more keys.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from aiohttp import web
+
+from swain.core import (
+    IDENTITY,
+    AuthProvider,
+    BadRequest,
+    Config,
+    ConfigError,
+    Forbidden,
+    Identity,
+    NotFound,
+    Unauthorized,
+    ValidationFailed,
+    hookimpl,
+    invalid,
+    json_response,
+    read_json,
+)
+from swain.core.codec import dumps, parse_value
+
+from . import docs, mapping
+from .service import AUTH, AuthService, token_hash
+from .store import utcnow
+
+PREFIX = "swk_"
+HEADER = "X-API-Key"
+
+
+def _owner_role(service: AuthService) -> str:
+    return "userid" if service.cards["api_key"].has("userid") else "accountid"
+
+
+def _owner(service: AuthService, identity: Identity) -> Any:
+    return identity.user_id if _owner_role(service) == "userid" else identity.tenant
+
+
+def _manager(request: web.Request) -> tuple[AuthService, Identity]:
+    identity = request.get(IDENTITY)
+    if identity is None:
+        raise Unauthorized("authentication required", headers={"WWW-Authenticate": "Bearer"})
+    if identity.provider == "api_key":
+        raise Forbidden("API keys cannot manage API keys; log in with a password or token")
+    service = request.app[AUTH]
+    if _owner(service, identity) is None:
+        raise Forbidden("this account has no owner for API keys (mapping.api_key.accountid "
+                        "needs a tenant)")
+    return service, identity
+
+
+def _listing(service: AuthService, row: Mapping[str, Any]) -> dict[str, Any]:
+    return {"id": row["id"], "name": row.get("name"), "created_at": row.get("createdat"),
+            "revoked_at": row.get("revokedat")}
+
+
+async def create_key(request: web.Request) -> web.Response:
+    service, identity = _manager(request)
+    body: Any = await read_json(request) if request.can_read_body else {}
+    if not isinstance(body, Mapping):
+        raise BadRequest("expected a JSON object")
+    for key in body:
+        if key != "name":
+            raise invalid(key, "unknown field (allowed: name)")
+    card = service.cards["api_key"]
+    name = body.get("name")
+    if name is not None and not isinstance(name, str):
+        raise invalid("name", "expected a string")
+    key = PREFIX + secrets.token_urlsafe(32)
+    now = utcnow()
+    values: dict[str, Any] = {_owner_role(service): _owner(service, identity),
+                              "key": token_hash(key)}
+    if card.has("createdat"):
+        values["createdat"] = now
+    if card.has("name") and name is not None:
+        values["name"] = name
+    key_id = await service.store.insert("api_key", values)
+    return json_response(dumps({"id": key_id, "key": key, "name": name, "created_at": now,
+                                "revoked_at": None}), status=201,
+                         headers={"Cache-Control": "no-store"})
+
+
+async def list_keys(request: web.Request) -> web.Response:
+    service, identity = _manager(request)
+    roles = [r for r in ("id", "name", "createdat", "revokedat")
+             if service.cards["api_key"].has(r)]
+    rows = await service.store.fetch("api_key", [(_owner_role(service), "eq",
+                                                  _owner(service, identity))], roles)
+    return json_response(dumps({"data": [_listing(service, r) for r in rows]}))
+
+
+async def revoke_key(request: web.Request) -> web.Response:
+    service, identity = _manager(request)
+    column = service.store.column("api_key", "id")
+    try:
+        key_id = parse_value(column, request.match_info["id"], "id", from_text=True)
+    except ValidationFailed:
+        raise NotFound("no such API key") from None
+    owner = (_owner_role(service), "eq", _owner(service, identity))
+    changed = await service.store.update(
+        "api_key", [("id", "eq", key_id), owner, ("revokedat", "null", None)],
+        {"revokedat": utcnow()})
+    if changed != 1:
+        exists = await service.store.fetch_one("api_key", [("id", "eq", key_id), owner], ["id"])
+        if exists is None:
+            raise NotFound("no such API key")
+    return json_response(dumps({"id": key_id, "revoked": True}))
+
+
+class ApiKeyProvider:
+    """``X-API-Key``: a live key of an active owner."""
+
+    name = "api_key"
+
+    async def authenticate(self, request: web.Request) -> Identity | None:
+        key = request.headers.get(HEADER)
+        if key is None:
+            return None
+        service = request.app[AUTH]
+        if not key.startswith(PREFIX) or len(key) > 200:
+            raise Unauthorized("invalid API key", headers={"WWW-Authenticate": HEADER})
+        role = _owner_role(service)
+        row = await service.store.fetch_one(
+            "api_key", [("key", "eq", token_hash(key)), ("revokedat", "null", None)], ["id", role])
+        if row is None:
+            raise Unauthorized("invalid or revoked API key", headers={"WWW-Authenticate": HEADER})
+        claims = {"api_key_id": row["id"]}
+        if role == "userid":
+            return await service.active_identity(row["userid"], self.name, claims)
+        return Identity(user_id=None, provider=self.name, tenant=row["accountid"], claims=claims)
+
+
+def _active(config: Config) -> bool:
+    return mapping.auth_active(config) and config.section("mapping").get("api_key") is not None
+
+
+@hookimpl
+def swain_auth_providers(config: Config) -> Iterable[AuthProvider]:
+    return [ApiKeyProvider()] if _active(config) else []
+
+
+@hookimpl
+def swain_routes(config: Config) -> Iterable[web.RouteDef]:
+    if not _active(config):
+        return []
+    return [web.post("/auth/api_keys", create_key), web.get("/auth/api_keys", list_keys),
+            web.delete("/auth/api_keys/{id}", revoke_key)]
+
+
+@hookimpl
+def swain_spec_contributions(spec: Any, config: Config) -> None:
+    if _active(config):
+        docs.add_scheme(spec, "apiKeyAuth", {"type": "apiKey", "in": "header", "name": HEADER})
+        docs.add_api_key_paths(spec)
+
+
+__all__ = ["ApiKeyProvider", "ConfigError"]

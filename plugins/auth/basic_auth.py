@@ -1,0 +1,92 @@
+"""HTTP Basic with email and password (SPEC §8.3), so generated SDKs'
+``username``/``password`` configuration works.
+
+A verified pair is remembered for ``auth.basic_cache`` seconds (30 by
+default) under an HMAC of the pair with a per-process random key, so the
+password hash is not recomputed on every request and no password is kept in
+memory.  Failures are never cached and count against the login rate limit.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from aiohttp import web
+
+from swain.core import AuthProvider, Config, Identity, Setting, Unauthorized, hookimpl
+
+from . import docs, mapping
+from .service import AUTH
+
+CHALLENGE = {"WWW-Authenticate": 'Basic realm="swain", charset="UTF-8"'}
+
+
+class BasicProvider:
+    name = "basic"
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._key = secrets.token_bytes(32)
+        self._verified: dict[bytes, tuple[float, Any]] = {}
+
+    def _fingerprint(self, email: str, password: str) -> bytes:
+        return hmac.new(self._key, f"{email.lower()}\x00{password}".encode(),
+                        hashlib.sha256).digest()
+
+    async def authenticate(self, request: web.Request) -> Identity | None:
+        header = request.headers.get("Authorization", "")
+        scheme, _, encoded = header.partition(" ")
+        if scheme.lower() != "basic":
+            return None
+        try:
+            decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise Unauthorized("malformed Basic credentials", headers=CHALLENGE) from None
+        email, colon, password = decoded.partition(":")
+        if not colon:
+            raise Unauthorized("malformed Basic credentials", headers=CHALLENGE)
+        service = request.app[AUTH]
+        fingerprint = self._fingerprint(email, password)
+        now = time.monotonic()
+        cached = self._verified.get(fingerprint)
+        if cached is not None and cached[0] > now:
+            return await service.active_identity(cached[1], self.name)
+        await service.limit(request, "login", email)
+        try:
+            user = await service.check_password(email, password)
+        except Unauthorized as exc:
+            raise Unauthorized(exc.message, headers=CHALLENGE) from None
+        if len(self._verified) > 10_000:
+            self._verified = {k: v for k, v in self._verified.items() if v[0] > now}
+        self._verified[fingerprint] = (now + self.ttl, user["id"])
+        return await service.active_identity(user["id"], self.name)
+
+    def forget(self, user_id: Any) -> None:
+        """Drop the user's cached pairs (after a password change)."""
+        self._verified = {k: v for k, v in self._verified.items() if v[1] != user_id}
+
+
+@hookimpl
+def swain_config_sections() -> dict[str, dict[str, Setting]]:
+    return {"auth": {"basic_cache": Setting("duration", 30.0, minimum=0,
+                                            doc="how long a verified Basic pair is remembered")}}
+
+
+@hookimpl
+def swain_auth_providers(config: Config) -> Iterable[AuthProvider]:
+    if not mapping.auth_active(config):
+        return []
+    return [BasicProvider(float(config.auth.basic_cache))]
+
+
+@hookimpl
+def swain_spec_contributions(spec: Any, config: Config) -> None:
+    if mapping.auth_active(config):
+        docs.add_scheme(spec, "basicAuth", {"type": "http", "scheme": "basic"})

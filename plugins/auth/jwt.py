@@ -1,0 +1,241 @@
+"""Accounts and bearer tokens: signup, login, the OAuth2 password grant,
+refresh, logout and ``/auth/me`` (SPEC §8.2, §8.3).
+
+Access tokens are JWTs (see :mod:`.tokens`).  Refresh tokens depend on the
+mapping: with the ``session`` card mapped they are opaque random strings
+(``<session id>.<secret>``) stored only as a hash, rotated on every refresh,
+and presenting a rotated one revokes the session.  Without the session card
+they are signed JWTs of type ``refresh`` bound to the current password (a
+password change invalidates them); logout is then client-side: the server
+has nothing to revoke, and a refresh token stays usable until it expires.
+
+This plugin also builds the :class:`~.service.AuthService` the other
+credential plugins share.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import Any
+
+from aiohttp import web
+
+from swain.core import (
+    IDENTITY,
+    RUNTIME,
+    AuthProvider,
+    BadRequest,
+    Config,
+    ConfigError,
+    Forbidden,
+    Identity,
+    Schema,
+    Setting,
+    Unauthorized,
+    hookimpl,
+    json_response,
+    public,
+    read_json,
+)
+from swain.core.codec import dumps
+
+from . import docs, mapping
+from .passwords import Passwords
+from .service import AUTH, AuthService
+from .tokens import ALGORITHMS, TokenSigner
+
+
+def _body(value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise BadRequest("expected a JSON object")
+    return value
+
+
+def _service(request: web.Request) -> AuthService:
+    return request.app[AUTH]
+
+
+@public
+async def signup(request: web.Request) -> web.Response:
+    service = _service(request)
+    if not service.config.auth.signup_enabled:
+        raise Forbidden("signup is disabled (auth.signup_enabled)")
+    body = _body(await read_json(request))
+    # Validate first: a user correcting a typo should not use up the limit.
+    email = service.signup_values(body)[0]
+    await service.limit(request, "signup", email)
+    user, tokens = await service.signup(body)
+    return json_response(dumps({"user": user, **tokens}), status=201)
+
+
+@public
+async def login(request: web.Request) -> web.Response:
+    service = _service(request)
+    body = _body(await read_json(request))
+    email = body.get("email")
+    await service.limit(request, "login", email if isinstance(email, str) else None)
+    user = await service.check_password(email, body.get("password"))
+    return json_response(dumps(await service.issue_pair(user)))
+
+
+@public
+async def token(request: web.Request) -> web.Response:
+    """OAuth2 resource-owner password grant (form-encoded), for Swagger UI's Authorize."""
+    service = _service(request)
+    if request.content_type != "application/x-www-form-urlencoded":
+        raise BadRequest("expected a form-encoded body (application/x-www-form-urlencoded) with "
+                         "username and password")
+    form = await request.post()
+    grant = form.get("grant_type", "password")
+    if grant != "password":
+        raise BadRequest("unsupported grant_type (only password)")
+    username = form.get("username")
+    username = username if isinstance(username, str) else None
+    await service.limit(request, "login", username)
+    password = form.get("password")
+    user = await service.check_password(username, password if isinstance(password, str) else None)
+    return json_response(dumps(await service.issue_pair(user)),
+                         headers={"Cache-Control": "no-store"})
+
+
+@public
+async def refresh(request: web.Request) -> web.Response:
+    service = _service(request)
+    body = _body(await read_json(request))
+    return json_response(dumps(await service.refresh(body.get("refresh_token"))))
+
+
+@public
+async def logout(request: web.Request) -> web.Response:
+    service = _service(request)
+    body = _body(await read_json(request))
+    await service.logout(body.get("refresh_token"))
+    return web.Response(status=204)
+
+
+async def me(request: web.Request) -> web.Response:
+    service = _service(request)
+    identity = request.get(IDENTITY)
+    if identity is None:
+        raise Unauthorized("authentication required", headers={"WWW-Authenticate": "Bearer"})
+    user = await service.public_user(identity.user_id)
+    return json_response(dumps({"user": user, "roles": sorted(identity.roles),
+                                "permissions": sorted(identity.permissions),
+                                "tenant": identity.tenant, "provider": identity.provider}))
+
+
+@public
+async def jwks(request: web.Request) -> web.Response:
+    jwk = _service(request).signer.public_jwk
+    return json_response(dumps({"keys": [jwk] if jwk else []}))
+
+
+class BearerProvider:
+    """``Authorization: Bearer <access token>``."""
+
+    name = "jwt"
+
+    async def authenticate(self, request: web.Request) -> Identity | None:
+        header = request.headers.get("Authorization", "")
+        scheme, _, credentials = header.partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        service = request.app[AUTH]
+        claims = service.signer.verify(credentials.strip(), "access")
+        return await service.active_identity(service.user_id(claims["sub"]), self.name, claims)
+
+
+def _hashers(app: web.Application, config: Config) -> list[Any]:
+    pm = app[RUNTIME].pm
+    found: list[Any] = []
+    for result in reversed(pm.hook.swain_password_hashers(config=config)):
+        found.extend(result or [])
+    return found
+
+
+def _context(config: Config) -> Any:
+    async def auth_service(app: web.Application) -> AsyncIterator[None]:
+        runtime = app[RUNTIME]
+        auth = config.auth
+        passwords = Passwords(_hashers(app, config), auth.get("password_min_length", 8),
+                              auth.get("password_max_bytes", 256))
+        service = AuthService(config=config, runtime=runtime, cards=mapping.parse(config),
+                              signer=TokenSigner(config), passwords=passwords)
+        await passwords.warm_up()
+        app[AUTH] = service
+        yield
+
+    return auth_service
+
+
+@hookimpl
+def swain_config_sections() -> dict[str, dict[str, Setting]]:
+    return {"auth": {
+        "jwt_secret": Setting("str", None, secret=True, doc="HS256 secret, at least 32 bytes"),
+        "jwt_algorithm": Setting("str", "HS256", choices=ALGORITHMS),
+        "jwt_private_key_file": Setting("str", None, doc="PEM key for RS256/ES256"),
+        "jwt_public_key_file": Setting("str", None, doc="PEM public key (default: derived)"),
+        "jwt_issuer": Setting("str", None, doc="iss claim (default: project.name)"),
+        "access_token_expiry": Setting("duration", 3600.0, minimum=10),
+        "refresh_token_expiry": Setting("duration", 7 * 86400.0, minimum=60),
+        "password_token_expiry": Setting("duration", 3600.0, minimum=60),
+        "identity_cache": Setting("duration", 10.0, minimum=0,
+                                  doc="how long a deactivated user's access tokens still work"),
+        "signup_enabled": Setting("bool", True),
+        "signup_active": Setting("bool", True, doc="whether new accounts start active"),
+        "signup_allow_is_active": Setting("bool", False,
+                                          doc="let the signup body set is_active"),
+        "signup_protected_columns": Setting("list", [],
+                                            doc="user columns additional_data may never set"),
+    }}
+
+
+def _check(config: Config) -> bool:
+    if not mapping.auth_active(config):
+        return False
+    mapping.parse(config)  # refuse to start on a malformed card, naming its key
+    TokenSigner(config)  # refuse a weak secret or unusable key now, not at first login
+    return True
+
+
+@hookimpl
+def swain_auth_providers(config: Config) -> Iterable[AuthProvider]:
+    return [BearerProvider()] if _check(config) else []
+
+
+@hookimpl
+def swain_cleanup_ctx(config: Config) -> Iterable[Any]:
+    return [_context(config)] if mapping.auth_active(config) else []
+
+
+@hookimpl
+def swain_routes(config: Config) -> Iterable[web.RouteDef]:
+    if not mapping.auth_active(config):
+        return []
+    routes = [
+        web.post("/auth/signup", signup), web.post("/auth/register", signup),
+        web.post("/auth/login", login), web.post("/auth/token", token),
+        web.post("/auth/refresh", refresh), web.post("/auth/logout", logout),
+        web.get("/auth/me", me),
+    ]
+    if config.auth.jwt_algorithm != "HS256":
+        routes.append(web.get("/.well-known/jwks.json", jwks))
+    return routes
+
+
+@hookimpl
+def swain_spec_contributions(spec: Any, schema: Schema, config: Config) -> None:
+    if not mapping.auth_active(config):
+        return
+    docs.add_scheme(spec, "bearerAuth", {"type": "http", "scheme": "bearer",
+                                         "bearerFormat": "JWT"})
+    docs.add_scheme(spec, "oauth2Password", {"type": "oauth2", "flows": {"password": {
+        "tokenUrl": "/auth/token", "refreshUrl": "/auth/refresh", "scopes": {}}}})
+    user = schema.tables.get(mapping.parse(config)["user"].table)
+    properties: dict[str, Any] = {c.name: {} for c in user.visible_columns} if user else {}
+    docs.add_account_paths(spec, {"type": "object", "properties": properties,
+                                  "description": "A row of the user table (no secret columns)."},
+                           jwks=config.auth.jwt_algorithm != "HS256")
+
+
+__all__ = ["AUTH", "AuthService", "BearerProvider", "ConfigError"]

@@ -1,0 +1,386 @@
+"""The account service every auth plugin shares, one per application.
+
+Built at startup by the ``jwt`` plugin (in ``cleanup_ctx``) and kept under the
+typed key :data:`AUTH`; the other credential plugins find it there and attach
+their own parts (rate limiter, email sender).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from swain.core import (
+    Config,
+    Conflict,
+    Detail,
+    Identity,
+    Runtime,
+    Unauthorized,
+    ValidationFailed,
+    invalid,
+)
+from swain.core.codec import parse_value
+
+from .mapping import MappedCard
+from .passwords import Passwords
+from .store import Store, utcnow
+from .tokens import TokenSigner
+
+INVALID_LOGIN = "invalid email or password"
+#: Columns signup's additional_data can never set, whatever they are called.
+PROTECTED_NAMES = frozenset({"role", "roles", "is_admin", "isadmin", "admin", "is_superuser",
+                             "superuser", "is_staff", "permissions", "permission", "tenant",
+                             "tenant_id"})
+
+
+class RateLimiter(Protocol):
+    async def hit(self, request: web.Request, action: str, account: str | None) -> None:
+        """Count one attempt; raise ``RateLimited`` (429 with Retry-After) when over."""
+
+
+def token_hash(token: str) -> str:
+    """Stored form of a random token: SHA-256 is enough for 256-bit random values."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def same(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+@dataclass
+class AuthService:
+    config: Config
+    runtime: Runtime
+    cards: Mapping[str, MappedCard]
+    signer: TokenSigner
+    passwords: Passwords
+    store: Store = field(init=False)
+    limiter: RateLimiter | None = None
+    #: set by the password_reset plugin: sends a reset email (never raises)
+    send_reset: Callable[[str, str], Awaitable[None]] | None = None
+    _active: dict[Any, tuple[float, Identity | None]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.store = Store(self.runtime, self.cards)
+
+    # -- settings ---------------------------------------------------------
+
+    @property
+    def access_expiry(self) -> float:
+        return float(self.config.auth.access_token_expiry)
+
+    @property
+    def refresh_expiry(self) -> float:
+        return float(self.config.auth.refresh_token_expiry)
+
+    @property
+    def stateful_sessions(self) -> bool:
+        return "session" in self.cards
+
+    # -- users -------------------------------------------------------------
+
+    def user_roles(self) -> list[str]:
+        return [r for r in ("id", "email", "password", "isactive", "firstname")
+                if self.cards["user"].has(r)]
+
+    def visible_user_columns(self) -> list[str]:
+        table, _ = self.store.table("user")
+        return [c.name for c in table.visible_columns]
+
+    def user_id(self, text: str) -> Any:
+        """A token's ``sub`` back as the id column's type."""
+        column = self.store.column("user", "id")
+        try:
+            return parse_value(column, text, "sub", from_text=True)
+        except ValidationFailed:
+            raise Unauthorized("invalid token") from None
+
+    async def find_by_email(self, email: str) -> dict[str, Any] | None:
+        return await self.store.fetch_one("user", [("email", "ieq", email.strip())],
+                                          self.user_roles())
+
+    async def find_by_id(self, user_id: Any, conn: Any = None) -> dict[str, Any] | None:
+        tenant = self._tenant_column()
+        return await self.store.fetch_one("user", [("id", "eq", user_id)], self.user_roles(),
+                                          columns=[tenant] if tenant else (), conn=conn)
+
+    async def public_user(self, user_id: Any) -> dict[str, Any]:
+        row = await self.store.fetch_one("user", [("id", "eq", user_id)], [],
+                                         columns=self.visible_user_columns())
+        if row is None:
+            raise Unauthorized("the account no longer exists")
+        return dict(row.get("_columns", {}))
+
+    def is_active(self, user: Mapping[str, Any]) -> bool:
+        if not self.cards["user"].has("isactive"):
+            return True
+        return bool(user.get("isactive"))
+
+    @staticmethod
+    def password_version(user: Mapping[str, Any]) -> str:
+        """Changes whenever the password does: ties stateless refresh tokens to it."""
+        return token_hash(str(user.get("password") or ""))[:16]
+
+    def _tenant_column(self) -> str | None:
+        """The user table's tenant column when tenant isolation names one."""
+        rls = self.config.section("rls")
+        field_name = rls.get("tenant_field")
+        if not rls.get("enabled") or not field_name:
+            return None
+        table, _ = self.store.table("user")
+        return field_name if table.column(field_name) is not None else None
+
+    def tenant_of(self, user: Mapping[str, Any]) -> Any:
+        """The caller's tenant (SPEC §10): the user's own id when the tenant table
+        is the user table, else the tenant column's value on the user row."""
+        rls = self.config.section("rls")
+        if not rls.get("enabled"):
+            return None
+        if rls.get("tenant_table") == self.cards["user"].table:
+            return user.get("id")
+        column = self._tenant_column()
+        return user.get("_columns", {}).get(column) if column else None
+
+    def identity(self, user: Mapping[str, Any], provider: str,
+                 claims: Mapping[str, Any] | None = None) -> Identity:
+        return Identity(user_id=user["id"], provider=provider, email=user.get("email"),
+                        tenant=self.tenant_of(user), claims=dict(claims or {}))
+
+    async def active_identity(self, user_id: Any, provider: str,
+                              claims: Mapping[str, Any] | None = None) -> Identity:
+        """The identity of an active user, checked at most every ``identity_cache`` seconds,
+        so a deactivated user is refused within that time (and no query per request)."""
+        ttl = float(self.config.auth.identity_cache)
+        now = time.monotonic()
+        cached = self._active.get(user_id)
+        if cached is None or cached[0] < now:
+            user = await self.find_by_id(user_id)
+            found = self.identity(user, provider) if user and self.is_active(user) else None
+            if len(self._active) > 10_000:
+                self._active.clear()
+            self._active[user_id] = (now + ttl, found)
+            cached = self._active[user_id]
+        identity = cached[1]
+        if identity is None:
+            raise Unauthorized("the account is inactive or no longer exists")
+        return Identity(user_id=identity.user_id, provider=provider, email=identity.email,
+                        tenant=identity.tenant, claims=dict(claims or {}))
+
+    def forget(self, user_id: Any) -> None:
+        self._active.pop(user_id, None)
+
+    # -- credentials ----------------------------------------------------------
+
+    async def check_password(self, email: object, password: object) -> dict[str, Any]:
+        """The active user with this email and password, or the one 401 message.
+
+        Unknown address, wrong password and inactive account cost the same
+        hash verification and give the same answer.
+        """
+        if not isinstance(email, str) or not isinstance(password, str) or not email.strip():
+            raise Unauthorized(INVALID_LOGIN)
+        if not self.passwords.acceptable_length(password):
+            # Never valid, and hashing it would be the denial-of-service lever.
+            raise Unauthorized(INVALID_LOGIN)
+        user = await self.find_by_email(email)
+        ok, rehash = await self.passwords.verify(user.get("password") if user else None, password)
+        if user is None or not ok or not self.is_active(user):
+            raise Unauthorized(INVALID_LOGIN)
+        if rehash:
+            new_hash = await self.passwords.hash(password)
+            await self.store.update("user", [("id", "eq", user["id"])], {"password": new_hash})
+            user["password"] = new_hash
+        return user
+
+    async def limit(self, request: web.Request, action: str, account: str | None) -> None:
+        if self.limiter is not None:
+            await self.limiter.hit(request, action, account.strip().lower() if account else None)
+
+    # -- token pairs -------------------------------------------------------------
+
+    def access_token(self, user: Mapping[str, Any]) -> str:
+        return self.signer.issue(user["id"], "access", self.access_expiry)
+
+    async def issue_pair(self, user: Mapping[str, Any]) -> dict[str, Any]:
+        if self.stateful_sessions:
+            secret = secrets.token_urlsafe(32)
+            now = utcnow()
+            values: dict[str, Any] = {"userid": user["id"], "refreshtoken": token_hash(secret),
+                                      "expiresat": _later(now, self.refresh_expiry)}
+            if self.cards["session"].has("lastused"):
+                values["lastused"] = now
+            session_id = await self.store.insert("session", values)
+            refresh = f"{session_id}.{secret}"
+        else:
+            refresh = self.signer.issue(user["id"], "refresh", self.refresh_expiry,
+                                        pv=self.password_version(user))
+        return {"access_token": self.access_token(user), "refresh_token": refresh,
+                "token_type": "bearer", "expires_in": int(self.access_expiry)}
+
+    async def _session(self, token: str) -> tuple[Any, dict[str, Any] | None, bool]:
+        """(session id, session row, token matches); 401 for a malformed token."""
+        session_text, dot, secret = token.rpartition(".")
+        if not dot or not session_text or not secret or len(token) > 512:
+            raise Unauthorized("invalid refresh token")
+        column = self.store.column("session", "id")
+        try:
+            session_id = parse_value(column, session_text, "refresh_token", from_text=True)
+        except ValidationFailed:
+            raise Unauthorized("invalid refresh token") from None
+        row = await self.store.fetch_one("session", [("id", "eq", session_id)])
+        if row is None:
+            return session_id, None, False
+        return session_id, row, same(str(row.get("refreshtoken") or ""), token_hash(secret))
+
+    async def refresh(self, token: object) -> dict[str, Any]:
+        if not isinstance(token, str) or not token:
+            raise invalid("refresh_token", "required")
+        if not self.stateful_sessions:
+            claims = self.signer.verify(token, "refresh")
+            user = await self.find_by_id(self.user_id(claims["sub"]))
+            if user is None or not self.is_active(user) or \
+                    not same(claims.get("pv", ""), self.password_version(user)):
+                raise Unauthorized("invalid refresh token")
+            return await self.issue_pair(user)
+        session_id, row, matches = await self._session(token)
+        if row is None:
+            raise Unauthorized("invalid refresh token")
+        if not matches:
+            # A rotated (or forged) token for a real session: assume it was
+            # stolen and end the session, so the thief's copy dies as well.
+            await self.store.delete("session", [("id", "eq", session_id)])
+            raise Unauthorized("refresh token reused; the session has been revoked")
+        expires = self.store.decode_time("session", "expiresat", row.get("expiresat"))
+        if expires is None or expires <= utcnow():
+            await self.store.delete("session", [("id", "eq", session_id)])
+            raise Unauthorized("refresh token expired")
+        user = await self.find_by_id(row["userid"])
+        if user is None or not self.is_active(user):
+            raise Unauthorized("the account is inactive or no longer exists")
+        secret = secrets.token_urlsafe(32)
+        values: dict[str, Any] = {"refreshtoken": token_hash(secret)}
+        if self.cards["session"].has("lastused"):
+            values["lastused"] = utcnow()
+        # Compare-and-swap: of concurrent refreshes with one token, exactly one
+        # rotates it; the others see a rotated token, which revokes the session.
+        changed = await self.store.update(
+            "session", [("id", "eq", session_id), ("refreshtoken", "eq", row["refreshtoken"])],
+            values)
+        if changed != 1:
+            await self.store.delete("session", [("id", "eq", session_id)])
+            raise Unauthorized("refresh token reused; the session has been revoked")
+        return {"access_token": self.access_token(user), "refresh_token": f"{session_id}.{secret}",
+                "token_type": "bearer", "expires_in": int(self.access_expiry)}
+
+    async def logout(self, token: object) -> None:
+        if not isinstance(token, str) or not token:
+            raise invalid("refresh_token", "required")
+        if not self.stateful_sessions:
+            self.signer.verify(token, "refresh")  # stateless: the client forgets the tokens
+            return
+        session_id, row, _matches = await self._session(token)
+        if row is None:
+            raise Unauthorized("invalid refresh token")
+        # A rotated token also ends the session (it may have been stolen).
+        await self.store.delete("session", [("id", "eq", session_id)])
+
+    async def revoke_sessions(self, user_id: Any, conn: Any = None) -> None:
+        if self.stateful_sessions:
+            await self.store.delete("session", [("userid", "eq", user_id)], conn=conn)
+        self.forget(user_id)
+        for provider in self.runtime.auth_providers:
+            forget = getattr(provider, "forget", None)
+            if forget is not None:
+                forget(user_id)  # e.g. Basic's cache of verified passwords
+
+    # -- signup -------------------------------------------------------------------
+
+    def signup_values(self, body: Mapping[str, Any]
+                      ) -> tuple[str, str, dict[str, Any], bool | None]:
+        """Validated (email, password, extra columns, requested active flag)."""
+        allowed_top = {"email", "password", "is_active", "additional_data"}
+        for key in body:
+            if key not in allowed_top:
+                raise invalid(key, f"unknown field (allowed: {', '.join(sorted(allowed_top))})")
+        email = body.get("email")
+        if not isinstance(email, str) or "@" not in email.strip() or len(email) > 254:
+            raise invalid("email", "expected an email address")
+        password = self.passwords.check_policy(body.get("password"), "password")
+        active = body.get("is_active")
+        if active is not None:
+            if not self.config.auth.signup_allow_is_active:
+                raise invalid("is_active", "may not be set at signup (auth.signup_allow_is_active"
+                                           " is off)")
+            if not isinstance(active, bool):
+                raise invalid("is_active", "expected true or false")
+        extra = self.additional_data(body.get("additional_data"))
+        return email.strip(), password, extra, active
+
+    def additional_data(self, data: object) -> dict[str, Any]:
+        if data is None:
+            return {}
+        if not isinstance(data, Mapping):
+            raise invalid("additional_data", "expected an object of column values")
+        table, _ = self.store.table("user")
+        card = self.cards["user"]
+        protected = {card.column(r) for r in ("id", "email", "password", "isactive")
+                     if card.has(r)}
+        protected |= set(self.config.auth.signup_protected_columns)
+        tenant_field = self.config.section("rls").get("tenant_field")
+        if tenant_field:
+            protected.add(tenant_field)
+        allowed = [c.name for c in table.visible_columns if not c.generated and
+                   c.name not in protected and c.name.lower() not in PROTECTED_NAMES]
+        values: dict[str, Any] = {}
+        errors = []
+        for key, value in data.items():
+            column = table.column(key)
+            path = f"additional_data.{key}"
+            if column is None or key not in allowed:
+                names = ", ".join(allowed) or "none"
+                errors.append(invalid(path, f"not allowed (allowed: {names})"))
+                continue
+            try:
+                values[key] = parse_value(column, value, path)
+            except ValidationFailed as exc:
+                errors.append(exc)
+        if errors:
+            raise ValidationFailed(errors[0].message if len(errors) == 1 else
+                                   f"{len(errors)} invalid values",
+                                   [d for e in errors for d in e.details])
+        return values
+
+    async def signup(self, body: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        email, password, extra, active = self.signup_values(body)
+        if await self.find_by_email(email) is not None:
+            raise Conflict("an account with this email already exists",
+                           [Detail("email", "already registered")])
+        card = self.cards["user"]
+        values: dict[str, Any] = {"email": email.lower(),
+                                  "password": await self.passwords.hash(password)}
+        if card.has("isactive"):
+            values["isactive"] = bool(self.config.auth.signup_active) if active is None else active
+        user_id = await self.store.insert("user", values, extra=extra)
+        if user_id is None:
+            found = await self.find_by_email(email)
+            user_id = found["id"] if found else None
+        user = await self.find_by_id(user_id)
+        assert user is not None
+        tokens = await self.issue_pair(user) if self.is_active(user) else {}
+        return await self.public_user(user["id"]), tokens
+
+
+def _later(now: dt.datetime, seconds: float) -> dt.datetime:
+    return now + dt.timedelta(seconds=seconds)
+
+
+AUTH: web.AppKey[AuthService] = web.AppKey("swain.auth.service")

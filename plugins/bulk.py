@@ -1,0 +1,583 @@
+"""Bulk and mass operations (SPEC §7).
+
+* ``POST /{t}/bulk`` inserts an array of rows (at most ``bulk.max_rows``) in one
+  transaction.  Rows go in as multi-row INSERTs first; only when a batch fails
+  is it replayed row by row, each under its own savepoint, to find the bad
+  rows.  Good rows are written and bad ones reported (200 when all succeed,
+  207 otherwise); ``?atomic=true`` writes nothing unless every row is good
+  (then the status is the first failure's, with the same body).
+  ``?on_conflict=update|ignore`` (with ``conflict_columns``, default the
+  primary key) upserts with the database's own statement (``ON CONFLICT`` or
+  ``ON DUPLICATE KEY``, per :attr:`Dialect.upsert_style`), row by row.
+* ``PUT /{t}/bulk`` updates rows by the primary key each element carries.
+* ``PUT /{t}/filter`` (``updateData``) and ``DELETE /{t}/filter`` change every
+  row a filter matches; an empty filter needs ``"all": true``;
+  ``?dry_run=true`` only counts; ``?max_affected=N`` rolls back when more rows
+  would change.
+
+All of it goes through the table gateway: the same authorizers, row policies
+and write preparers as single-row operations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
+
+import sqlalchemy as sa
+from aiohttp import web
+from sqlalchemy.dialects import mysql as mysql_sql
+from sqlalchemy.dialects import postgresql as pg_sql
+
+from swain.core import (
+    IDENTITY,
+    RUNTIME,
+    Action,
+    ApiError,
+    Config,
+    Conflict,
+    DBConnection,
+    Forbidden,
+    Setting,
+    Table,
+    TableGateway,
+    filter_predicate,
+    hookimpl,
+    invalid,
+    json_response,
+    parse_payload,
+    read_json,
+    resolve_table,
+    table_routes,
+)
+from swain.core.catalog import RESERVED_NAMES, Compiled
+from swain.core.codec import dumps, parse_value
+
+#: bound parameters per multi-row INSERT; below every backend's limit
+_PARAMS_PER_STATEMENT = 10_000
+
+
+class _Rollback(Exception):
+    """Leaves the transaction (rolling it back) with the response to send."""
+
+    def __init__(self, response: web.Response) -> None:
+        super().__init__("rollback")
+        self.response = response
+
+
+def _gateway(request: web.Request) -> TableGateway:
+    return TableGateway(request.app[RUNTIME], request.get(IDENTITY))
+
+
+def _flag(request: web.Request, name: str) -> bool:
+    text = request.query.get(name, "false").lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no", ""):
+        return False
+    raise invalid(name, "expected true or false")
+
+
+def _error(exc: ApiError) -> dict[str, Any]:
+    return dict(exc.body()["error"])
+
+
+def _classified(gw: TableGateway, exc: BaseException) -> ApiError | None:
+    if isinstance(exc, ApiError):
+        return exc
+    return gw.dialect.classify_error(exc)
+
+
+def _key_of(table: Table, row: Mapping[str, Any]) -> Any:
+    if not table.primary_key:
+        return None
+    values = [row.get(name) for name in table.primary_key]
+    return values[0] if len(values) == 1 else values
+
+
+class BulkResult:
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self.succeeded: list[dict[str, Any]] = []
+        self.failed: list[dict[str, Any]] = []
+        self.first_error: ApiError | None = None
+
+    def ok(self, index: int, row: dict[str, Any]) -> None:
+        self.succeeded.append({"index": index, "id": _key_of(self.table, row), "data": row})
+
+    def fail(self, index: int, exc: ApiError) -> None:
+        self.first_error = self.first_error or exc
+        self.failed.append({"index": index, "error": _error(exc)})
+
+    def response(self, *, atomic: bool) -> web.Response:
+        self.succeeded.sort(key=lambda item: item["index"])
+        self.failed.sort(key=lambda item: item["index"])
+        if atomic and self.failed:
+            status = self.first_error.status if self.first_error else 422
+            return json_response(dumps({"succeeded": [], "failed": self.failed}), status=status)
+        status = 207 if self.failed else 200
+        return json_response(dumps({"succeeded": self.succeeded, "failed": self.failed}),
+                             status=status)
+
+
+def _rows(body: Any, limit: int) -> list[Any]:
+    if not isinstance(body, list):
+        raise invalid("body", "expected a JSON array of row objects")
+    if len(body) > limit:
+        raise invalid("body", f"at most {limit} rows per request (bulk.max_rows), got {len(body)}")
+    return body
+
+
+def _writable(table: Table) -> None:
+    if not table.writable or (table.kind == "table" and not table.primary_key):
+        raise Forbidden(f"{table.key!r} is read-only")
+
+
+# -- POST /{t}/bulk ---------------------------------------------------------------
+
+
+async def bulk_create(request: web.Request) -> web.Response:
+    _, table = resolve_table(request)
+    _writable(table)
+    gw = _gateway(request)
+    atomic = _flag(request, "atomic")
+    on_conflict = request.query.get("on_conflict")
+    if on_conflict not in (None, "update", "ignore"):
+        raise invalid("on_conflict", "expected update or ignore")
+    conflict = _conflict_columns(table, request.query.get("conflict_columns"), on_conflict)
+    rows = _rows(await read_json(request), request.app[RUNTIME].config.bulk.max_rows)
+    await gw.authorize(table, "create")
+    update_scope = await gw.scope(table, "update") if on_conflict == "update" else []
+    result = BulkResult(table)
+    checked: list[tuple[int, dict[str, Any]]] = []
+    for index, row in enumerate(rows):
+        try:
+            values = gw.check_values(table, row, creating=True, path=f"[{index}]")
+            for name in conflict:
+                if on_conflict and name not in values:
+                    raise invalid(f"[{index}].{name}", "required to detect a conflict")
+            checked.append((index, values))
+        except ApiError as exc:
+            result.fail(index, exc)
+    if atomic and result.failed:
+        return result.response(atomic=True)
+    try:
+        async with gw.dialect.transaction() as conn:
+            if on_conflict:
+                for index, values in checked:
+                    await _savepointed(gw, conn, result, index, lambda v=values: _upsert(
+                        gw, conn, table, v, conflict, on_conflict, update_scope))
+            else:
+                await _insert_batched(gw, conn, table, checked, result)
+            if atomic and result.failed:
+                raise _Rollback(result.response(atomic=True))
+    except _Rollback as rollback:
+        return rollback.response
+    return result.response(atomic=atomic)
+
+
+async def _savepointed(gw: TableGateway, conn: DBConnection, result: BulkResult, index: int,
+                       work: Any) -> None:
+    """Run one row's work under a savepoint; a failure is reported, not raised."""
+    await conn.savepoint("swain_row")
+    try:
+        row = await work()
+    except Exception as exc:
+        classified = _classified(gw, exc)
+        if classified is None:
+            raise
+        await conn.rollback_to_savepoint("swain_row")
+        result.fail(index, classified)
+        return
+    await conn.release_savepoint("swain_row")
+    result.ok(index, row)
+
+
+async def _insert_batched(gw: TableGateway, conn: DBConnection, table: Table,
+                          checked: Sequence[tuple[int, dict[str, Any]]],
+                          result: BulkResult) -> None:
+    """Multi-row INSERTs of rows with the same columns; a failing batch is replayed
+    row by row to tell the good rows from the bad."""
+    prepared: dict[tuple[str, ...], list[tuple[int, dict[str, Any], dict[str, Any]]]] = {}
+    for index, values in checked:
+        try:
+            ready = await gw.prepare_write(table, dict(values), "create")
+        except ApiError as exc:
+            result.fail(index, exc)
+            continue
+        prepared.setdefault(tuple(ready), []).append((index, values, ready))
+    for names, group in prepared.items():
+        size = max(1, _PARAMS_PER_STATEMENT // max(1, len(names)))
+        for start in range(0, len(group), size):
+            chunk = group[start:start + size]
+            if gw.dialect.supports_returning_insert and names:
+                await conn.savepoint("swain_batch")
+                try:
+                    rows = await _insert_many(gw, conn, table, names, [r for _, _, r in chunk])
+                except Exception as exc:
+                    if _classified(gw, exc) is None:
+                        raise
+                    await conn.rollback_to_savepoint("swain_batch")
+                else:
+                    await conn.release_savepoint("swain_batch")
+                    for (index, _, _), row in zip(chunk, rows, strict=True):
+                        result.ok(index, row)
+                    continue
+            for index, values, _ in chunk:
+                await _savepointed(gw, conn, result, index,
+                                   lambda v=values: gw.insert(table, dict(v), conn))
+
+
+async def _insert_many(gw: TableGateway, conn: DBConnection, table: Table,
+                       names: tuple[str, ...], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    sa_table = gw.catalog.sa_table(table)
+    columns = gw.output_columns(table)
+
+    def build() -> Any:
+        stmt = sa.insert(sa_table).values([
+            {name: sa.bindparam(f"_b{i}_{j}") for j, name in enumerate(names)}
+            for i in range(len(rows))]).returning(*[sa_table.c[c.name] for c in columns])
+        return Compiled(*gw.dialect.compile(stmt), list(columns))
+
+    compiled = gw.catalog.compiled(("bulk_insert", table.key, names, len(rows)), build)
+    params = {}
+    for i, row in enumerate(rows):
+        for j, name in enumerate(names):
+            params[f"_b{i}_{j}"] = gw.dialect.encode(table.column(name).kind, row[name])
+    returned = await conn.fetch_all(compiled.sql, params)
+    return gw.rows_to_dicts(compiled.columns, returned)
+
+
+def _conflict_columns(table: Table, text: str | None, on_conflict: str | None) -> tuple[str, ...]:
+    if not on_conflict:
+        if text:
+            raise invalid("conflict_columns", "only with on_conflict=update or ignore")
+        return ()
+    names = tuple(n.strip() for n in (text or "").split(",") if n.strip()) or \
+        tuple(table.primary_key)
+    keys = [tuple(table.primary_key)] + [tuple(u["columns"]) for u in table.unique_constraints]
+    if not names or not any(set(names) == set(k) and k for k in keys):
+        choices = "; ".join(",".join(k) for k in keys if k) or "none"
+        raise invalid("conflict_columns", f"must be the primary key or a unique constraint "
+                      f"(choices: {choices})")
+    return names
+
+
+async def _upsert(gw: TableGateway, conn: DBConnection, table: Table, values: dict[str, Any],
+                  conflict: tuple[str, ...], mode: str,
+                  update_scope: list[Any]) -> dict[str, Any]:
+    sa_table = gw.catalog.sa_table(table)
+    match = {name: values[name] for name in conflict}
+    if mode == "update" and update_scope:
+        # The database's upsert cannot see row policies: a conflicting row the
+        # caller may not update must not be overwritten through it.
+        exists = await _select(gw, conn, table, match, [])
+        if exists and not await _select(gw, conn, table, match, update_scope):
+            raise Conflict("a row with this key exists and you may not change it")
+    inserted = await gw.prepare_write(table, dict(values), "create")
+    names = tuple(inserted)
+    updated = await gw.prepare_write(table, {k: v for k, v in values.items()
+                                             if k not in conflict}, "update") \
+        if mode == "update" else {}
+    update_names = tuple(updated)
+    params = {f"_v{i}": gw.dialect.encode(table.column(n).kind, inserted[n])
+              for i, n in enumerate(names)}
+    params.update({f"_w{i}": gw.dialect.encode(table.column(n).kind, updated[n])
+                   for i, n in enumerate(update_names)})
+
+    def build() -> Any:
+        row: dict[str, Any] = {n: sa.bindparam(f"_v{i}") for i, n in enumerate(names)}
+        sets: dict[str, Any] = {n: sa.bindparam(f"_w{i}") for i, n in enumerate(update_names)}
+        if gw.dialect.upsert_style == "on_duplicate_key":
+            stmt: Any = mysql_sql.insert(sa_table).values(row)
+            # A no-op assignment skips the row without INSERT IGNORE, which
+            # would also turn data errors into warnings.
+            noop = {conflict[0]: sa_table.c[conflict[0]]}
+            stmt = stmt.on_duplicate_key_update(sets or noop)
+        else:
+            # SQLAlchemy's ON CONFLICT construct compiles for PostgreSQL and SQLite alike.
+            stmt = pg_sql.insert(sa_table).values(row)
+            if sets:
+                stmt = stmt.on_conflict_do_update(index_elements=list(conflict), set_=sets)
+            else:
+                stmt = stmt.on_conflict_do_nothing(index_elements=list(conflict))
+        return Compiled(*gw.dialect.compile(stmt))
+
+    compiled = gw.catalog.compiled(("upsert", table.key, names, update_names, conflict,
+                                    gw.dialect.upsert_style), build)
+    await conn.execute(compiled.sql, params)
+    found = await _select(gw, conn, table, match, await gw.scope(table, "read"))
+    return found[0] if found else {k: v for k, v in values.items()}
+
+
+async def _select(gw: TableGateway, conn: DBConnection, table: Table, match: Mapping[str, Any],
+                  predicates: list[Any]) -> list[dict[str, Any]]:
+    sa_table = gw.catalog.sa_table(table)
+    columns = gw.output_columns(table)
+    names = tuple(match)
+    clauses = [sa_table.c[n] == sa.bindparam(f"_m{i}") for i, n in enumerate(names)]
+    stmt = sa.select(*[sa_table.c[c.name] for c in columns]).where(
+        *clauses, *[p.clause for p in predicates])
+    params = {f"_m{i}": gw.dialect.encode(table.column(n).kind, match[n])
+              for i, n in enumerate(names)}
+    for p in predicates:
+        params.update(p.params)
+    sql, _ = gw.dialect.compile(stmt)
+    return gw.rows_to_dicts(columns, await conn.fetch_all(sql, params))
+
+
+# -- PUT /{t}/bulk -------------------------------------------------------------------
+
+
+async def bulk_update(request: web.Request) -> web.Response:
+    _, table = resolve_table(request)
+    _writable(table)
+    gw = _gateway(request)
+    atomic = _flag(request, "atomic")
+    rows = _rows(await read_json(request), request.app[RUNTIME].config.bulk.max_rows)
+    await gw.authorize(table, "update")
+    result = BulkResult(table)
+    checked: list[tuple[int, list[Any], dict[str, Any]]] = []
+    for index, row in enumerate(rows):
+        try:
+            if not isinstance(row, Mapping):
+                raise invalid(f"[{index}]", "expected a JSON object of column values")
+            key = []
+            for name in table.primary_key:
+                if name not in row:
+                    raise invalid(f"[{index}].{name}", "required: each element carries its "
+                                  "primary key")
+                column = table.column(name)
+                assert column is not None
+                key.append(parse_value(column, row[name], f"[{index}].{name}"))
+            values = gw.check_values(table, {k: v for k, v in row.items()
+                                             if k not in table.primary_key},
+                                     creating=False, path=f"[{index}]")
+            if not values:
+                raise invalid(f"[{index}]", "give at least one column to change")
+            checked.append((index, key, values))
+        except ApiError as exc:
+            result.fail(index, exc)
+    if atomic and result.failed:
+        return result.response(atomic=True)
+    try:
+        async with gw.dialect.transaction() as conn:
+            for index, key, values in checked:
+                await _savepointed(gw, conn, result, index,
+                                   lambda k=key, v=values: gw.update(table, k, v, conn))
+            if atomic and result.failed:
+                raise _Rollback(result.response(atomic=True))
+    except _Rollback as rollback:
+        return rollback.response
+    return result.response(atomic=atomic)
+
+
+# -- PUT / DELETE /{t}/filter --------------------------------------------------------
+
+
+def _max_affected(request: web.Request) -> int | None:
+    text = request.query.get("max_affected")
+    if text is None or text == "":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise invalid("max_affected", "expected a non-negative integer") from None
+    if value < 0:
+        raise invalid("max_affected", "expected a non-negative integer")
+    return value
+
+
+async def _mass(request: web.Request, action: Action) -> web.Response:
+    _, table = resolve_table(request)
+    _writable(table)
+    gw = _gateway(request)
+    dry_run = _flag(request, "dry_run")
+    limit = _max_affected(request)
+    extra = ("all", "updateData") if action == "update" else ("all",)
+    body = await read_json(request)
+    req = parse_payload(request, gw, table, body, extra_keys=extra)
+    if req.sort or req.fields or req.distinct or req.aggregations is not None or req.relations:
+        raise invalid("body", "a mass operation takes only expressions"
+                      + (", updateData" if action == "update" else "") + " and all")
+    everything = req.extra.get("all", False)
+    if not isinstance(everything, bool):
+        raise invalid("all", "expected true or false")
+    if req.empty and not everything:
+        raise invalid("expressions", "an empty filter matches every row; send \"all\": true "
+                      "to mean it")
+    predicates = await gw.scope(table, action)
+    predicates += await filter_predicate(gw, req)
+    values: dict[str, Any] = {}
+    if action == "update":
+        if "updateData" not in req.extra:
+            raise invalid("updateData", "required: the columns to set")
+        values = gw.check_values(table, req.extra["updateData"], creating=False,
+                                 path="updateData")
+        if not values:
+            raise invalid("updateData", "give at least one column to change")
+        values = await gw.prepare_write(table, values, "update")
+    sa_table = gw.catalog.sa_table(table)
+    where = [p.clause for p in predicates]
+    params: dict[str, Any] = {}
+    for p in predicates:
+        params.update(p.params)
+    names = tuple(values)
+    shape = ("mass", action, dry_run, table.key, names, tuple(p.key for p in predicates))
+
+    def build() -> Any:
+        if dry_run:
+            stmt: Any = sa.select(sa.func.count()).select_from(sa_table).where(*where)
+        elif action == "update":
+            stmt = sa.update(sa_table).where(*where).values(
+                {n: sa.bindparam(f"_u{i}") for i, n in enumerate(names)})
+        else:
+            stmt = sa.delete(sa_table).where(*where)
+        return Compiled(*gw.dialect.compile(stmt))
+
+    compiled = gw.catalog.compiled(shape, build)
+    params.update({f"_u{i}": gw.dialect.encode(table.column(n).kind, values[n])
+                   for i, n in enumerate(names)})
+    word = "updated" if action == "update" else "deleted"
+    if dry_run:
+        async with gw.dialect.acquire() as conn:
+            row = await conn.fetch_one(compiled.sql, params)
+        return json_response(dumps({word: int(row[0]) if row else 0, "dry_run": True}))
+    async with gw.dialect.transaction() as conn:
+        affected = (await conn.execute(compiled.sql, params)).rowcount
+        if limit is not None and affected > limit:
+            raise Conflict(f"this would {action} {affected} rows, more than max_affected="
+                           f"{limit}; nothing was changed")
+    return json_response(dumps({word: affected}))
+
+
+async def update_by_filter(request: web.Request) -> web.Response:
+    return await _mass(request, "update")
+
+
+async def delete_by_filter(request: web.Request) -> web.Response:
+    return await _mass(request, "delete")
+
+
+# -- OpenAPI ----------------------------------------------------------------------------
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _errors(*names: str) -> dict[str, Any]:
+    codes = {"BadRequest": "400", "Unauthorized": "401", "Forbidden": "403",
+             "Conflict": "409", "PayloadTooLarge": "413", "ValidationError": "422",
+             "ServiceUnavailable": "503"}
+    return {codes[n]: {"$ref": f"#/components/responses/{n}"} for n in names}
+
+
+_FLAG = {"type": "boolean", "default": False}
+
+
+def _document(spec: Any, schema: Any, config: Config) -> None:
+    spec.components.schema("BulkCreateResult", {
+        "type": "object", "required": ["succeeded", "failed"],
+        "properties": {
+            "succeeded": {"type": "array", "items": {
+                "type": "object", "required": ["index", "data"], "properties": {
+                    "index": {"type": "integer"}, "id": {}, "data": {"type": "object"}}}},
+            "failed": {"type": "array", "items": {
+                "type": "object", "required": ["index", "error"], "properties": {
+                    "index": {"type": "integer"},
+                    "error": {"type": "object", "properties": {
+                        "code": {"type": "string"}, "message": {"type": "string"},
+                        "details": {"type": "array", "items": {"type": "object"}}}}}}}}})
+    result = {"application/json": {"schema": _ref("BulkCreateResult")}}
+    atomic = {"name": "atomic", "in": "query", "schema": _FLAG,
+              "description": "All rows or none."}
+    counted = {"type": "object", "properties": {"dry_run": {"type": "boolean"}}}
+    mass_params = [{"name": "dry_run", "in": "query", "schema": _FLAG,
+                    "description": "Only count the rows that would change."},
+                   {"name": "max_affected", "in": "query",
+                    "schema": {"type": "integer", "minimum": 0},
+                    "description": "Roll back (409) when more rows would change."}]
+    for tag in spec.to_dict().get("tags", []):
+        table = schema.table(tag["name"])
+        model = tag.get("x-swain-model")
+        if table is None or not model or not table.writable or not table.primary_key:
+            continue
+        base = ("/tables/" if table.key.lower() in RESERVED_NAMES else "/") + \
+            quote(table.key, safe="")
+        responses = {"200": {"description": "Every row succeeded.", "content": result},
+                     "207": {"description": "Some rows failed; see `failed`.",
+                             "content": result},
+                     **_errors("BadRequest", "Unauthorized", "Forbidden", "Conflict",
+                               "PayloadTooLarge", "ValidationError", "ServiceUnavailable")}
+        spec.path(path=f"{base}/bulk", operations={
+            "post": {"tags": [table.key], "operationId": f"bulkCreate{model}",
+                     "summary": f"Insert many rows into {table.key}",
+                     "parameters": [atomic,
+                                    {"name": "on_conflict", "in": "query", "schema": {
+                                        "type": "string", "enum": ["update", "ignore"]}},
+                                    {"name": "conflict_columns", "in": "query",
+                                     "style": "form", "explode": False,
+                                     "schema": {"type": "array", "items": {"type": "string"}}}],
+                     "requestBody": {"required": True, "content": {"application/json": {
+                         "schema": {"type": "array", "items": _ref(f"{model}Create")}}}},
+                     "responses": responses},
+            "put": {"tags": [table.key], "operationId": f"bulkUpdate{model}",
+                    "summary": f"Update many rows of {table.key} by primary key",
+                    "parameters": [atomic],
+                    "requestBody": {"required": True, "content": {"application/json": {
+                        "schema": {"type": "array", "items": _ref(f"{model}Update")}}}},
+                    "responses": responses}})
+        filter_body = {"type": "object", "properties": {
+            "expressions": {"type": "array", "items": _ref("FilterExpression")},
+            "all": {"type": "boolean", "description": "Needed to match every row."}}}
+        update_body = {"allOf": [filter_body, {"type": "object", "required": ["updateData"],
+                                               "properties": {"updateData":
+                                                              _ref(f"{model}Update")}}]}
+        errors = _errors("BadRequest", "Unauthorized", "Forbidden", "Conflict",
+                         "ValidationError", "ServiceUnavailable")
+        spec.path(path=f"{base}/filter", operations={
+            "put": {"tags": [table.key], "operationId": f"updateByFilter{model}",
+                    "summary": f"Update every row of {table.key} a filter matches",
+                    "parameters": mass_params,
+                    "requestBody": {"required": True, "content": {"application/json": {
+                        "schema": update_body}}},
+                    "responses": {"200": {"description": "How many rows changed.", "content": {
+                        "application/json": {"schema": {"allOf": [counted, {
+                            "type": "object", "properties": {
+                                "updated": {"type": "integer"}}}]}}}}, **errors}},
+            "delete": {"tags": [table.key], "operationId": f"deleteByFilter{model}",
+                       "summary": f"Delete every row of {table.key} a filter matches",
+                       "parameters": mass_params,
+                       "requestBody": {"required": True, "content": {"application/json": {
+                           "schema": filter_body}}},
+                       "responses": {"200": {"description": "How many rows were deleted.",
+                                             "content": {"application/json": {"schema": {
+                                                 "allOf": [counted, {"type": "object",
+                                                                     "properties": {
+                                                     "deleted": {"type": "integer"}}}]}}}},
+                                     **errors}}})
+
+
+# -- hooks ------------------------------------------------------------------------------
+
+
+@hookimpl
+def swain_spec_contributions(spec: Any, schema: Any, config: Config) -> None:
+    _document(spec, schema, config)
+
+
+@hookimpl
+def swain_config_sections() -> Mapping[str, Mapping[str, Setting]]:
+    return {"bulk": {"max_rows": Setting("int", 10_000, minimum=1,
+                                         doc="rows in one bulk request")}}
+
+
+@hookimpl
+def swain_routes(config: Config) -> Iterable[web.RouteDef]:
+    return [*table_routes("POST", "/bulk", bulk_create),
+            *table_routes("PUT", "/bulk", bulk_update),
+            *table_routes("PUT", "/filter", update_by_filter),
+            *table_routes("DELETE", "/filter", delete_by_filter)]
+

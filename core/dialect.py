@@ -11,10 +11,10 @@ from __future__ import annotations
 import abc
 import json
 import re
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect as SADialect
@@ -26,6 +26,9 @@ from .schema import Column, Schema, Table
 
 if TYPE_CHECKING:
     from .config import Connection
+
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -47,9 +50,26 @@ class DBConnection(abc.ABC):
     @abc.abstractmethod
     async def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> ExecResult: ...
 
-    @abc.abstractmethod
-    def transaction(self) -> Any:
-        """An async context manager: BEGIN … COMMIT, or ROLLBACK on an exception."""
+    async def begin(self) -> None:
+        await self.execute("BEGIN")
+
+    async def commit(self) -> None:
+        await self.execute("COMMIT")
+
+    async def rollback(self) -> None:
+        await self.execute("ROLLBACK")
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """BEGIN … COMMIT, or ROLLBACK on an exception."""
+        await self.begin()
+        try:
+            yield
+        except BaseException:
+            await self.rollback()
+            raise
+        else:
+            await self.commit()
 
     async def savepoint(self, name: str) -> None:
         await self.execute(f"SAVEPOINT {name}")
@@ -108,6 +128,14 @@ class Dialect(abc.ABC):
     async def transaction(self) -> AsyncIterator[DBConnection]:
         async with self.acquire() as conn, conn.transaction():
             yield conn
+
+    async def run_in_transaction(self, conn: DBConnection | None,
+                                 work: Callable[[DBConnection], Awaitable[T]]) -> T:
+        """Run ``work`` on ``conn`` (inside the caller's transaction), or in a new one."""
+        if conn is not None:
+            return await work(conn)
+        async with self.transaction() as own:
+            return await work(own)
 
     async def ping(self) -> str:
         """Reach the server; return its version string or raise."""

@@ -627,6 +627,10 @@ def parse_aggregations(table: Table, raw: Any, path: str, functions: Mapping[str
         raise invalid(path, "expected an object {\"functions\": [...], \"group_by\": [...]}")
     allowed_keys = _AGGREGATION_KEYS if grouping else ("functions",)
     for key in raw:
+        if key not in allowed_keys and key in _AGGREGATION_KEYS:
+            raise invalid(f"{path}.{key}", f"{key} is not supported inside a relationship: "
+                          "per-parent aggregations take functions only (one value per "
+                          "parent row)")
         if key not in allowed_keys:
             raise invalid(f"{path}.{key}", f"unknown key (allowed: {', '.join(allowed_keys)})")
     items = raw.get("functions")

@@ -348,10 +348,8 @@ class TableGateway:
 
         compiled = self.catalog.compiled(key, build)
         params = self._encoded(table, values)
-        if conn is None:
-            async with self.dialect.transaction() as own:
-                return await self._insert(table, values, compiled, params, own)
-        return await self._insert(table, values, compiled, params, conn)
+        return await self.dialect.run_in_transaction(
+            conn, lambda c: self._insert(table, values, compiled, params, c))
 
     async def _insert(self, table: Table, values: dict[str, Any], compiled: Compiled,
                       params: dict[str, Any], conn: DBConnection) -> dict[str, Any]:
@@ -372,7 +370,9 @@ class TableGateway:
                 # A key filled by some other default cannot be found again
                 # without RETURNING: answer with what was written.
                 return dict(values)
-        found = await self._select_by_key(table, key_values, (), conn)
+        # Read back under the write's own action, as RETURNING would: a caller
+        # allowed to create a row sees it whether or not it may list the table.
+        found = await self._select_by_key(table, key_values, (), conn, action="create")
         return found[0] if found else dict(values)
 
     async def update(self, table: Table, key_values: Sequence[Any], values: dict[str, Any],
@@ -410,15 +410,12 @@ class TableGateway:
             result = await c.execute(compiled.sql, params)
             if result.rowcount == 0:
                 raise NotFound(f"no row in {table.key!r} with that key")
-            found = await self._select_by_key(table, new_key, (), c)
+            found = await self._select_by_key(table, new_key, (), c, action="update")
             if not found:
                 raise NotFound(f"no row in {table.key!r} with that key")
             return found[0]
 
-        if conn is not None:
-            return await run(conn)
-        async with self.dialect.transaction() as own:
-            return await run(own)
+        return await self.dialect.run_in_transaction(conn, run)
 
     async def delete(self, table: Table, key_values: Sequence[Any],
                      conn: DBConnection | None = None) -> dict[str, Any]:
@@ -451,10 +448,7 @@ class TableGateway:
             await c.execute(compiled.sql, params)
             return found[0]
 
-        if conn is not None:
-            return await run(conn)
-        async with self.dialect.transaction() as own:
-            return await run(own)
+        return await self.dialect.run_in_transaction(conn, run)
 
 
 def equality_filters(table: Table, sa_table: sa.Table, pairs: Sequence[tuple[str, Any]],

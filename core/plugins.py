@@ -56,6 +56,13 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "swain.plugins.auth.smtp",
     "swain.plugins.auth.password_reset",
     "swain.plugins.auth.rate_limit",
+    # Social login: inert unless [social.google] / [social.github] name a client_id.
+    "swain.plugins.auth.google",
+    "swain.plugins.auth.github",
+    # Authorization: inert unless [rbac] enabled = true.
+    "swain.plugins.rbac",
+    # Tenant isolation: inert unless [rls] enabled = true.
+    "swain.plugins.rls",
 )
 
 

@@ -29,7 +29,7 @@ from .filters import (
     parse,
     parse_aggregations,
 )
-from .gateway import ListQuery, Page, TableGateway, equality_filters
+from .gateway import ListQuery, Page, TableGateway
 from .keys import RUNTIME
 from .protocols import Predicate
 from .relations import Embedder, needed_columns, result_value
@@ -41,6 +41,7 @@ from .tableapi import (
     gateway,
     json_response,
     page_from,
+    query_filters,
     read_json,
     resolve_table,
 )
@@ -243,19 +244,7 @@ async def list_with_filter(request: web.Request) -> web.Response:
             if text and name not in payload:
                 payload[name] = _from_query(name, text)
     req = parse_payload(request, gw, table, payload)
-    pairs = []
-    for name, value in request.query.items():
-        if name in LIST_PARAMETERS:
-            continue
-        column = table.column(name)
-        if column is None or column.secret:
-            allowed = ", ".join(sorted(LIST_PARAMETERS | {c.name for c in table.visible_columns}))
-            raise invalid(name, f"unknown query parameter (allowed: {allowed})")
-        pairs.append((name, codec.parse_value(column, value, name, from_text=True)))
-    extra = []
-    eq = equality_filters(table, catalog.sa_table(table), pairs, gw.dialect.encode)
-    if eq is not None:
-        extra.append(eq)
+    extra = query_filters(request, catalog, table, gw, LIST_PARAMETERS)
     return await run_filter(request, gw, table, req, extra)
 
 

@@ -84,7 +84,8 @@ def keys_predicate(gw: TableGateway, table: Table, columns: Sequence[str],
     else:
         clause = sa.or_(*[sa.and_(*[source.c[c] == b for c, b in zip(columns, r, strict=True)])
                           for r in rows])
-    return Predicate(("keys", tuple(columns), len(padded)), clause, params)
+    # the prefix names the parameters, so it is part of the cached shape
+    return Predicate(("keys", tuple(columns), len(padded), prefix), clause, params)
 
 
 class Embedder:

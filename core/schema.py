@@ -46,6 +46,9 @@ class Column:
     maximum: int | None = None
     #: set by plugins (e.g. the auth mapping): never read, written, filtered or sorted.
     secret: bool = False
+    #: set by plugins whose write preparer fills the column on every insert
+    #: (e.g. the tenant column): a create may omit it.
+    stamped: bool = False
 
     @property
     def has_default(self) -> bool:
@@ -53,7 +56,7 @@ class Column:
 
     @property
     def required_on_create(self) -> bool:
-        return not self.nullable and not self.has_default
+        return not self.nullable and not self.has_default and not self.stamped
 
 
 @dataclass

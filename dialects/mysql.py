@@ -63,16 +63,14 @@ class MySQLConnection(DBConnection):
             await cursor.execute(sql, params or None)
             return ExecResult(cursor.rowcount, cursor.lastrowid)
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[None]:
+    async def begin(self) -> None:
         await self.conn.begin()
-        try:
-            yield
-        except BaseException:
-            await self.conn.rollback()
-            raise
-        else:
-            await self.conn.commit()
+
+    async def commit(self) -> None:
+        await self.conn.commit()
+
+    async def rollback(self) -> None:
+        await self.conn.rollback()
 
 
 class MySQLDialect(Dialect):

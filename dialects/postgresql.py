@@ -8,7 +8,7 @@ prepared server-side after a few uses (off for PgBouncer).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import psycopg
@@ -42,13 +42,22 @@ class _Acquire:
     """``async with dialect.acquire()``: the pool's own context manager, without a
     generator-based one around it (every query pays for that layer)."""
 
-    __slots__ = ("_inner",)
+    __slots__ = ("_inner", "_setup")
 
-    def __init__(self, pool: AsyncConnectionPool) -> None:
+    def __init__(self, pool: AsyncConnectionPool,
+                 setup: Callable[[DBConnection], Awaitable[None]] | None = None) -> None:
         self._inner = pool.connection()
+        self._setup = setup
 
     async def __aenter__(self) -> DBConnection:
-        return PostgresConnection(await self._inner.__aenter__())
+        conn = PostgresConnection(await self._inner.__aenter__())
+        if self._setup is not None:
+            try:
+                await self._setup(conn)
+            except BaseException:
+                await self._inner.__aexit__(None, None, None)
+                raise
+        return conn
 
     async def __aexit__(self, *exc: Any) -> bool | None:
         return await self._inner.__aexit__(*exc)
@@ -74,6 +83,9 @@ class PostgresDialect(Dialect):
     def __init__(self, connection: Any) -> None:
         super().__init__(connection)
         self.pool: AsyncConnectionPool | None = None
+        #: awaited on every connection handed out (e.g. the rls plugin sets the
+        #: tenant setting its native policies read); ``None`` costs nothing
+        self.session_setup: Callable[[DBConnection], Awaitable[None]] | None = None
 
     def conninfo(self) -> str:
         url = self.url
@@ -110,7 +122,7 @@ class PostgresDialect(Dialect):
 
     def acquire(self) -> _Acquire:
         assert self.pool is not None, "dialect not opened"
-        return _Acquire(self.pool)
+        return _Acquire(self.pool, self.session_setup)
 
     # -- SQL ------------------------------------------------------------------
 

@@ -50,18 +50,16 @@ class SQLiteConnection(DBConnection):
         async with self.conn.execute(sql, params or {}) as cursor:
             return ExecResult(cursor.rowcount, cursor.lastrowid)
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[None]:
+    async def begin(self) -> None:
         # IMMEDIATE takes the write lock up front, so two writers queue on
         # busy_timeout instead of deadlocking on a read-to-write upgrade.
         await self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            await self.conn.rollback()
-            raise
-        else:
-            await self.conn.commit()
+
+    async def commit(self) -> None:
+        await self.conn.commit()
+
+    async def rollback(self) -> None:
+        await self.conn.rollback()
 
 
 class SQLiteDialect(Dialect):

@@ -272,9 +272,17 @@ async def _upsert(gw: TableGateway, conn: DBConnection, table: Table, values: di
     if mode == "update" and update_scope:
         # The database's upsert cannot see row policies: a conflicting row the
         # caller may not update must not be overwritten through it.
-        exists = await _select(gw, conn, table, match, [])
-        if exists and not await _select(gw, conn, table, match, update_scope):
-            raise Conflict("a row with this key exists and you may not change it")
+        keys = [conflict]
+        if gw.dialect.upsert_style == "on_duplicate_key":
+            # MySQL updates the row that clashes on *any* unique key, not only
+            # the named one: every key the row carries must pass the check.
+            keys += [tuple(table.primary_key)] + [tuple(u["columns"])
+                                                  for u in table.unique_constraints]
+        for names in dict.fromkeys(k for k in keys if k and all(n in values for n in k)):
+            match_k = {name: values[name] for name in names}
+            exists = await _select(gw, conn, table, match_k, [])
+            if exists and not await _select(gw, conn, table, match_k, update_scope):
+                raise Conflict("a row with this key exists and you may not change it")
     inserted = await gw.prepare_write(table, dict(values), "create")
     names = tuple(inserted)
     updated = await gw.prepare_write(table, {k: v for k, v in values.items()
@@ -389,6 +397,21 @@ def _max_affected(request: web.Request) -> int | None:
     return value
 
 
+def _materialised(sa_table: sa.Table, key: Sequence[str], where: list[Any]) -> Any:
+    """``key IN (SELECT key FROM (SELECT DISTINCT key FROM t WHERE …) AS m)``.
+
+    MySQL refuses an UPDATE/DELETE whose WHERE reads the target table (error
+    1093), as a relationship filter on a self-referencing key does; a derived
+    table that cannot be merged (DISTINCT) is materialised first, which lifts it.
+    """
+    columns = [sa_table.c[name] for name in key]
+    matched = sa.select(*columns).distinct().where(*where).subquery("_swain_match")
+    keys = sa.select(*[matched.c[name] for name in key])
+    if len(columns) == 1:
+        return columns[0].in_(keys)
+    return sa.tuple_(*columns).in_(keys)
+
+
 async def _mass(request: web.Request, action: Action) -> web.Response:
     _, table = resolve_table(request)
     _writable(table)
@@ -427,13 +450,16 @@ async def _mass(request: web.Request, action: Action) -> web.Response:
     shape = ("mass", action, dry_run, table.key, names, tuple(p.key for p in predicates))
 
     def build() -> Any:
+        clauses = where
+        if not dry_run and gw.dialect.name == "mysql" and table.primary_key:
+            clauses = [_materialised(sa_table, table.primary_key, where)]
         if dry_run:
-            stmt: Any = sa.select(sa.func.count()).select_from(sa_table).where(*where)
+            stmt: Any = sa.select(sa.func.count()).select_from(sa_table).where(*clauses)
         elif action == "update":
-            stmt = sa.update(sa_table).where(*where).values(
+            stmt = sa.update(sa_table).where(*clauses).values(
                 {n: sa.bindparam(f"_u{i}") for i, n in enumerate(names)})
         else:
-            stmt = sa.delete(sa_table).where(*where)
+            stmt = sa.delete(sa_table).where(*clauses)
         return Compiled(*gw.dialect.compile(stmt))
 
     compiled = gw.catalog.compiled(shape, build)
@@ -499,6 +525,14 @@ def _document(spec: Any, schema: Any, config: Config) -> None:
                    {"name": "max_affected", "in": "query",
                     "schema": {"type": "integer", "minimum": 0},
                     "description": "Roll back (409) when more rows would change."}]
+    # Named components, so generated clients get stable class names.
+    spec.components.schema("FilterWhere", {"type": "object", "properties": {
+        "expressions": {"type": "array", "items": _ref("FilterExpression")},
+        "all": {"type": "boolean", "description": "Needed to match every row."}}})
+    spec.components.schema("UpdateByFilterResult", {"allOf": [counted, {
+        "type": "object", "properties": {"updated": {"type": "integer"}}}]})
+    spec.components.schema("DeleteByFilterResult", {"allOf": [counted, {
+        "type": "object", "properties": {"deleted": {"type": "integer"}}}]})
     for tag in spec.to_dict().get("tags", []):
         table = schema.table(tag["name"])
         model = tag.get("x-swain-model")
@@ -510,7 +544,12 @@ def _document(spec: Any, schema: Any, config: Config) -> None:
                      "207": {"description": "Some rows failed; see `failed`.",
                              "content": result},
                      **_errors("BadRequest", "Unauthorized", "Forbidden", "Conflict",
-                               "PayloadTooLarge", "ValidationError", "ServiceUnavailable")}
+                               "PayloadTooLarge", "ValidationError", "ServiceUnavailable"),
+                     # An atomic batch with failing rows answers 422 with the per-row result.
+                     "422": {"description": "Invalid input, or an atomic batch with failing "
+                                            "rows (then the per-row result).",
+                             "content": {"application/json": {"schema": {"anyOf": [
+                                 _ref("Error"), _ref("BulkCreateResult")]}}}}}
         spec.path(path=f"{base}/bulk", operations={
             "post": {"tags": [table.key], "operationId": f"bulkCreate{model}",
                      "summary": f"Insert many rows into {table.key}",
@@ -529,12 +568,11 @@ def _document(spec: Any, schema: Any, config: Config) -> None:
                     "requestBody": {"required": True, "content": {"application/json": {
                         "schema": {"type": "array", "items": _ref(f"{model}Update")}}}},
                     "responses": responses}})
-        filter_body = {"type": "object", "properties": {
-            "expressions": {"type": "array", "items": _ref("FilterExpression")},
-            "all": {"type": "boolean", "description": "Needed to match every row."}}}
-        update_body = {"allOf": [filter_body, {"type": "object", "required": ["updateData"],
-                                               "properties": {"updateData":
-                                                              _ref(f"{model}Update")}}]}
+        filter_body = _ref("FilterWhere")
+        spec.components.schema(f"{model}UpdateByFilter", {
+            "allOf": [filter_body, {"type": "object", "required": ["updateData"],
+                                    "properties": {"updateData": _ref(f"{model}Update")}}]})
+        update_body = _ref(f"{model}UpdateByFilter")
         errors = _errors("BadRequest", "Unauthorized", "Forbidden", "Conflict",
                          "ValidationError", "ServiceUnavailable")
         spec.path(path=f"{base}/filter", operations={
@@ -544,19 +582,16 @@ def _document(spec: Any, schema: Any, config: Config) -> None:
                     "requestBody": {"required": True, "content": {"application/json": {
                         "schema": update_body}}},
                     "responses": {"200": {"description": "How many rows changed.", "content": {
-                        "application/json": {"schema": {"allOf": [counted, {
-                            "type": "object", "properties": {
-                                "updated": {"type": "integer"}}}]}}}}, **errors}},
+                        "application/json": {"schema": _ref("UpdateByFilterResult")}}},
+                                  **errors}},
             "delete": {"tags": [table.key], "operationId": f"deleteByFilter{model}",
                        "summary": f"Delete every row of {table.key} a filter matches",
                        "parameters": mass_params,
                        "requestBody": {"required": True, "content": {"application/json": {
                            "schema": filter_body}}},
                        "responses": {"200": {"description": "How many rows were deleted.",
-                                             "content": {"application/json": {"schema": {
-                                                 "allOf": [counted, {"type": "object",
-                                                                     "properties": {
-                                                     "deleted": {"type": "integer"}}}]}}}},
+                                             "content": {"application/json": {
+                                                 "schema": _ref("DeleteByFilterResult")}}},
                                      **errors}}})
 
 

@@ -276,6 +276,12 @@ def _list_parameters(table: Table, config: Config) -> list[dict[str, Any]]:
          "description": "How `total` is computed: exact, the planner's estimate, or not at all.",
          "schema": {"type": "string", "enum": ["exact", "estimated", "none"],
                     "default": "exact"}},
+        {"name": "filter", "in": "query",
+         "description": "A JSON filter payload, as the body of `POST /{table}/filter` takes "
+                        "(the FilterRequest schema: expressions, sort, fields, distinct, "
+                        "aggregations). Its sort and fields win over the query-string ones; "
+                        "column=value parameters are ANDed in.",
+         "schema": {"type": "string"}},
     ]
     for column in table.visible_columns:
         if column.name in LIST_PARAMETERS or column.kind in ("json", "array"):
@@ -411,7 +417,27 @@ def build_document(runtime: Runtime, *, served: bool = True) -> dict[str, Any]:
         _table_paths(spec, table, model, config)
     queryapi.spec_contributions(spec=spec, schema=schema, config=config)  # core's /filter, /count
     runtime.pm.hook.swain_spec_contributions(spec=spec, schema=schema, config=config)
-    return spec.to_dict()
+    return name_request_bodies(spec.to_dict())
+
+
+#: operationId prefix -> the body parameter name generated clients use (SPEC §13).
+BODY_NAMES = (("updateByFilter", "update_filter_payload"), ("deleteByFilter", "filter_payload"),
+              ("filterQuery", "filter_payload"), ("filter", "filter_payload"),
+              ("count", "filter_payload"))
+
+
+def name_request_bodies(document: dict[str, Any]) -> dict[str, Any]:
+    """Set ``x-codegen-request-body-name`` on the filter-shaped operations."""
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            if not isinstance(operation, dict) or "requestBody" not in operation:
+                continue
+            op_id = operation.get("operationId", "")
+            for prefix, name in BODY_NAMES:
+                if op_id.startswith(prefix) and not op_id.startswith("countAll"):
+                    operation["x-codegen-request-body-name"] = name
+                    break
+    return document
 
 
 def render(document: dict[str, Any], fmt: str, *, indent: bool = False) -> bytes:

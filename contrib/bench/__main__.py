@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from .bulk import BATCH_ROWS
 from .run import DEFAULT_POSTGRES_URL, BenchOptions, run
 
 
@@ -28,10 +29,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="a PostgreSQL server where a database may be created and dropped")
     parser.add_argument("--load", choices=("auto", "wrk", "python"), default="auto",
                         help="load generator (auto: wrk when installed)")
+    parser.add_argument("--bulk-rows", type=int, default=BATCH_ROWS,
+                        help=f"rows per bulk-insert request (default {BATCH_ROWS})")
+    parser.add_argument("--bulk-repeats", type=int, default=5,
+                        help="bulk-insert requests timed per server (0 skips the scenario)")
     args = parser.parse_args(argv)
     options = BenchOptions(rows=args.rows, duration=args.duration, warmup=args.warmup,
                            connections=args.connections, threads=args.threads, workers=args.workers,
-                           pool_size=args.pool_size, postgres_url=args.postgres_url, load=args.load)
+                           pool_size=args.pool_size, postgres_url=args.postgres_url, load=args.load,
+                           bulk_rows=args.bulk_rows, bulk_repeats=args.bulk_repeats)
     outcome = run(options, progress=lambda text: print(f"… {text}", file=sys.stderr, flush=True))
     print(f"swain benchmark: {options.rows:,} orders on PostgreSQL, {options.workers} processes "
           f"per server, pool {options.pool_size} per process, {options.connections} connections, "
@@ -40,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     print("swain runs with logging.access_log = false (the raw handler writes no log either)")
     print()
     print(outcome.table())
+    if outcome.bulk is not None:
+        print()
+        print(outcome.bulk_table())
     cpu = outcome.cpu_table()
     if cpu:
         print()

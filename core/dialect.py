@@ -105,7 +105,7 @@ class Dialect(abc.ABC):
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
         self.url = connection.url.set(drivername=self.driver)
-        self.sa_dialect: SADialect = self.url.get_dialect()(paramstyle=self.paramstyle)
+        self.sa_dialect: SADialect = self.url.get_dialect()(paramstyle=self.paramstyle)  # type: ignore[call-arg]
         self.server_version = ""
 
     paramstyle: ClassVar[str] = "pyformat"
@@ -240,7 +240,7 @@ class Dialect(abc.ABC):
         engine = self.introspection_engine()
         try:
             async with engine.connect() as conn:
-                schema = await conn.run_sync(introspect, self)
+                schema: Schema = await conn.run_sync(introspect, self)
         finally:
             await engine.dispose()
         return schema
@@ -286,7 +286,7 @@ class Dialect(abc.ABC):
                     found[enum.group(1)] = ("enum", [v.replace("''", "'") for v in values])
         return found
 
-    def finish_table(self, table: Table) -> None:
+    def finish_table(self, table: Table) -> None:  # noqa: B027 - an optional hook, not abstract
         """Last dialect-specific touches to an introspected table."""
 
     def default_schema(self, sync_conn: Any) -> str | None:

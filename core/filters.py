@@ -536,7 +536,7 @@ class FilterCompiler:
                 return sa.bindparam(self.bind(element.value).key, type_=element.type)
             return None
 
-        return visitors.replacement_traverse(clause, {}, replace)
+        return visitors.replacement_traverse(clause, {}, replace)  # type: ignore[call-overload]
 
     def alias(self, table: Table) -> sa.FromClause:
         self._aliases += 1

@@ -223,7 +223,7 @@ class TableGateway:
         return int(row[0]) if row else 0
 
     def key_predicate(self, table: Table, key_values: Sequence[Any]) -> Predicate:
-        params = {f"_pk{i}": self.dialect.encode(table.column(name).kind, value)  # type: ignore[union-attr]
+        params = {f"_pk{i}": self.dialect.encode(table.existing_column(name).kind, value)
                   for i, (name, value) in enumerate(zip(table.primary_key, key_values, strict=True))}
         return Predicate(("pk", table.key), self.catalog.key_clause(table), params)
 
@@ -321,7 +321,7 @@ class TableGateway:
         return checked
 
     def _encoded(self, table: Table, values: Mapping[str, Any]) -> dict[str, Any]:
-        return {f"_v{i}": self.dialect.encode(table.column(name).kind, value)  # type: ignore[union-attr]
+        return {f"_v{i}": self.dialect.encode(table.existing_column(name).kind, value)
                 for i, (name, value) in enumerate(values.items())}
 
     def _require_writable(self, table: Table, action: Action) -> None:

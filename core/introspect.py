@@ -177,7 +177,7 @@ def _type_name(type_: sat.TypeEngine[Any], sa_dialect: Any = None) -> str:
 def introspect(sync_conn: sa.Connection, dialect: Dialect) -> Schema:
     inspector = sa.inspect(sync_conn)
     default_schema = dialect.default_schema(sync_conn)
-    wanted = dialect.connection.schemas or [None]
+    wanted: list[str | None] = [*dialect.connection.schemas] or [None]
     tables: dict[str, Table] = {}
     for schema_name in wanted:
         key_schema = None if schema_name in (None, default_schema) else schema_name
@@ -217,7 +217,7 @@ def _adopt_base_table(view: Table, base: Table) -> None:
     if base.primary_key and all(view.column(name) is not None for name in base.primary_key):
         view.primary_key = list(base.primary_key)
         for name in view.primary_key:
-            view.column(name).nullable = False  # type: ignore[union-attr]
+            view.existing_column(name).nullable = False
 
 
 def _table(inspector: Any, sync_conn: sa.Connection, dialect: Dialect, schema_name: str | None,

@@ -7,7 +7,7 @@ import logging
 import random
 import re
 import time
-from typing import Any
+from typing import TypeVar
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -16,6 +16,7 @@ from . import codec, logs
 from .errors import ApiError, ServiceUnavailable, Unauthorized
 from .keys import IDENTITY, REQUEST_ID, RUNTIME
 
+H = TypeVar("H")
 log = logging.getLogger("swain")
 _SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
@@ -140,7 +141,7 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     return await handler(request)
 
 
-def public(handler: Any) -> Any:
+def public(handler: H) -> H:
     """Mark a handler as reachable without credentials (health, docs, login…)."""
-    handler.swain_public = True
+    handler.swain_public = True  # type: ignore[attr-defined]
     return handler

@@ -120,6 +120,10 @@ class Table:
     def column(self, name: str) -> Column | None:
         return self._by_name.get(name)
 
+    def existing_column(self, name: str) -> Column:
+        """The column ``name``, which the caller already knows exists."""
+        return self._by_name[name]
+
     @property
     def visible_columns(self) -> list[Column]:
         return [c for c in self.columns if not c.secret]

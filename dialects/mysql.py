@@ -107,7 +107,7 @@ class MySQLDialect(Dialect):
         self.is_mariadb = "mariadb" in version.lower()
         numbers = tuple(int(n) for n in re.findall(r"\d+", version)[:3])
         self.sa_dialect.server_version_info = numbers
-        self.sa_dialect.is_mariadb = self.is_mariadb
+        setattr(self.sa_dialect, "is_mariadb", self.is_mariadb)  # noqa: B010 - not in the base type
         if self.is_mariadb:
             self.supports_returning_insert = numbers >= (10, 5)  # type: ignore[misc]
             self.supports_returning_delete = True  # type: ignore[misc]

@@ -244,7 +244,7 @@ async def _insert_many(gw: TableGateway, conn: DBConnection, table: Table,
     params = {}
     for i, row in enumerate(rows):
         for j, name in enumerate(names):
-            params[f"_b{i}_{j}"] = gw.dialect.encode(table.column(name).kind, row[name])
+            params[f"_b{i}_{j}"] = gw.dialect.encode(table.existing_column(name).kind, row[name])
     returned = await conn.fetch_all(compiled.sql, params)
     return gw.rows_to_dicts(compiled.columns, returned)
 
@@ -289,9 +289,9 @@ async def _upsert(gw: TableGateway, conn: DBConnection, table: Table, values: di
                                              if k not in conflict}, "update") \
         if mode == "update" else {}
     update_names = tuple(updated)
-    params = {f"_v{i}": gw.dialect.encode(table.column(n).kind, inserted[n])
+    params = {f"_v{i}": gw.dialect.encode(table.existing_column(n).kind, inserted[n])
               for i, n in enumerate(names)}
-    params.update({f"_w{i}": gw.dialect.encode(table.column(n).kind, updated[n])
+    params.update({f"_w{i}": gw.dialect.encode(table.existing_column(n).kind, updated[n])
                    for i, n in enumerate(update_names)})
 
     def build() -> Any:
@@ -327,7 +327,7 @@ async def _select(gw: TableGateway, conn: DBConnection, table: Table, match: Map
     clauses = [sa_table.c[n] == sa.bindparam(f"_m{i}") for i, n in enumerate(names)]
     stmt = sa.select(*[sa_table.c[c.name] for c in columns]).where(
         *clauses, *[p.clause for p in predicates])
-    params = {f"_m{i}": gw.dialect.encode(table.column(n).kind, match[n])
+    params = {f"_m{i}": gw.dialect.encode(table.existing_column(n).kind, match[n])
               for i, n in enumerate(names)}
     for p in predicates:
         params.update(p.params)
@@ -463,7 +463,7 @@ async def _mass(request: web.Request, action: Action) -> web.Response:
         return Compiled(*gw.dialect.compile(stmt))
 
     compiled = gw.catalog.compiled(shape, build)
-    params.update({f"_u{i}": gw.dialect.encode(table.column(n).kind, values[n])
+    params.update({f"_u{i}": gw.dialect.encode(table.existing_column(n).kind, values[n])
                    for i, n in enumerate(names)})
     word = "updated" if action == "update" else "deleted"
     if dry_run:

@@ -73,7 +73,9 @@ def check_link_settings(config: Config) -> None:
 
 def reset_link(config: Config, token: str) -> str:
     smtp = config.smtp
-    return smtp.base_url.rstrip("/") + smtp.password_reset_path.replace("%s", quote(token, safe=""))
+    base: str = smtp.base_url
+    path: str = smtp.password_reset_path
+    return base.rstrip("/") + path.replace("%s", quote(token, safe=""))
 
 
 def _body(value: Any) -> Mapping[str, Any]:

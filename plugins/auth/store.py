@@ -169,7 +169,7 @@ class Store:
                 rows = await own.fetch_all(compiled.sql, params)
         else:
             rows = await conn.fetch_all(compiled.sql, params)
-        decoders = [self.runtime.dialect.decoder(table.column(c)) for _, c in selected]
+        decoders = [self.runtime.dialect.decoder(table.existing_column(c)) for _, c in selected]
         out = []
         for row in rows:
             item: dict[str, Any] = {}
@@ -233,7 +233,7 @@ class Store:
         async def run(c: DBConnection) -> Any:
             if returning:
                 rows = await c.fetch_all(compiled.sql, params)
-                decode = self.runtime.dialect.decoder(table.column(id_column))
+                decode = self.runtime.dialect.decoder(table.existing_column(id_column))
                 value = rows[0][0]
                 return value if decode is None or value is None else decode(value)
             result = await c.execute(compiled.sql, params)
@@ -261,9 +261,9 @@ class Store:
         params = self._params(name, conditions)
         params.update({f"v{i}": self.encode(name, r, values[r]) for i, r in enumerate(roles)})
         if conn is not None:
-            return (await conn.execute(compiled.sql, params)).rowcount
+            return int((await conn.execute(compiled.sql, params)).rowcount)
         async with self.runtime.dialect.acquire() as own:
-            return (await own.execute(compiled.sql, params)).rowcount
+            return int((await own.execute(compiled.sql, params)).rowcount)
 
     async def delete(self, name: str, conditions: Sequence[Condition], *,
                      conn: DBConnection | None = None) -> int:
@@ -277,6 +277,6 @@ class Store:
         compiled = self.catalog.compiled(key, build)
         params = self._params(name, conditions)
         if conn is not None:
-            return (await conn.execute(compiled.sql, params)).rowcount
+            return int((await conn.execute(compiled.sql, params)).rowcount)
         async with self.runtime.dialect.acquire() as own:
-            return (await own.execute(compiled.sql, params)).rowcount
+            return int((await own.execute(compiled.sql, params)).rowcount)

@@ -324,7 +324,7 @@ def test_reset_path_must_hold_one_placeholder(database, tmp_path: Path, path: st
     smtp = {**SWAIN_CONFIG["smtp"], "password_reset_path": path}
     config_path = write_config(tmp_path, database.swain_url, auth=AUTH, mapping=MAPPING, smtp=smtp)
     config, pm = load_config(config_path, "development", environ={})
-    with pytest.raises(ConfigError, match="smtp.password_reset_path"):
+    with pytest.raises(ConfigError, match=re.escape("smtp.password_reset_path")):
         create_app(config, pm)
 
 

@@ -7,18 +7,15 @@ from __future__ import annotations
 import importlib.util
 import re
 import signal
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import httpx
 import pytest
 
 from swain.contrib.testing import FreshDatabase, LiveServer, selected_dialects, write_config
-from swain.contrib.testing.process import ServeProcess
+from swain.contrib.testing.process import ServeProcess, in_background, wait_for
 from swain.core import create_app, load_config
 
 pytest_plugins = ["swain.contrib.testing.fixtures"]
@@ -79,29 +76,6 @@ def server(config_path: Path, plugin: ModuleType) -> Iterator[LiveServer]:
     config, pm = load_config(config_path, "development", environ={}, plugins=[plugin])
     with LiveServer(create_app(config, pm)) as live:
         yield live
-
-
-def in_background(call: Callable[[], httpx.Response]) -> tuple[threading.Thread, dict[str, Any]]:
-    result: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            result["response"] = call()
-        except Exception as exc:  # reported by the test's assertion, not as a thread warning
-            result["response"] = exc
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread, result
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def create_table(database: FreshDatabase, name: str) -> None:

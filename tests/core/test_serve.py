@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import re
 import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from swain.contrib.testing import FreshDatabase, selected_dialects, write_config
-from swain.contrib.testing.process import ServeProcess
+from swain.contrib.testing.process import ServeProcess, in_background, wait_for
 
 DIALECTS = [d for d in selected_dialects() if d in ("sqlite", "postgresql")]
 
@@ -101,29 +99,6 @@ def refused(http: httpx.Client, url: str) -> bool:
 
 def slow_started(served: ServeProcess) -> int:
     return served.stderr().count("slow request started")
-
-
-def in_background(call: Callable[[], httpx.Response]) -> tuple[threading.Thread, dict[str, Any]]:
-    result: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            result["response"] = call()
-        except Exception as exc:  # reported by the test's assertion, not as a thread warning
-            result["response"] = exc
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread, result
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_two_workers_json_logs_reload_and_graceful_sigterm(

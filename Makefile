@@ -18,7 +18,7 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/swain demo
 
-test: install
+test: typecheck
 	$(BIN)/pytest -q
 
 clean:
@@ -28,7 +28,6 @@ clean:
 # linked into one package tree, since mypy cannot follow setuptools' editable
 # mapping.
 typecheck: install
-	$(BIN)/pip install --quiet 'mypy>=1.10' 'ruff>=0.5' 'types-PyYAML>=6.0'
 	$(BIN)/ruff check .
 	rm -rf build/typecheck && mkdir -p build/typecheck/swain
 	for d in core plugins dialects contrib; do ln -s "$(CURDIR)/$$d" build/typecheck/swain/$$d; done

@@ -48,7 +48,7 @@ class Catalog:
         for table in schema.tables.values():
             self.sa_tables[table.key] = self._sa_table(table)
         self._compiled: dict[Hashable, Compiled] = {}
-        self._key_clauses: dict[str, Any] = {}
+        self._clauses: dict[Hashable, Any] = {}
 
     def _sa_table(self, table: Table) -> sa.Table:
         columns = []
@@ -73,14 +73,20 @@ class Catalog:
         return self.sa_tables[table.key]
 
     def key_clause(self, table: Table) -> Any:
-        """``pk = :_pk0 [AND …]`` for the table's primary key, built once: it is the
-        same on every by-key request, and building clauses costs more than the query."""
-        found = self._key_clauses.get(table.key)
+        """``pk = :_pk0 [AND …]`` for the table's primary key: the same on every
+        by-key request."""
+        sa_table = self.sa_tables[table.key]
+        return self.clause(("key", table.key), lambda: sa.and_(
+            *[sa_table.c[name] == sa.bindparam(f"_pk{i}")
+              for i, name in enumerate(table.primary_key)]))
+
+    def clause(self, key: Hashable, build: Callable[[], Any]) -> Any:
+        """A clause built once per shape: building clauses costs more than the query."""
+        found = self._clauses.get(key)
         if found is None:
-            sa_table = self.sa_tables[table.key]
-            found = self._key_clauses[table.key] = sa.and_(
-                *[sa_table.c[name] == sa.bindparam(f"_pk{i}")
-                  for i, name in enumerate(table.primary_key)])
+            if len(self._clauses) >= _CACHE_LIMIT:
+                self._clauses.clear()
+            found = self._clauses[key] = build()
         return found
 
     def compiled(self, key: Hashable, build: Callable[[], Compiled]) -> Compiled:

@@ -201,6 +201,9 @@ def parse_value(column: Column, value: Any, path: str, *, from_text: bool = Fals
         raise invalid(path, f"expected {_EXPECTED[column.kind]}") from None
 
 
+#: a decimal written plainly: sign, digits, an optional fraction
+_PLAIN_DECIMAL = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
+
 #: digits before and after the point of the widest SQL decimal (PostgreSQL's numeric)
 _DECIMAL_DIGITS = (131072, 16383)
 
@@ -236,6 +239,12 @@ def _number(column: Column, value: Any, path: str, from_text: bool) -> float:
 
 
 def _decimal(column: Column, value: Any, path: str, from_text: bool) -> Decimal:
+    if isinstance(value, str) and column.precision is not None and _PLAIN_DECIMAL.fullmatch(value):
+        # the usual "1234.50": digits counted from the text, no tuple analysis
+        integral, _, fraction = value.lstrip("+-").partition(".")
+        scale = column.scale or 0
+        if len(fraction) <= scale and len(integral.lstrip("0")) <= column.precision - scale:
+            return Decimal(value)
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueError
     number = Decimal(str(value).strip())

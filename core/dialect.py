@@ -95,6 +95,9 @@ class Dialect(abc.ABC):
     supports_native_rls: ClassVar[bool] = False
     supports_json_aggregation: ClassVar[bool] = False
     supports_arrays: ClassVar[bool] = False
+    #: many rows go in as one array per column (``INSERT … SELECT FROM unnest``):
+    #: a short statement the server can prepare, instead of a parameter per value
+    inserts_from_arrays: ClassVar[bool] = False
     supports_estimated_count: ClassVar[bool] = False
     supports_schemas: ClassVar[bool] = False
     #: "on_conflict" (PostgreSQL, SQLite) or "on_duplicate_key" (MySQL)
@@ -107,6 +110,10 @@ class Dialect(abc.ABC):
         self.url = connection.url.set(drivername=self.driver)
         self.sa_dialect: SADialect = self.url.get_dialect()(paramstyle=self.paramstyle)  # type: ignore[call-arg]
         self.server_version = ""
+        #: where ``supports_native_rls``: settings made transaction-local (``SET
+        #: LOCAL``) on every checkout, which then runs as one transaction (the rls
+        #: plugin's tenant, read by its native policies); ``None`` is plain autocommit
+        self.transaction_settings: Callable[[], Mapping[str, str]] | None = None
 
     paramstyle: ClassVar[str] = "pyformat"
 

@@ -311,7 +311,7 @@ class TableGateway:
                 errors.append(exc)
         if creating:
             for column in table.columns:
-                if column.required_on_create and column.name not in values and not column.secret:
+                if column.name not in values and column.required_on_create and not column.secret:
                     where = f"{path}.{column.name}" if path else column.name
                     errors.append(invalid(where, "required"))
         if errors:

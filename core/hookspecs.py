@@ -197,7 +197,10 @@ def swain_audit_sinks(config: Config) -> Iterable[AuditSink]:
 def swain_spec_contributions(spec: APISpec, schema: Schema, config: Config) -> None:
     """Add paths, components or security schemes to the OpenAPI document.
 
-    Called every time the document is built (at startup and after a reload).
+    Called every time the document is built (at startup and after a reload),
+    first with a schema of no tables: the component names registered then are
+    the shared ones, which no table's model name will take.  Per-table
+    components belong under the table's model name (``x-swain-model`` of its tag).
     """
 
 

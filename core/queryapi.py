@@ -276,12 +276,17 @@ _OPERATORS_DOC = ("eq, ne, gt, gte, lt, lte, in, nin, between, like, ilike, cont
 
 def filter_schemas() -> dict[str, dict[str, Any]]:
     """The filter payload (SPEC §6) as OpenAPI component schemas."""
-    sort = {"type": "array", "items": {
-        "type": "object", "required": ["field"], "properties": {
-            "field": {"type": "string"},
-            "direction": {"type": "string", "enum": ["asc", "desc"], "default": "asc"},
-            "nulls": {"type": "string", "enum": ["first", "last"]}}}}
+    sort = {"type": "array", "items": _ref("FilterSort")}
     return {
+        "FilterSort": {
+            "type": "object", "required": ["field"], "properties": {
+                "field": {"type": "string"},
+                "direction": {"type": "string", "enum": ["asc", "desc"], "default": "asc"},
+                "nulls": {"type": "string", "enum": ["first", "last"]}}},
+        "AggregationFunction": {
+            "type": "object", "required": ["type"], "properties": {
+                "type": {"type": "string", "example": "SUM"},
+                "field": {"type": "string"}, "alias": {"type": "string"}}},
         "FilterCondition": {
             "type": "object", "required": ["field", "operator", "value"],
             "description": f"`field <operator> value`. Operators: {_OPERATORS_DOC}; `in`/`nin` "
@@ -315,10 +320,7 @@ def filter_schemas() -> dict[str, dict[str, Any]]:
         "FilterAggregations": {
             "type": "object", "required": ["functions"],
             "properties": {
-                "functions": {"type": "array", "minItems": 1, "items": {
-                    "type": "object", "required": ["type"], "properties": {
-                        "type": {"type": "string", "example": "SUM"},
-                        "field": {"type": "string"}, "alias": {"type": "string"}}}},
+                "functions": {"type": "array", "minItems": 1, "items": _ref("AggregationFunction")},
                 "group_by": {"type": "array", "items": {"type": "string"}},
                 "having": {"type": "array", "items": _ref("FilterExpression")},
                 "sort": sort}},

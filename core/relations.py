@@ -42,6 +42,9 @@ def needed_columns(table: Table, relations: Sequence[RelationFilter]) -> list[st
 
 
 def _key(row: dict[str, Any], names: Sequence[str]) -> tuple[Any, ...] | None:
+    if len(names) == 1:
+        value = row.get(names[0])
+        return None if value is None else (value,)
     values = tuple(row.get(name) for name in names)
     return None if any(v is None for v in values) else values
 
@@ -63,29 +66,27 @@ def _padded(keys: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 
 
 def keys_predicate(gw: TableGateway, table: Table, columns: Sequence[str],
-                   keys: list[tuple[Any, ...]], prefix: str,
-                   source: sa.FromClause | None = None) -> Predicate:
+                   keys: list[tuple[Any, ...]], prefix: str) -> Predicate:
     """``columns IN keys`` with one named parameter per value."""
-    source = source if source is not None else gw.catalog.sa_table(table)
-    specs = [table.column(name) for name in columns]
-    params: dict[str, Any] = {}
+    specs = [table.existing_column(name) for name in columns]
     padded = _padded(keys)
-    rows = []
-    for i, key in enumerate(padded):
-        terms: list[Any] = []
-        for j, (spec, value) in enumerate(zip(specs, key, strict=True)):
-            assert spec is not None
-            name = f"{prefix}{i}_{j}"
-            params[name] = gw.dialect.encode(spec.kind, codec.parse_value(spec, value, spec.name))
-            terms.append(sa.bindparam(name))
-        rows.append(terms)
-    if len(columns) == 1:
-        clause: Any = source.c[columns[0]].in_([r[0] for r in rows])
-    else:
-        clause = sa.or_(*[sa.and_(*[source.c[c] == b for c, b in zip(columns, r, strict=True)])
-                          for r in rows])
-    # the prefix names the parameters, so it is part of the cached shape
-    return Predicate(("keys", tuple(columns), len(padded), prefix), clause, params)
+    encode = gw.dialect.encode
+    params = {f"{prefix}{i}_{j}": encode(spec.kind, codec.parse_value(spec, value, spec.name))
+              for i, key in enumerate(padded)
+              for j, (spec, value) in enumerate(zip(specs, key, strict=True))}
+    # the prefix names the parameters, so it is part of the shape
+    shape = ("keys", table.key, tuple(columns), len(padded), prefix)
+
+    def build() -> Any:
+        source = gw.catalog.sa_table(table)
+        binds: list[list[Any]] = [[sa.bindparam(f"{prefix}{i}_{j}") for j in range(len(columns))]
+                 for i in range(len(padded))]
+        if len(columns) == 1:
+            return source.c[columns[0]].in_([b[0] for b in binds])
+        return sa.or_(*[sa.and_(*[source.c[c] == b for c, b in zip(columns, row, strict=True)])
+                        for row in binds])
+
+    return Predicate(shape, gw.catalog.clause(shape, build), params)
 
 
 class Embedder:

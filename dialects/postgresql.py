@@ -8,12 +8,15 @@ prepared server-side after a few uses (off for PgBouncer).
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import psycopg
 import sqlalchemy as sa
 from psycopg import errors as pgerrors
+from psycopg import sql as pgsql
+from psycopg.pq import TransactionStatus
 from psycopg.types.json import Json
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
@@ -40,27 +43,51 @@ class PostgresConnection(DBConnection):
 
 class _Acquire:
     """``async with dialect.acquire()``: the pool's own context manager, without a
-    generator-based one around it (every query pays for that layer)."""
+    generator-based one around it (every query pays for that layer).
 
-    __slots__ = ("_inner", "_setup")
+    With transaction settings, the whole checkout is one transaction that opens
+    with ``SET LOCAL`` of each setting and commits (or rolls back on an error)
+    when the connection goes back: nothing outlives the transaction, so a
+    connection pooler in transaction mode cannot carry a setting to another
+    client.  Explicit transactions inside become savepoints."""
+
+    __slots__ = ("_inner", "_raw", "_settings")
 
     def __init__(self, pool: AsyncConnectionPool,
-                 setup: Callable[[DBConnection], Awaitable[None]] | None = None) -> None:
+                 settings: Callable[[], Mapping[str, str]] | None = None) -> None:
         self._inner = pool.connection()
-        self._setup = setup
+        self._settings = settings
+        self._raw: psycopg.AsyncConnection[Any] | None = None
 
     async def __aenter__(self) -> DBConnection:
-        conn = PostgresConnection(await self._inner.__aenter__())
-        if self._setup is not None:
+        raw = await self._inner.__aenter__()
+        if self._settings is not None:
             try:
-                await self._setup(conn)
+                await raw.execute(_begin_with(self._settings()), prepare=False)
             except BaseException:
-                await self._inner.__aexit__(None, None, None)
+                await self._inner.__aexit__(*sys.exc_info())
                 raise
-        return conn
+            self._raw = raw
+        return PostgresConnection(raw)
 
     async def __aexit__(self, *exc: Any) -> bool | None:
+        raw = self._raw
+        if raw is not None and raw.info.transaction_status != TransactionStatus.IDLE:
+            try:
+                await raw.execute(b"ROLLBACK" if exc[0] is not None else b"COMMIT", prepare=False)
+            except BaseException:
+                await self._inner.__aexit__(*sys.exc_info())
+                raise
         return await self._inner.__aexit__(*exc)
+
+
+def _begin_with(settings: Mapping[str, str]) -> pgsql.Composed:
+    """``BEGIN`` and every setting made transaction-local, in one round trip (the
+    values are quoted literals, so the simple query protocol can carry both)."""
+    calls = pgsql.SQL(", ").join(pgsql.SQL("set_config({}, {}, true)").format(pgsql.Literal(name),
+                                                                             pgsql.Literal(value))
+                               for name, value in settings.items())
+    return pgsql.SQL("BEGIN; SELECT {}").format(calls)
 
 
 class PostgresDialect(Dialect):
@@ -73,6 +100,7 @@ class PostgresDialect(Dialect):
     supports_native_rls = True
     supports_json_aggregation = True
     supports_arrays = True
+    inserts_from_arrays = True
     supports_estimated_count = True
     supports_schemas = True
     upsert_style = "on_conflict"
@@ -83,9 +111,6 @@ class PostgresDialect(Dialect):
     def __init__(self, connection: Any) -> None:
         super().__init__(connection)
         self.pool: AsyncConnectionPool | None = None
-        #: awaited on every connection handed out (e.g. the rls plugin sets the
-        #: tenant setting its native policies read); ``None`` costs nothing
-        self.session_setup: Callable[[DBConnection], Awaitable[None]] | None = None
 
     def conninfo(self) -> str:
         url = self.url
@@ -122,7 +147,7 @@ class PostgresDialect(Dialect):
 
     def acquire(self) -> _Acquire:
         assert self.pool is not None, "dialect not opened"
-        return _Acquire(self.pool, self.session_setup)
+        return _Acquire(self.pool, self.transaction_settings)
 
     # -- SQL ------------------------------------------------------------------
 
@@ -229,6 +254,10 @@ class PostgresDialect(Dialect):
         if isinstance(exc, pgerrors.CheckViolation):
             return ValidationFailed(f"check constraint {constraint!r} violated",
                                     [Detail(constraint or "", "check constraint violated")])
+        if isinstance(exc, pgerrors.InsufficientPrivilege) and "row-level security" in str(exc):
+            # Native tenant policies: an upsert met another tenant's row, which
+            # the API's own checks could not see either.
+            return Conflict("a row with this key exists and you may not change it")
         if isinstance(exc, pgerrors.ExclusionViolation):
             return Conflict(f"exclusion constraint {constraint!r} violated")
         if isinstance(exc, pgerrors.DataError):

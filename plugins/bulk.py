@@ -8,7 +8,10 @@
   (then the status is the first failure's, with the same body).
   ``?on_conflict=update|ignore`` (with ``conflict_columns``, default the
   primary key) upserts with the database's own statement (``ON CONFLICT`` or
-  ``ON DUPLICATE KEY``, per :attr:`Dialect.upsert_style`), row by row.
+  ``ON DUPLICATE KEY``, per :attr:`Dialect.upsert_style`), row by row.  A row
+  ``ignore`` skipped is reported in ``succeeded`` with ``"ignored": true`` and
+  the stored row; one that clashes with a row the caller cannot see fails as a
+  plain insert of it would (see :func:`_upsert`).
 * ``PUT /{t}/bulk`` updates rows by the primary key each element carries.
 * ``PUT /{t}/filter`` (``updateData``) and ``DELETE /{t}/filter`` change every
   row a filter matches; an empty filter needs ``"all": true``;
@@ -103,8 +106,11 @@ class BulkResult:
         self.failed: list[dict[str, Any]] = []
         self.first_error: ApiError | None = None
 
-    def ok(self, index: int, row: dict[str, Any]) -> None:
-        self.succeeded.append({"index": index, "id": _key_of(self.table, row), "data": row})
+    def ok(self, index: int, row: dict[str, Any], *, ignored: bool = False) -> None:
+        item = {"index": index, "id": _key_of(self.table, row), "data": row}
+        if ignored:
+            item["ignored"] = True
+        self.succeeded.append(item)
 
     def fail(self, index: int, exc: ApiError) -> None:
         self.first_error = self.first_error or exc
@@ -179,10 +185,12 @@ async def bulk_create(request: web.Request) -> web.Response:
 
 async def _savepointed(gw: TableGateway, conn: DBConnection, result: BulkResult, index: int,
                        work: Any) -> None:
-    """Run one row's work under a savepoint; a failure is reported, not raised."""
+    """Run one row's work under a savepoint; a failure is reported, not raised.
+
+    ``work`` returns the row, or ``(row, ignored)`` for an upsert."""
     await conn.savepoint("swain_row")
     try:
-        row = await work()
+        outcome = await work()
     except Exception as exc:
         classified = _classified(gw, exc)
         if classified is None:
@@ -191,7 +199,8 @@ async def _savepointed(gw: TableGateway, conn: DBConnection, result: BulkResult,
         result.fail(index, classified)
         return
     await conn.release_savepoint("swain_row")
-    result.ok(index, row)
+    row, ignored = outcome if isinstance(outcome, tuple) else (outcome, False)
+    result.ok(index, row, ignored=ignored)
 
 
 async def _insert_batched(gw: TableGateway, conn: DBConnection, table: Table,
@@ -233,20 +242,63 @@ async def _insert_many(gw: TableGateway, conn: DBConnection, table: Table,
                        names: tuple[str, ...], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     sa_table = gw.catalog.sa_table(table)
     columns = gw.output_columns(table)
+    returning = [sa_table.c[c.name] for c in columns]
+    kinds = [table.existing_column(name).kind for name in names]
+    encode = gw.dialect.encode
+    if _from_arrays(gw, sa_table, names, kinds):
+        def from_arrays() -> Any:
+            arrays = [sa.cast(sa.bindparam(f"_a{j}"), pg_sql.ARRAY(_element_type(table, sa_table, name)))
+                      for j, name in enumerate(names)]
+            source: Any = sa.select(sa.literal_column("*")).select_from(
+                sa.func.unnest(*arrays).alias("u"))
+            stmt = sa.insert(sa_table).from_select(list(names), source).returning(*returning)
+            return Compiled(*gw.dialect.compile(stmt), list(columns))
 
-    def build() -> Any:
-        stmt = sa.insert(sa_table).values([
-            {name: sa.bindparam(f"_b{i}_{j}") for j, name in enumerate(names)}
-            for i in range(len(rows))]).returning(*[sa_table.c[c.name] for c in columns])
-        return Compiled(*gw.dialect.compile(stmt), list(columns))
+        compiled = gw.catalog.compiled(("bulk_insert_arrays", table.key, names), from_arrays)
+        params: dict[str, Any] = {f"_a{j}": [encode(kind, row[name]) for row in rows]
+                                  for j, (name, kind) in enumerate(zip(names, kinds, strict=True))}
+    else:
+        def from_values() -> Any:
+            stmt = sa.insert(sa_table).values([
+                {name: sa.bindparam(f"_b{i}_{j}") for j, name in enumerate(names)}
+                for i in range(len(rows))]).returning(*returning)
+            return Compiled(*gw.dialect.compile(stmt), list(columns))
 
-    compiled = gw.catalog.compiled(("bulk_insert", table.key, names, len(rows)), build)
-    params = {}
-    for i, row in enumerate(rows):
-        for j, name in enumerate(names):
-            params[f"_b{i}_{j}"] = gw.dialect.encode(table.existing_column(name).kind, row[name])
+        compiled = gw.catalog.compiled(("bulk_insert", table.key, names, len(rows)), from_values)
+        params = {f"_b{i}_{j}": encode(kind, row[name]) for i, row in enumerate(rows)
+                  for j, (name, kind) in enumerate(zip(names, kinds, strict=True))}
     returned = await conn.fetch_all(compiled.sql, params)
     return gw.rows_to_dicts(compiled.columns, returned)
+
+
+class _DeclaredType(sa.types.UserDefinedType[Any]):
+    """A column's own type name, as the database declared it."""
+
+    cache_ok = True
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return self.name
+
+
+def _element_type(table: Table, sa_table: sa.Table, name: str) -> Any:
+    """The array element type for a column: an enum (an enum type or a CHECK list)
+    needs its declared type, since text does not turn into an enum implicitly."""
+    column = table.existing_column(name)
+    if column.enum_values and column.sql_type:
+        return _DeclaredType(column.sql_type)
+    return sa_table.c[name].type
+
+
+def _from_arrays(gw: TableGateway, sa_table: sa.Table, names: tuple[str, ...],
+                 kinds: list[str]) -> bool:
+    """Whether these columns can travel as one array each: arrays of arrays would
+    flatten, and a type SQLAlchemy does not know has no array type to cast to."""
+    return gw.dialect.inserts_from_arrays and all(
+        kind != "array" and not isinstance(sa_table.c[name].type, sa.types.NullType | sa.ARRAY)
+        for name, kind in zip(names, kinds, strict=True))
 
 
 def _conflict_columns(table: Table, text: str | None, on_conflict: str | None) -> tuple[str, ...]:
@@ -266,7 +318,9 @@ def _conflict_columns(table: Table, text: str | None, on_conflict: str | None) -
 
 async def _upsert(gw: TableGateway, conn: DBConnection, table: Table, values: dict[str, Any],
                   conflict: tuple[str, ...], mode: str,
-                  update_scope: list[Any]) -> dict[str, Any]:
+                  update_scope: list[Any]) -> tuple[dict[str, Any], bool]:
+    """Upsert one row; return the row as the caller may read it and whether
+    ``ignore`` skipped it for an existing row."""
     sa_table = gw.catalog.sa_table(table)
     match = {name: values[name] for name in conflict}
     if mode == "update" and update_scope:
@@ -314,9 +368,40 @@ async def _upsert(gw: TableGateway, conn: DBConnection, table: Table, values: di
 
     compiled = gw.catalog.compiled(("upsert", table.key, names, update_names, conflict,
                                     gw.dialect.upsert_style), build)
-    await conn.execute(compiled.sql, params)
-    found = await _select(gw, conn, table, match, await gw.scope(table, "read"))
-    return found[0] if found else {k: v for k, v in values.items()}
+    mysql = gw.dialect.upsert_style == "on_duplicate_key"
+    skipped = mode == "ignore" and mysql and await _clashes(gw, conn, table, inserted)
+    outcome = await conn.execute(compiled.sql, params)
+    if mode == "ignore" and not mysql:
+        skipped = outcome.rowcount == 0
+    # read back under the write's own action, as RETURNING would (not under read)
+    found = await _select(gw, conn, table, match,
+                          await gw.scope(table, "update" if mode == "update" else "create"))
+    if found:
+        return found[0], skipped
+    if skipped:
+        # ``ignore`` met a row the caller cannot see (another tenant's, or outside
+        # a row policy).  Reporting success would be a lie (the row is not theirs
+        # and a read says 404), and the key is taken for every caller alike: a
+        # plain insert of it already answers 409.  So answer exactly that, from
+        # the same statement a plain insert runs: the database's own unique
+        # violation, classified as for POST /{t} (no data of the other row).  A
+        # new key still succeeds, and ignoring adds nothing a plain insert does
+        # not already tell.  If the other row is gone by now, the insert succeeds.
+        return await gw.insert(table, dict(values), conn), False
+    return {k: v for k, v in values.items()}, False
+
+
+async def _clashes(gw: TableGateway, conn: DBConnection, table: Table,
+                   values: Mapping[str, Any]) -> bool:
+    """Whether a row already holds a unique key of ``values``, whoever's it is.
+
+    MySQL answers a skipped row and a new one alike (the connection counts
+    found rows), and ``ON DUPLICATE KEY`` fires on any unique key: look first."""
+    keys = [tuple(table.primary_key)] + [tuple(u["columns"]) for u in table.unique_constraints]
+    for names in dict.fromkeys(k for k in keys if k and all(n in values for n in k)):
+        if await _select(gw, conn, table, {n: values[n] for n in names}, []):
+            return True
+    return False
 
 
 async def _select(gw: TableGateway, conn: DBConnection, table: Table, match: Mapping[str, Any],
@@ -504,18 +589,31 @@ _FLAG = {"type": "boolean", "default": False}
 
 
 def _document(spec: Any, schema: Any, config: Config) -> None:
+    # Every nested object is a named component, so generated clients get stable
+    # class names instead of inline ones (BulkCreateResult_failed_inner).
+    spec.components.schema("BulkSuccess", {
+        "type": "object", "required": ["index", "data"], "properties": {
+            "index": {"type": "integer", "description": "The row's position in the request."},
+            "id": {"description": "The primary key: a value, or an array for a composite key.",
+                   "nullable": True},
+            "data": {"type": "object", "additionalProperties": True,
+                     "description": "The row as stored."},
+            "ignored": {"type": "boolean", "description":
+                        "Only with on_conflict=ignore, and only when true: the row "
+                        "already existed and was left as it is; `data` is the stored "
+                        "row. A key held by a row the caller cannot see is a failure "
+                        "(409), as for a plain insert."}}})
+    spec.components.schema("BulkFailure", {
+        "type": "object", "required": ["index", "error"], "properties": {
+            "index": {"type": "integer", "description": "The row's position in the request."},
+            "error": _ref("ErrorBody")}})
     spec.components.schema("BulkCreateResult", {
         "type": "object", "required": ["succeeded", "failed"],
-        "properties": {
-            "succeeded": {"type": "array", "items": {
-                "type": "object", "required": ["index", "data"], "properties": {
-                    "index": {"type": "integer"}, "id": {}, "data": {"type": "object"}}}},
-            "failed": {"type": "array", "items": {
-                "type": "object", "required": ["index", "error"], "properties": {
-                    "index": {"type": "integer"},
-                    "error": {"type": "object", "properties": {
-                        "code": {"type": "string"}, "message": {"type": "string"},
-                        "details": {"type": "array", "items": {"type": "object"}}}}}}}}})
+        "properties": {"succeeded": {"type": "array", "items": _ref("BulkSuccess")},
+                       "failed": {"type": "array", "items": _ref("BulkFailure")}}})
+    spec.components.schema("BulkErrorResult", {
+        "description": "An error, or the per-row result of an atomic batch with failing rows.",
+        "anyOf": [_ref("Error"), _ref("BulkCreateResult")]})
     result = {"application/json": {"schema": _ref("BulkCreateResult")}}
     atomic = {"name": "atomic", "in": "query", "schema": _FLAG,
               "description": "All rows or none."}
@@ -548,8 +646,8 @@ def _document(spec: Any, schema: Any, config: Config) -> None:
                      # An atomic batch with failing rows answers 422 with the per-row result.
                      "422": {"description": "Invalid input, or an atomic batch with failing "
                                             "rows (then the per-row result).",
-                             "content": {"application/json": {"schema": {"anyOf": [
-                                 _ref("Error"), _ref("BulkCreateResult")]}}}}}
+                             "content": {"application/json": {
+                                 "schema": _ref("BulkErrorResult")}}}}
         spec.path(path=f"{base}/bulk", operations={
             "post": {"tags": [table.key], "operationId": f"bulkCreate{model}",
                      "summary": f"Insert many rows into {table.key}",

@@ -14,7 +14,9 @@ Shape of the document:
   ``countAll{M}``; no by-id operations without a primary key, no writes on
   read-only tables and views;
 * components ``{M}`` (row), ``{M}Create``, ``{M}Update``, ``{M}Page``,
-  ``CountResult``, ``Error`` and one response per error status.
+  ``CountResult``, ``Error`` (with ``ErrorBody`` and ``ErrorDetail``, named so
+  generated clients get stable class names) and one response per error status;
+  free-form objects say ``additionalProperties: true`` (:func:`explicit_free_form`).
 
 ``{M}`` is :attr:`Table.model_name`, made unique: when two tables would share
 a name (``Order`` and ``order``, ``order items`` and ``order_items``) or a
@@ -31,7 +33,7 @@ written by ``swain openapi`` has no serving origin, so it lists only
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -64,7 +66,7 @@ OPENAPI_VERSION = "3.0.3"
 _CACHE_KEY = "openapi"
 
 #: Component names core defines besides the per-table ones; table models never take them.
-FIXED_SCHEMAS = ("Error", "CountResult")
+FIXED_SCHEMAS = ("Error", "ErrorBody", "ErrorDetail", "CountResult")
 #: Per-table component suffixes, reserved for every table so no two tables' names can meet
 #: (``FilterResponse`` belongs to the filter plugin, SPEC §13).
 MODEL_SUFFIXES = ("", "Create", "Update", "Page", "FilterResponse")
@@ -86,9 +88,10 @@ _ERROR_NAMES = {status: name for status, name, _ in ERROR_RESPONSES}
 # -- names ----------------------------------------------------------------------
 
 
-def model_names(schema: Schema) -> dict[str, str]:
-    """Table key → its unique model name ``{M}`` (see the module docstring)."""
-    taken = set(FIXED_SCHEMAS)
+def model_names(schema: Schema, shared: Iterable[str] = ()) -> dict[str, str]:
+    """Table key → its unique model name ``{M}`` (see the module docstring), clear of
+    the ``shared`` component names core and the plugins register."""
+    taken = {*FIXED_SCHEMAS, *shared}
     names: dict[str, str] = {}
     for table in sorted(schema.visible_tables, key=lambda t: t.key):
         base = table.model_name
@@ -193,25 +196,28 @@ def _errors(*statuses: int) -> dict[int, Any]:
 
 
 def error_schema() -> dict[str, Any]:
-    """The envelope of SPEC §14."""
+    """The envelope of SPEC §14: ``{"error": ErrorBody}``."""
+    return {"type": "object", "required": ["error"], "properties": {"error": _ref("ErrorBody")}}
+
+
+def error_body_schema() -> dict[str, Any]:
+    """The inside of the envelope; bulk results reuse it for each failed row."""
     return {
         "type": "object",
-        "required": ["error"],
-        "properties": {"error": {
-            "type": "object",
-            "required": ["code", "message"],
-            "properties": {
-                "code": {"type": "string", "example": "validation_error"},
-                "message": {"type": "string"},
-                "details": {"type": "array", "items": {
-                    "type": "object",
-                    "required": ["path", "message"],
-                    "properties": {"path": {"type": "string"}, "message": {"type": "string"}},
-                }},
-                "request_id": {"type": "string"},
-            },
-        }},
+        "required": ["code", "message"],
+        "properties": {
+            "code": {"type": "string", "example": "validation_error"},
+            "message": {"type": "string"},
+            "details": {"type": "array", "items": _ref("ErrorDetail")},
+            "request_id": {"type": "string"},
+        },
     }
+
+
+def error_detail_schema() -> dict[str, Any]:
+    """One invalid field of a validation error."""
+    return {"type": "object", "required": ["path", "message"],
+            "properties": {"path": {"type": "string"}, "message": {"type": "string"}}}
 
 
 def _table_components(spec: APISpec, table: Table, model: str) -> None:
@@ -389,7 +395,16 @@ def build_document(runtime: Runtime, *, served: bool = True) -> dict[str, Any]:
     ``served`` documents list the relative server ``/`` first (see the module
     docstring); others list only ``api.public_url``.
     """
-    config, schema = runtime.config, runtime.schema
+    # The shared components (core's and every plugin's) are learnt from a pass
+    # over no tables at all, so that no table's model can take one of their names.
+    empty = Schema(runtime.schema.dialect, runtime.schema.server_version, {})
+    shared = _document(runtime, empty, {}, served)["components"].get("schemas", {})
+    return _document(runtime, runtime.schema, model_names(runtime.schema, set(shared)), served)
+
+
+def _document(runtime: Runtime, schema: Schema, names: Mapping[str, str],
+              served: bool) -> dict[str, Any]:
+    config = runtime.config
     servers = [{"url": "/", "description": "this server"}] if served else []
     if config.api.public_url:
         servers.append({"url": config.api.public_url.rstrip("/") or "/",
@@ -401,12 +416,13 @@ def build_document(runtime: Runtime, *, served: bool = True) -> dict[str, Any]:
     spec = APISpec(title=config.project.name, version=_swain_version(),
                    openapi_version=OPENAPI_VERSION, info=info, servers=servers)
     spec.components.schema("Error", error_schema())
+    spec.components.schema("ErrorBody", error_body_schema())
+    spec.components.schema("ErrorDetail", error_detail_schema())
     spec.components.schema("CountResult", {"type": "object", "required": ["count"],
                                            "properties": {"count": {"type": "integer"}}})
     for _status, name, description in ERROR_RESPONSES:
         spec.components.response(name, {"description": description,
                                         "content": _json_body("Error")})
-    names = model_names(schema)
     for table in sorted(schema.visible_tables, key=lambda t: t.key):
         model = names[table.key]
         kind = table.kind if writable(table) else f"read-only {table.kind}"
@@ -417,7 +433,9 @@ def build_document(runtime: Runtime, *, served: bool = True) -> dict[str, Any]:
         _table_paths(spec, table, model, config)
     queryapi.spec_contributions(spec=spec, schema=schema, config=config)  # core's /filter, /count
     runtime.pm.hook.swain_spec_contributions(spec=spec, schema=schema, config=config)
-    return name_request_bodies(spec.to_dict())
+    document = name_request_bodies(spec.to_dict())
+    explicit_free_form(document)
+    return document
 
 
 #: operationId prefix -> the body parameter name generated clients use (SPEC §13).
@@ -438,6 +456,24 @@ def name_request_bodies(document: dict[str, Any]) -> dict[str, Any]:
                     operation["x-codegen-request-body-name"] = name
                     break
     return document
+
+
+def explicit_free_form(node: Any) -> None:
+    """Give every property-less ``type: object`` an explicit ``additionalProperties: true``, in place.
+
+    The meaning is unchanged (OpenAPI 3.0 objects are open by default), but the
+    generators then type the value as a dict of any values instead of warning
+    about a map of undefined type; plugins' contributions are covered as well.
+    """
+    if isinstance(node, dict):
+        if node.get("type") == "object" and not {"properties", "additionalProperties", "allOf",
+                                                 "anyOf", "oneOf", "$ref"} & node.keys():
+            node["additionalProperties"] = True
+        for value in node.values():
+            explicit_free_form(value)
+    elif isinstance(node, list):
+        for value in node:
+            explicit_free_form(value)
 
 
 def render(document: dict[str, Any], fmt: str, *, indent: bool = False) -> bytes:

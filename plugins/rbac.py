@@ -12,6 +12,9 @@ relationship filter or include reaches), ``orders.create`` to create,
 
 A user's effective permissions are read once and cached for
 ``[rbac] permission_cache`` seconds, so role changes apply within that time.
+Every credential of a user (bearer, Basic, API key) holds that user's roles:
+keys have no scopes of their own, and an account-owned key names no user, so
+it holds no roles.
 Anonymous callers (public routes, or auth disabled) hold only the
 permissions of ``[rbac] anonymous_role`` when one is set, and nothing
 otherwise.  A middleware adds the resolved roles and permissions to the
@@ -58,7 +61,8 @@ from swain.core.config import validate_section
 
 ACTIONS: tuple[str, ...] = ("read", "create", "update", "delete")
 
-#: The mapping cards RBAC reads, with their roles (``description`` is optional here).
+#: The mapping cards RBAC reads, with their roles (``description`` is optional, as on the
+#: mapping cards: without it the CLI simply does not write descriptions).
 CARDS: dict[str, tuple[str, ...]] = {
     "role": ("id", "name", "description"),
     "permission": ("id", "name", "description"),
@@ -231,7 +235,7 @@ class Store:
 
     async def names(self, card: str) -> list[tuple[str, str | None]]:
         """(name, description) of every role or permission, by name."""
-        has_description = "description" in self.cards.mapped[card]
+        has_description = self.has_description(card)
 
         def build() -> Any:
             columns = [self._c(card, "name")]
@@ -301,12 +305,16 @@ class Store:
                             {f"v{i}": self._encode(card, r, values[r])
                              for i, r in enumerate(roles)})
 
+    def has_description(self, card: str) -> bool:
+        """Whether the operator's ``card`` table has a mapped description column."""
+        return "description" in self.cards.mapped[card]
+
     async def ensure_named(self, card: str, name: str, description: str | None = None) -> bool:
         """Create a role or permission unless it exists; whether it was created."""
         if await self.id_of(card, name) is not None:
             return False
         values: dict[str, Any] = {"name": name}
-        if "description" in self.cards.mapped[card]:
+        if self.has_description(card):
             values["description"] = description
         await self._insert(card, values)
         return True
@@ -369,6 +377,10 @@ class Rbac:
                 return frozenset({role}), await self.store().role_permissions(role)
 
             return await self._cached(("anonymous",), anonymous)
+        if identity.user_id is None:
+            # An account-owned API key (mapping.api_key.accountid) names no user,
+            # so no user_role row can reach it: only what the provider put on it.
+            return identity.roles, identity.permissions
         roles, permissions = await self._cached(
             ("user", identity.user_id), lambda: self.store().effective(identity.user_id))
         return identity.roles | roles, identity.permissions | permissions
@@ -493,6 +505,15 @@ async def _user(store: Store, who: str) -> Any:
     return found
 
 
+def _description(store: Store, card: str, description: str | None) -> str | None:
+    """``description``, or ``None`` with a warning when the card maps no description column."""
+    if description is not None and not store.has_description(card):
+        click.echo(f"warning: mapping.{card} has no description column; --description ignored",
+                   err=True)
+        return None
+    return description
+
+
 def _known_table(store: Store, permission: str) -> None:
     table = permission.rpartition(".")[0]
     if table not in ("", "*") and store.catalog.table(table) is None:
@@ -517,7 +538,8 @@ def swain_cli_commands(cli: click.Group) -> None:
         """Create a role."""
 
         async def work(store: Store) -> None:
-            created = await store.ensure_named("role", name, description)
+            created = await store.ensure_named("role", name, _description(store, "role",
+                                                                           description))
             click.echo(f"{'created' if created else 'exists: '} role {name}")
 
         _run(ctx, work)
@@ -548,7 +570,8 @@ def swain_cli_commands(cli: click.Group) -> None:
         async def work(store: Store) -> None:
             check_permission(name)
             _known_table(store, name)
-            created = await store.ensure_named("permission", name, description)
+            created = await store.ensure_named("permission", name,
+                                               _description(store, "permission", description))
             click.echo(f"{'created' if created else 'exists: '} permission {name}")
 
         _run(ctx, work)

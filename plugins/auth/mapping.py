@@ -63,8 +63,8 @@ CARDS: dict[str, Card] = {card.name: card for card in (
          ("key",), "api_keys", "API keys"),
     Card("social_profile", ("id", "userid", "provider", "provideruserid", "email", "createdat"),
          (), (), "social_profiles", "social login"),
-    Card("role", ("id", "name", "description"), (), (), "roles", "RBAC"),
-    Card("permission", ("id", "name", "description"), (), (), "permissions", "RBAC"),
+    Card("role", ("id", "name"), ("description",), (), "roles", "RBAC"),
+    Card("permission", ("id", "name"), ("description",), (), "permissions", "RBAC"),
     Card("role_permission", ("id", "roleid", "permissionid"), (), (), "role_permissions", "RBAC"),
     Card("user_role", ("id", "userid", "roleid"), (), (), "user_roles", "RBAC"),
 )}

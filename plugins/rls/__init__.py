@@ -18,8 +18,9 @@ user row).
 * A scoped table that lacks its tenant column is refused (403) until it is
   mapped (``[rls] tables``), excluded, or migrated (``swain tenancy plan`` /
   ``apply``, see :mod:`.migrate`).
-* On PostgreSQL, ``native_policies`` sets ``swain.tenant`` on every connection
-  the dialect hands out, for the policies ``swain tenancy policies`` installs.
+* On PostgreSQL, ``native_policies`` runs every connection checkout as one
+  transaction opening with ``SET LOCAL swain.tenant``, for the policies
+  ``swain tenancy policies`` installs.
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ from swain.core import (
     Action,
     Config,
     ConfigError,
-    DBConnection,
     Forbidden,
     Identity,
     Predicate,
@@ -203,9 +203,9 @@ def swain_config_sections() -> Mapping[str, Mapping[str, Setting]]:
         "exclude_tables": Setting("list", [], doc="tables shared by every tenant"),
         "tables": Setting("table", {}, doc="per-table tenant column where its name differs, "
                                            "e.g. { invoices = \"org_id\" }"),
-        "native_policies": Setting("bool", False, doc="PostgreSQL: set swain.tenant on every "
-                                   "connection for the policies `swain tenancy policies` "
-                                   "installs"),
+        "native_policies": Setting("bool", False, doc="PostgreSQL: SET LOCAL swain.tenant in "
+                                   "every transaction, for the policies `swain tenancy "
+                                   "policies` installs"),
     }}
 
 
@@ -231,11 +231,8 @@ def _native(config: Config) -> bool:
     return TenantScope(config).enabled and bool(config.section("rls").get("native_policies"))
 
 
-async def _set_tenant(conn: DBConnection) -> None:
-    # Session-level, but set on every connection handed out, so a pooled
-    # connection never carries the previous request's tenant.
-    await conn.execute(f"SELECT set_config('{SETTING}', %(swain_tenant)s, false)",
-                       {"swain_tenant": NATIVE_TENANT.get()})
+def _tenant_setting_value() -> dict[str, str]:
+    return {SETTING: NATIVE_TENANT.get()}
 
 
 @web.middleware
@@ -264,11 +261,11 @@ def swain_cleanup_ctx(config: Config) -> Iterable[Any]:
 
     async def install(app: web.Application) -> AsyncIterator[None]:
         dialect = app[RUNTIME].dialect
-        if not hasattr(dialect, "session_setup"):
+        if not dialect.supports_native_rls:
             raise ConfigError(f"[rls] native_policies: PostgreSQL only (not {dialect.name})")
-        dialect.session_setup = _set_tenant
+        dialect.transaction_settings = _tenant_setting_value
         yield
-        dialect.session_setup = None
+        dialect.transaction_settings = None
 
     return [install]
 
@@ -342,7 +339,7 @@ def swain_cli_commands(cli: click.Group) -> None:
                   help="The hash `swain tenancy plan` printed; apply refuses another plan.")
     @click.pass_context
     def apply_command(ctx: click.Context, backfill: str, plan_hash: str) -> None:
-        """Run the plan in a transaction, if it is still the one that was shown."""
+        """Run the plan, all or nothing, if it is still the one that was shown."""
         plan, dialect, migrate = _plan(ctx, None)
         if plan.digest != plan_hash:
             raise click.ClickException(f"the plan changed since it was shown (hash now "

@@ -7,11 +7,25 @@ and an index.  The plan's hash covers everything it depends on (dialect,
 tables, their columns, the tenant key); ``apply`` refuses to run when the hash
 it is given no longer matches, so what runs is what was shown.
 
-PostgreSQL runs the whole plan in one transaction.  SQLite rebuilds each
-table (foreign keys off, copy, swap, indexes and triggers recreated) in one
-transaction and runs ``PRAGMA foreign_key_check`` before committing.  MySQL
-commits each DDL statement implicitly; the backfill value is checked first so
-a foreign-key failure half-way is unlikely, and ``plan`` says so.
+Every database ends either fully migrated or exactly as it started:
+
+* PostgreSQL runs the whole plan in one transaction.
+* SQLite rebuilds each table (foreign keys off, copy, swap, indexes and
+  triggers recreated) in one transaction and runs ``PRAGMA foreign_key_check``
+  before committing.
+* MySQL/MariaDB commit every DDL statement on their own, so there is no
+  transaction to roll back.  Each table changes in one atomic
+  ``ALTER TABLE`` (column ``NOT NULL DEFAULT <backfill>``, foreign key and
+  index together; atomic DDL since MariaDB 10.6 and MySQL 8), followed by
+  ``ALTER COLUMN … DROP DEFAULT``.  When a table fails, the tables already
+  changed are changed back, last first (foreign key, index and column
+  dropped), and the error says so.  DDL takes no parameters there: the
+  backfill value is written as a literal rendered by SQLAlchemy for the
+  connection's dialect, never pasted from the input.
+
+The backfill value is checked against the tenant table before anything runs.
+Failures come back as :class:`ConfigError` naming the table and the
+database's reason.
 """
 
 from __future__ import annotations
@@ -102,14 +116,21 @@ def _short(kind: str, table: Table, column: str) -> str:
     return f"{kind}_{table.name}_{column}"[:60]
 
 
-def statements(plan: Plan) -> list[tuple[str, str]]:
-    """``(table key, SQL)`` in order; ``:backfill`` is the bound backfill value."""
+def statements(plan: Plan, backfill: str = ":backfill") -> list[tuple[str, str]]:
+    """``(table key, SQL)`` in order.
+
+    ``:backfill`` is the bound backfill value on PostgreSQL and SQLite; on
+    MySQL, whose DDL takes no parameters, ``backfill`` is the rendered literal
+    (``:backfill`` in the printed plan).
+    """
     q = _quoter(plan.dialect)
     tenant = _name(q, plan.tenant)
     out: list[tuple[str, str]] = []
     for step in plan.steps:
         t, c = _name(q, step.table), q.quote(step.column)
         ref = f"{tenant} ({q.quote(plan.tenant_key)})"
+        fk = q.quote(_short("fk", step.table, step.column))
+        ix = q.quote(_short("ix", step.table, step.column))
         if plan.dialect == "sqlite":
             out += [
                 (step.table.key, f"ALTER TABLE {t} ADD COLUMN {c} {step.sql_type} REFERENCES "
@@ -117,22 +138,38 @@ def statements(plan: Plan) -> list[tuple[str, str]]:
                 (step.table.key, f"UPDATE {t} SET {c} = :backfill"),
                 (step.table.key, f"-- rebuild {t} with {c} NOT NULL (copy, drop, rename; "
                                  "indexes and triggers recreated)"),
+                (step.table.key, f"CREATE INDEX {ix} ON {t} ({c})"),
+            ]
+        elif _is_mysql(plan.dialect):
+            out += [
+                (step.table.key, f"ALTER TABLE {t} ADD COLUMN {c} {step.sql_type} NOT NULL "
+                                 f"DEFAULT {backfill}, ADD CONSTRAINT {fk} FOREIGN KEY ({c}) "
+                                 f"REFERENCES {ref}, ADD INDEX {ix} ({c})"),
+                (step.table.key, f"ALTER TABLE {t} ALTER COLUMN {c} DROP DEFAULT"),
             ]
         else:
-            not_null = (f"ALTER TABLE {t} ALTER COLUMN {c} SET NOT NULL"
-                        if plan.dialect == "postgresql"
-                        else f"ALTER TABLE {t} MODIFY {c} {step.sql_type} NOT NULL")
             out += [
                 (step.table.key, f"ALTER TABLE {t} ADD COLUMN {c} {step.sql_type} NULL"),
                 (step.table.key, f"UPDATE {t} SET {c} = :backfill"),
-                (step.table.key, not_null),
-                (step.table.key, f"ALTER TABLE {t} ADD CONSTRAINT "
-                                 f"{q.quote(_short('fk', step.table, step.column))} "
+                (step.table.key, f"ALTER TABLE {t} ALTER COLUMN {c} SET NOT NULL"),
+                (step.table.key, f"ALTER TABLE {t} ADD CONSTRAINT {fk} "
                                  f"FOREIGN KEY ({c}) REFERENCES {ref}"),
+                (step.table.key, f"CREATE INDEX {ix} ON {t} ({c})"),
             ]
-        out.append((step.table.key, f"CREATE INDEX {q.quote(_short('ix', step.table, step.column))}"
-                                    f" ON {t} ({c})"))
     return out
+
+
+def undo_statement(plan: Plan, step: Step) -> str:
+    """MySQL: the one statement that takes a changed table back to how it was."""
+    q = _quoter(plan.dialect)
+    return (f"ALTER TABLE {_name(q, step.table)} "
+            f"DROP FOREIGN KEY {q.quote(_short('fk', step.table, step.column))}, "
+            f"DROP INDEX {q.quote(_short('ix', step.table, step.column))}, "
+            f"DROP COLUMN {q.quote(step.column)}")
+
+
+def _is_mysql(dialect_name: str) -> bool:
+    return dialect_name in ("mysql", "mariadb")
 
 
 def render(plan: Plan) -> str:
@@ -141,23 +178,36 @@ def render(plan: Plan) -> str:
         return "-- every scoped table has its tenant column; nothing to do\n"
     lines = [f"-- swain tenancy plan ({plan.dialect}); plan hash {plan.digest}",
              "-- :backfill is the tenant every existing row is given (apply --backfill)"]
-    if plan.dialect in ("mysql", "mariadb"):
-        lines.append("-- MySQL commits each DDL statement on its own: the steps are not one "
-                     "transaction there")
-    if plan.dialect == "sqlite":
+    if _is_mysql(plan.dialect):
+        lines += ["-- MySQL commits each DDL statement on its own: each table changes in one",
+                  "-- atomic ALTER TABLE (MariaDB >= 10.6, MySQL 8), :backfill written as a literal.",
+                  "-- If a table fails, the tables already changed are changed back, last first,",
+                  "-- by their 'undo' statement: the database ends as it started."]
+    elif plan.dialect == "sqlite":
         lines.append("-- runs in one transaction with foreign keys off, then "
                      "PRAGMA foreign_key_check")
+    else:
+        lines.append("-- runs in one transaction")
+    steps = {step.table.key: step for step in plan.steps}
     current = None
     for key, sql in statements(plan):
         if key != current:
+            if current is not None and _is_mysql(plan.dialect):
+                lines.append(f"-- undo: {undo_statement(plan, steps[current])};")
             lines.append(f"\n-- {key}")
             current = key
         lines.append(sql if sql.startswith("--") else sql + ";")
+    if current is not None and _is_mysql(plan.dialect):
+        lines.append(f"-- undo: {undo_statement(plan, steps[current])};")
     return "\n".join(lines) + "\n"
 
 
 async def apply(plan: Plan, dialect: Dialect, backfill: Any) -> int:
-    """Run the plan; return the number of tables changed."""
+    """Run the plan, all or nothing; return the number of tables changed.
+
+    Raises :class:`ConfigError` (naming the table and the database's reason)
+    when the plan cannot run; the database is then as it was.
+    """
     if not plan.steps:
         return 0
     if plan.dialect == "sqlite":
@@ -165,14 +215,91 @@ async def apply(plan: Plan, dialect: Dialect, backfill: Any) -> int:
         return len(plan.steps)
     engine = create_async_engine(dialect.url, poolclass=sa.NullPool)
     try:
-        async with engine.begin() as conn:
-            await _check_backfill(conn, plan, backfill)
-            for _, sql in statements(plan):
-                params = {"backfill": backfill} if ":backfill" in sql else {}
-                await conn.execute(sa.text(sql), params)
+        if _is_mysql(plan.dialect):
+            await _apply_mysql(plan, engine, backfill)
+            return len(plan.steps)
+        current = None
+        try:
+            async with engine.begin() as conn:
+                await _check_backfill(conn, plan, backfill)
+                for key, sql in statements(plan):
+                    current = key
+                    params = {"backfill": backfill} if ":backfill" in sql else {}
+                    await conn.execute(sa.text(sql), params)
+        except sa.exc.DBAPIError as exc:
+            raise ConfigError(f"tenancy apply failed{_on(current)}: {_reason(exc)}; nothing "
+                              "was changed (the plan ran in one transaction)") from exc
     finally:
         await engine.dispose()
     return len(plan.steps)
+
+
+def _on(table_key: str | None) -> str:
+    return f" on {table_key!r}" if table_key else ""
+
+
+def _reason(exc: BaseException) -> str:
+    """The database's own message, without the driver's wrapping."""
+    orig = getattr(exc, "orig", None) or exc
+    args: tuple[Any, ...] = getattr(orig, "args", ())
+    if len(args) >= 2 and isinstance(args[0], int):  # MySQL drivers: (code, message)
+        return f"({args[0]}) {args[1]}"
+    return (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+
+
+def literal(sa_dialect: sa.Dialect, value: Any) -> str:
+    """``value`` as a SQL literal, rendered (quoted, escaped) by SQLAlchemy for
+    ``sa_dialect``: an int stays a number, anything else becomes a string."""
+    type_: sa.types.TypeEngine[Any] = sa.Integer() if isinstance(value, int) and \
+        not isinstance(value, bool) else sa.String()
+    return str(sa.literal(value, type_).compile(dialect=sa_dialect,
+                                                compile_kwargs={"literal_binds": True}))
+
+
+async def _apply_mysql(plan: Plan, engine: Any, backfill: Any) -> None:
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            await _check_backfill(conn, plan, backfill)
+        except sa.exc.DBAPIError as exc:
+            raise ConfigError(f"tenancy apply failed: {_reason(exc)}; nothing was changed"
+                              ) from exc
+        # The connection's own dialect knows the server's quoting rules (sql_mode).
+        # Like the quoted names, the literal has any % doubled for the driver, which
+        # exec_driver_sql always formats: what reaches the server is the printed plan.
+        value = literal(conn.dialect, backfill)
+        sql_by_table: dict[str, list[str]] = {}
+        for key, sql in statements(plan, value):
+            sql_by_table.setdefault(key, []).append(sql)
+        changed: list[Step] = []
+        for step in plan.steps:
+            try:
+                for sql in sql_by_table[step.table.key]:
+                    await conn.exec_driver_sql(sql)
+                    if not changed or changed[-1] is not step:
+                        changed.append(step)
+            except sa.exc.DBAPIError as exc:
+                reason = _reason(exc)
+                raise ConfigError(f"tenancy apply failed on {step.table.key!r}: {reason}; "
+                                  + await _undo(conn, plan, changed)) from exc
+
+
+async def _undo(conn: Any, plan: Plan, changed: list[Step]) -> str:
+    """Change back every changed table, last first; say what happened."""
+    if not changed:
+        return "nothing was changed"
+    stuck = []
+    for step in reversed(changed):
+        sql = undo_statement(plan, step)
+        try:
+            await conn.exec_driver_sql(sql)
+        except sa.exc.DBAPIError as exc:
+            stuck.append(f"{step.table.key!r} ({_reason(exc)}; run: {sql})")
+    names = ", ".join(repr(step.table.key) for step in changed)
+    if stuck:
+        return (f"changing back the tables already changed ({names}) failed for "
+                + "; ".join(stuck))
+    return f"the tables already changed ({names}) were changed back: every table is as it was"
 
 
 async def _check_backfill(conn: Any, plan: Plan, backfill: Any) -> None:
@@ -201,7 +328,12 @@ def _apply_sqlite(plan: Plan, path: str, backfill: Any) -> None:
                 raise ConfigError(f"backfill value {backfill!r} is no row of "
                                   f"{plan.tenant.key!r}")
             for step in plan.steps:
-                _rebuild(conn, q, plan, step, backfill)
+                try:
+                    _rebuild(conn, q, plan, step, backfill)
+                except sqlite3.Error as exc:
+                    raise ConfigError(f"tenancy apply failed on {step.table.key!r}: {exc}; "
+                                      "nothing was changed (the plan ran in one transaction)"
+                                      ) from exc
             problems = conn.execute("PRAGMA foreign_key_check").fetchall()
             if problems:
                 raise ConfigError(f"foreign key check failed after the rebuild: {problems[:5]}")

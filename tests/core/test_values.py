@@ -348,6 +348,8 @@ _BAD_COMMON: list[tuple[str, Any]] = [
     ("big", -(2**63) - 1),
     ("amount", "123456789012.00"),
     ("amount", "1.234"),
+    ("amount", "-00.123"),
+    ("amount", "+0012345678901.5"),
     ("amount", "abc"),
     ("amount", "NaN"),
     ("amount", True),

@@ -152,3 +152,83 @@ def test_default_is_applied_and_listed(client: httpx.Client) -> None:
     assert dt.datetime.fromisoformat(row["stamp"]).year >= 2024
     body = json.loads(client.get(f"/things/{row['id']}").content)
     assert body["stamp"] == row["stamp"]
+
+
+def test_bulk_insert_keeps_every_type(client: httpx.Client) -> None:
+    """Bulk rows go in as one array per column (or, with array columns, as a
+    VALUES list): either way each row reads back as a single POST of it does."""
+    rows: list[dict[str, Any]] = [
+        {"light": "amber", "plain": {"z": 1, "a": [1.5, None]}, "doc": "text", "exact": "10.500",
+         "wide": "-12345678901234567890.0123456789", "at_tz": "2024-03-10T01:30:00.5-08:00",
+         "raw": base64.b64encode(b"\x00\xff" * 40).decode()},
+        {"light": None, "plain": None, "doc": [1, 2], "exact": "7", "at_tz": None, "raw": None},
+        {"light": "red", "plain": 3.25, "doc": {"k": "מִשְׁפָּט 🎉"}, "exact": "0.000001",
+         "wide": "0", "at_tz": "2024-01-01T00:00:00Z", "raw": ""},
+    ]
+    same_columns = [{**row, "wide": row.get("wide")} for row in rows]
+    with_arrays = [{"tags": ["a", None, "c"], "scores": [1, 2], "light": "green"}]
+    for batch in (same_columns, with_arrays):
+        r = client.post("/things/bulk", json=batch)
+        assert r.status_code == 200, r.text
+        created = [item["data"] for item in r.json()["succeeded"]]
+        assert len(created) == len(batch)
+        for row, sent in zip(created, batch, strict=True):
+            single = _post(client, sent)
+            assert {k: v for k, v in row.items() if k not in ("id", "stamp")} == \
+                {k: v for k, v in single.items() if k not in ("id", "stamp")}
+            assert client.get(f"/things/{row['id']}").json() == row
+    bad = client.post("/things/bulk", json=[{"light": "amber"}, {"light": "purple"}])
+    assert bad.status_code == 207 and [f["index"] for f in bad.json()["failed"]] == [1]
+
+
+def test_transaction_settings_live_in_one_transaction_per_checkout(server: LiveServer) -> None:
+    """What the native tenant policies rely on: each checkout is one transaction
+    opening with SET LOCAL; writes commit when the connection goes back, a
+    failure rolls the checkout back, and nothing stays on the session."""
+    dialect = server.app[RUNTIME].dialect
+    tenant = {"value": "first"}
+    setting = "swain.test_setting"
+
+    async def seen() -> Any:
+        async with dialect.acquire() as conn:
+            row = await conn.fetch_one(f"SELECT current_setting('{setting}', true)")
+            async with conn.transaction():  # nested: a savepoint, same transaction
+                inner = await conn.fetch_one(f"SELECT current_setting('{setting}', true)")
+            return row[0] if row else None, inner[0] if inner else None
+
+    async def write_then_fail() -> None:
+        async with dialect.acquire() as conn:
+            await conn.execute("INSERT INTO things (tags) VALUES (ARRAY['rolled-back'])")
+            raise RuntimeError("the request failed after its write")
+
+    async def write() -> None:
+        async with dialect.acquire() as conn:
+            await conn.execute("INSERT INTO things (tags) VALUES (ARRAY['committed'])")
+
+    async def broken_statement() -> None:
+        async with dialect.acquire() as conn:
+            await conn.execute("SELECT 1 / 0")
+
+    async def on_the_session() -> Any:
+        assert dialect.pool is not None
+        async with dialect.pool.connection() as raw:
+            cursor = await raw.execute(f"SELECT current_setting('{setting}', true)")
+            row = await cursor.fetchone()
+            return row[0] if row else None
+
+    dialect.transaction_settings = lambda: {setting: tenant["value"]}
+    try:
+        assert server.call(seen()) == ("first", "first")
+        tenant["value"] = "it's second"  # quoted as a literal, never spliced
+        assert server.call(seen()) == ("it's second", "it's second")
+        with pytest.raises(RuntimeError):
+            server.call(write_then_fail())
+        server.call(write())
+        with pytest.raises(Exception, match="division by zero"):
+            server.call(broken_statement())
+        assert server.call(seen()) == ("it's second", "it's second")
+    finally:
+        dialect.transaction_settings = None
+    assert server.call(on_the_session()) in ("", None)
+    tags = [r["tags"] for r in httpx.get(f"{server.url}/things?page_size=100").json()["data"]]
+    assert ["committed"] in tags and ["rolled-back"] not in tags

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from swain.contrib.testing import LiveServer, write_config
 from swain.core import RUNTIME, ConfigError, create_app, load_config
 from swain.core.cli import cli
-from swain.plugins.auth.mapping import CARDS
+from swain.plugins.auth.mapping import CARDS, parse
 
 SECRET = "mapping tests: a secret comfortably longer than thirty-two bytes"
 FAST = {"argon2_time_cost": 1, "argon2_memory_kib": 1024, "argon2_parallelism": 1}
@@ -78,6 +78,30 @@ def _app(tmp_path: Path, url: str, **sections: object) -> tuple:
     path = write_config(tmp_path, url, **sections)
     config, pm = load_config(path, "development", environ={})
     return config, pm
+
+
+def test_role_and_permission_descriptions_are_optional(database, dialect, tmp_path):
+    cards = _all_cards()
+    for name in ("role", "permission"):
+        del cards[name]["description"]
+    path = write_config(tmp_path, database.swain_url, mapping=cards)
+    config, _ = load_config(path, "development", environ={})
+    mapped = parse(config)
+    assert not mapped["role"].has("description") and mapped["role"].column("name") == "name"
+    assert not mapped["permission"].has("description")
+    # scaffold still offers the column to operators starting fresh
+    code, ddl = _cli(path, "mapping", "scaffold", "--dialect", dialect, "--card", "role")
+    assert code == 0 and "description" in ddl, ddl
+    # the name stays required, and unknown keys stay errors
+    del cards["permission"]["name"]
+    path = write_config(tmp_path, database.swain_url, mapping=cards)
+    config, _ = load_config(path, "development", environ={})
+    with pytest.raises(ConfigError, match=re.escape("mapping.permission.name: required")):
+        parse(config)
+    cards["permission"] = {**cards["role"], "descripton": "d"}
+    path = write_config(tmp_path, database.swain_url, mapping=cards)
+    with pytest.raises(ConfigError, match=re.escape('mapping.permission.descripton: unknown key')):
+        parse(load_config(path, "development", environ={})[0])
 
 
 def test_startup_refuses_bad_cards_and_weak_secrets(database, tmp_path):

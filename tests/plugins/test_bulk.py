@@ -132,6 +132,19 @@ def test_upsert_update_and_ignore(client: httpx.Client, database: Any) -> None:
     stored = items(database)
     assert stored["u2"][:2] == ("old", 2) and stored["u4"][0] == "added"
     assert r.json()["succeeded"][0]["data"]["name"] == "old"
+    # the skipped row says so; the written one does not carry the flag
+    assert r.json()["succeeded"][0]["ignored"] is True
+    assert "ignored" not in r.json()["succeeded"][1]
+    # a clash on another unique key than the conflict columns is no skip, on
+    # every database (MySQL's ON DUPLICATE KEY fires on any key): it fails
+    # exactly as a plain insert of the row does
+    clash = [{"id": 987654, "sku": "u1", "name": "other key"}]
+    ignored = client.post("/items/bulk?on_conflict=ignore", json=clash)
+    plain = client.post("/items/bulk", json=clash)
+    assert ignored.status_code == plain.status_code == 207, ignored.text
+    assert ignored.json() == plain.json()
+    assert ignored.json()["failed"][0]["error"]["code"] == "conflict"
+    assert items(database) == stored
     existing_id = database.query("SELECT id FROM items WHERE sku = 'u2'")[0][0]
     r = client.post("/items/bulk?on_conflict=update",
                     json=[{"id": existing_id, "sku": "u2", "name": "by key"}])

@@ -27,6 +27,7 @@ CREATE TABLE employees (id INTEGER PRIMARY KEY, name VARCHAR(50) NOT NULL,
     manager_id INTEGER REFERENCES employees (id));
 CREATE TABLE "auth" (id INTEGER PRIMARY KEY, note VARCHAR(50));
 CREATE TABLE "error" (id INTEGER PRIMARY KEY, message VARCHAR(50));
+CREATE TABLE error_body (id INTEGER PRIMARY KEY, note VARCHAR(50));
 CREATE TABLE "line item" (id INTEGER PRIMARY KEY, label VARCHAR(20));
 CREATE TABLE line_item (id INTEGER PRIMARY KEY, label VARCHAR(20));
 CREATE TABLE "audit log" (message VARCHAR(200) NOT NULL, happened_at TIMESTAMP);
@@ -135,7 +136,8 @@ class ContributesSecurity:
                                                        "bearerFormat": "JWT"})
         spec.path(path="/auth/ping", operations={"get": {
             "operationId": "authPing", "tags": ["auth"], "summary": f"{len(schema.tables)} tables",
-            "responses": {"200": {"description": "pong"}}}})
+            "responses": {"200": {"description": "pong", "content": {"application/json": {
+                "schema": {"type": "object", "description": "Anything."}}}}}}})
 
 
 @pytest.fixture(scope="module")
@@ -273,7 +275,8 @@ def test_create_update_and_page_models(doc: dict[str, Any], dialect: str) -> Non
     assert set(page["required"]) == {"data", "total", "page", "page_size", "total_pages"}
     assert page["properties"]["data"]["items"] == {"$ref": "#/components/schemas/Customers"}
     error = _schema(doc, "Error")
-    assert error["properties"]["error"]["required"] == ["code", "message"]
+    assert error["properties"]["error"] == {"$ref": "#/components/schemas/ErrorBody"}
+    assert _schema(doc, "ErrorBody")["required"] == ["code", "message"]
     for name in ("BadRequest", "Conflict", "PayloadTooLarge", "ValidationError",
                  "ServiceUnavailable"):
         response = doc["components"]["responses"][name]
@@ -311,6 +314,58 @@ def test_plugin_contributions_and_secrets(doc: dict[str, Any], client: httpx.Cli
     assert "password_hash" not in json.dumps(doc)
 
 
+def _free_form_objects(node: Any, path: str = "") -> Iterator[str]:
+    """Paths of ``type: object`` schemas that say nothing about their members."""
+    if isinstance(node, dict):
+        if node.get("type") == "object" and not {"properties", "additionalProperties", "allOf",
+                                                 "anyOf", "oneOf"} & node.keys():
+            yield path
+        for key, value in node.items():
+            yield from _free_form_objects(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _free_form_objects(value, f"{path}/{index}")
+
+
+def _inline_objects(schema: Any, path: str) -> Iterator[str]:
+    """Paths of object schemas with properties nested inside a component (not $refs)."""
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            if isinstance(value, dict) and value.get("properties") and "$ref" not in value:
+                yield f"{path}/{key}"
+            yield from _inline_objects(value, f"{path}/{key}")
+    elif isinstance(schema, list):
+        for index, value in enumerate(schema):
+            yield from _inline_objects(value, f"{path}/{index}")
+
+
+def test_components_are_named_and_typed_for_generators(doc: dict[str, Any]) -> None:
+    """Nested objects of the error envelope and the bulk results are components of their
+    own (generated clients get ErrorBody, not Error_error), and every free-form object
+    says additionalProperties, plugins' contributions included."""
+    schemas = doc["components"]["schemas"]
+    for name in ("Error", "ErrorBody", "ErrorDetail", "BulkCreateResult", "BulkSuccess",
+                 "BulkFailure", "BulkErrorResult"):
+        assert list(_inline_objects(schemas[name], name)) == [], name
+    assert schemas["ErrorBody"]["properties"]["details"]["items"] == \
+        {"$ref": "#/components/schemas/ErrorDetail"}
+    assert schemas["BulkFailure"]["properties"]["error"] == \
+        {"$ref": "#/components/schemas/ErrorBody"}
+    assert schemas["BulkCreateResult"]["properties"]["failed"]["items"] == \
+        {"$ref": "#/components/schemas/BulkFailure"}
+    bulk = doc["paths"]["/Customers/bulk"]["post"]["responses"]["422"]
+    assert bulk["content"]["application/json"]["schema"] == \
+        {"$ref": "#/components/schemas/BulkErrorResult"}
+    assert list(_free_form_objects(doc)) == []
+    ping = doc["paths"]["/auth/ping"]["get"]["responses"]["200"]
+    assert ping["content"]["application/json"]["schema"] == \
+        {"type": "object", "description": "Anything.", "additionalProperties": True}
+    # A table named like one of these components keeps out of its way.
+    tags = {tag["name"]: tag["x-swain-model"] for tag in doc["tags"]}
+    assert tags["error_body"] == "ErrorBody2"
+    assert schemas["ErrorBody2"]["properties"]["note"]["type"] == "string"
+
+
 def test_documented_requests_work(doc: dict[str, Any], client: httpx.Client) -> None:
     """Requests built from the document's own paths reach the rows it describes."""
     listed = client.get("/order%20items", params={"sort": "-line_no", "fields": "line_no,qty"})
@@ -333,6 +388,29 @@ def test_document_follows_a_reload(server: LiveServer, client: httpx.Client,
         validate(fresh)
     finally:
         database.run_script("DROP TABLE late")
+        client.post("/_swain/reload")
+
+
+def test_tables_never_take_a_shared_component_name(server: LiveServer, client: httpx.Client,
+                                                  database: FreshDatabase) -> None:
+    """Tables named like core's or a plugin's own components get a numbered model."""
+    clashing = ("filter_request", "bulk_success", "count_result")
+    database.run_script(";".join(f"CREATE TABLE {name} (id INTEGER PRIMARY KEY, note VARCHAR(10))"
+                                 for name in clashing))
+    try:
+        assert client.post("/_swain/reload").status_code == 200
+        r = client.get("/openapi.json")
+        assert r.status_code == 200, r.text
+        fresh = r.json()
+        validate(fresh)
+        models = {t["name"]: t["x-swain-model"] for t in fresh["tags"]}
+        assert [models[name] for name in clashing] == ["FilterRequest2", "BulkSuccess2",
+                                                       "CountResult2"]
+        schemas = fresh["components"]["schemas"]
+        assert "expressions" in schemas["FilterRequest"]["properties"]
+        assert set(schemas["FilterRequest2"]["properties"]) == {"id", "note"}
+    finally:
+        database.run_script(";".join(f"DROP TABLE {name}" for name in clashing))
         client.post("/_swain/reload")
 
 

@@ -3,12 +3,16 @@
 The RBAC cards are mapped onto oddly named tables and columns ("Hats",
 "Rights", "HatRights", "FolkHats") to prove that only the mapping is read.
 Roles are managed with the `swain rbac` commands on the same database the
-live server uses.
+live server uses.  API keys ("Passes") act as the user who owns them.  A
+second set of RBAC tables without description columns ("Caps", "Perms")
+serves a second configuration over the same database.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -17,9 +21,10 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from swain.contrib.testing import write_config
-from swain.core import RUNTIME, ConfigError, create_app, load_config
+from swain.contrib.testing import LiveServer, write_config
+from swain.core import RUNTIME, ConfigError, Forbidden, Identity, Table, create_app, load_config
 from swain.core.cli import cli
+from swain.plugins.rbac import Rbac
 
 PASSWORD = "rbac-password-1"
 CACHE = 2.0
@@ -37,6 +42,19 @@ CREATE TABLE {q}FolkHats{q} ({q}LinkNo{q} {serial}, {q}Who{q} INTEGER NOT NULL,
   {q}Hat{q} INTEGER NOT NULL,
   FOREIGN KEY ({q}Who{q}) REFERENCES {q}Folk{q}({q}FolkId{q}),
   FOREIGN KEY ({q}Hat{q}) REFERENCES {q}Hats{q}({q}HatNo{q}));
+CREATE TABLE {q}Passes{q} ({q}PassNo{q} {serial}, {q}Owner{q} INTEGER NOT NULL,
+  {q}PassHash{q} VARCHAR(64) NOT NULL UNIQUE, {q}Made{q} {ts} NOT NULL, {q}Gone{q} {ts},
+  FOREIGN KEY ({q}Owner{q}) REFERENCES {q}Folk{q}({q}FolkId{q}));
+CREATE TABLE {q}Caps{q} ({q}CapNo{q} {serial}, {q}CapName{q} VARCHAR(100) NOT NULL UNIQUE);
+CREATE TABLE {q}Perms{q} ({q}PermNo{q} {serial}, {q}PermName{q} VARCHAR(100) NOT NULL UNIQUE);
+CREATE TABLE {q}CapPerms{q} ({q}LinkNo{q} {serial}, {q}Cap{q} INTEGER NOT NULL,
+  {q}Perm{q} INTEGER NOT NULL,
+  FOREIGN KEY ({q}Cap{q}) REFERENCES {q}Caps{q}({q}CapNo{q}),
+  FOREIGN KEY ({q}Perm{q}) REFERENCES {q}Perms{q}({q}PermNo{q}));
+CREATE TABLE {q}FolkCaps{q} ({q}LinkNo{q} {serial}, {q}Who{q} INTEGER NOT NULL,
+  {q}Cap{q} INTEGER NOT NULL,
+  FOREIGN KEY ({q}Who{q}) REFERENCES {q}Folk{q}({q}FolkId{q}),
+  FOREIGN KEY ({q}Cap{q}) REFERENCES {q}Caps{q}({q}CapNo{q}));
 CREATE TABLE customers (id INTEGER PRIMARY KEY, name VARCHAR(50) NOT NULL);
 CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL, total INTEGER NOT NULL,
   note VARCHAR(50), FOREIGN KEY (customer_id) REFERENCES customers(id));
@@ -48,14 +66,15 @@ INSERT INTO orders (id, customer_id, total, note) VALUES (1, 1, 10, 'a'), (2, 1,
 DDL = {
     "sqlite": 'CREATE TABLE "Folk" ("FolkId" INTEGER PRIMARY KEY, "Mail" VARCHAR(255) NOT NULL '
               'UNIQUE, "Secret" VARCHAR(255) NOT NULL, "Active" BOOLEAN NOT NULL DEFAULT 1);'
-              + _TABLES.format(q='"', serial="INTEGER PRIMARY KEY"),
+              + _TABLES.format(q='"', serial="INTEGER PRIMARY KEY", ts="TIMESTAMP"),
     "postgresql": 'CREATE TABLE "Folk" ("FolkId" SERIAL PRIMARY KEY, "Mail" VARCHAR(255) NOT '
                   'NULL UNIQUE, "Secret" VARCHAR(255) NOT NULL, "Active" BOOLEAN NOT NULL '
-                  "DEFAULT TRUE);" + _TABLES.format(q='"', serial="SERIAL PRIMARY KEY"),
+                  "DEFAULT TRUE);" + _TABLES.format(q='"', serial="SERIAL PRIMARY KEY", ts="TIMESTAMPTZ"),
     "mysql": "CREATE TABLE `Folk` (`FolkId` INTEGER AUTO_INCREMENT PRIMARY KEY, `Mail` "
              "VARCHAR(255) NOT NULL UNIQUE, `Secret` VARCHAR(255) NOT NULL, `Active` TINYINT(1) "
              "NOT NULL DEFAULT 1);"
-             + _TABLES.format(q="`", serial="INTEGER AUTO_INCREMENT PRIMARY KEY"),
+             + _TABLES.format(q="`", serial="INTEGER AUTO_INCREMENT PRIMARY KEY",
+                              ts="DATETIME"),
 }
 
 SWAIN_CONFIG = {
@@ -80,7 +99,18 @@ SWAIN_CONFIG = {
         "role_permission": {"table": "HatRights", "id": "LinkNo", "roleid": "Hat",
                             "permissionid": "TheRight"},
         "user_role": {"table": "FolkHats", "id": "LinkNo", "userid": "Who", "roleid": "Hat"},
+        "api_key": {"table": "Passes", "id": "PassNo", "userid": "Owner", "key": "PassHash",
+                    "createdat": "Made", "revokedat": "Gone"},
     },
+}
+
+#: The same users with RBAC tables that have no description columns.
+PLAIN_MAPPING = {
+    "user": SWAIN_CONFIG["mapping"]["user"],
+    "role": {"table": "Caps", "id": "CapNo", "name": "CapName"},
+    "permission": {"table": "Perms", "id": "PermNo", "name": "PermName"},
+    "role_permission": {"table": "CapPerms", "id": "LinkNo", "roleid": "Cap", "permissionid": "Perm"},
+    "user_role": {"table": "FolkCaps", "id": "LinkNo", "userid": "Who", "roleid": "Cap"},
 }
 
 
@@ -378,3 +408,181 @@ def test_inert_unless_enabled_and_refuses_to_start_without_its_cards(database: A
     config, pm = load_config(path)
     with pytest.raises(ConfigError, match=r"mapping\.user_role: required by \[rbac\]"):
         create_app(config, pm)
+
+
+# -- API keys act as their user ------------------------------------------------------------
+
+
+def _key(client: httpx.Client, bearer: dict[str, str]) -> dict[str, str]:
+    r = client.post("/auth/api_keys", json={}, headers=bearer)
+    assert r.status_code == 201, r.text
+    return {"X-API-Key": r.json()["key"]}
+
+
+def _refused(r: httpx.Response, needed: str) -> None:
+    assert r.status_code == 403, (needed, r.text)
+    error = r.json()["error"]
+    assert error["message"] == f'missing permission "{needed}"', error
+    assert error["details"] == [{"path": "permission", "message": needed}]
+
+
+def test_api_key_holds_exactly_the_permissions_of_its_users_roles(
+        seeded: str, client: httpx.Client, database: Any, config_path: Path) -> None:
+    bearer = _user(client, "keyed@example.com")
+    _ok(config_path, "role", "create", "updater")
+    _ok(config_path, "grant", "updater", "orders.read", "orders.update")
+    _ok(config_path, "assign", "keyed@example.com", "updater")
+    key = _key(client, bearer)
+    me = client.get("/auth/me", headers=key).json()
+    assert me["provider"] == "api_key" and me["user"]["Mail"] == "keyed@example.com"
+    assert me["roles"] == ["updater"] and me["permissions"] == ["orders.read", "orders.update"]
+    by_token = client.get("/auth/me", headers=bearer).json()
+    assert (by_token["roles"], by_token["permissions"]) == (me["roles"], me["permissions"])
+    # What the role grants works with the key...
+    target = max(row[0] for row in _orders(database))
+    assert client.get("/orders", headers=key).status_code == 200
+    r = client.post("/orders/filter", json={"expressions": [_flt("id", "eq", target)]},
+                    headers=key)
+    assert r.status_code == 200 and [row["id"] for row in r.json()["data"]] == [target]
+    r = client.patch(f"/orders/{target}", json={"note": "by key"}, headers=key)
+    assert r.status_code == 200 and r.json()["note"] == "by key", r.text
+    r = client.put("/orders/filter", json={"expressions": [_flt("id", "eq", target)],
+                                           "updateData": {"note": "mass by key"}}, headers=key)
+    assert r.status_code == 200 and r.json() == {"updated": 1}, r.text
+    # ... and nothing more: each refusal names the missing permission and writes nothing.
+    before = _orders(database)
+    include = {"expressions": [{"relationship": "customers", "include": True}]}
+    for method, path, body, needed in (
+            ("POST", "/orders", {"id": 80, "customer_id": 1, "total": 8}, "orders.create"),
+            ("POST", "/orders/bulk", [{"id": 81, "customer_id": 1, "total": 8}], "orders.create"),
+            ("DELETE", f"/orders/{target}", None, "orders.delete"),
+            ("DELETE", "/orders/filter", {"all": True}, "orders.delete"),
+            ("POST", "/orders/filter", include, "customers.read"),
+            ("POST", "/customers/filter", {}, "customers.read"),
+            ("POST", "/customers", {"id": 80, "name": "by key"}, "customers.create")):
+        _refused(client.request(method, path, json=body, headers=key), needed)
+        assert _orders(database) == before, (method, path)
+    assert database.query("SELECT id FROM customers WHERE id = 80") == []
+
+
+def test_api_key_of_a_user_without_roles_is_refused_on_every_table_action(
+        seeded: str, client: httpx.Client, database: Any, config_path: Path) -> None:
+    bearer = _user(client, "keyed-nobody@example.com")
+    key = _key(client, bearer)  # managing keys is authentication, not table access
+    # The anonymous role does not rub off on a key: the key is a (role-less) user.
+    _ok(config_path, "role", "create", "guest")
+    _ok(config_path, "grant", "guest", "customers.read")
+    started = time.monotonic()
+    while client.get("/customers").status_code != 200:
+        assert time.monotonic() - started < CACHE + 2, "the guest role never took effect"
+        time.sleep(0.2)
+    _refused(client.get("/customers", headers=key), "customers.read")
+    before = _orders(database)
+    for method, path, body, needed in ENDPOINTS:
+        _refused(_call(client, key, method, path, body), needed)
+        assert _orders(database) == before, (method, path)
+    me = client.get("/auth/me", headers=key).json()
+    assert me["provider"] == "api_key" and me["roles"] == [] and me["permissions"] == []
+
+
+def test_revoking_a_key_holders_role_applies_within_the_cache_time(
+        seeded: str, client: httpx.Client, database: Any, config_path: Path) -> None:
+    bearer = _user(client, "keyed-late@example.com")
+    _ok(config_path, "assign", "keyed-late@example.com", "member")
+    key = _key(client, bearer)
+    time.sleep(CACHE + 0.3)
+    assert client.get("/orders/count", headers=key).status_code == 200  # loaded and cached
+    loaded = time.monotonic()
+    folk_hats, who = _q(database, "FolkHats"), _q(database, "Who")
+    user_id = database.query(f"SELECT {_q(database, 'FolkId')} FROM {_q(database, 'Folk')} "
+                             f"WHERE {_q(database, 'Mail')} = 'keyed-late@example.com'")[0][0]
+    with database.engine.begin() as conn:
+        conn.exec_driver_sql(f"DELETE FROM {folk_hats} WHERE {who} = {user_id}")
+    # Still cached right after the change, refused once the cache time has passed.
+    assert client.get("/orders/count", headers=key).status_code == 200
+    while (r := client.get("/orders/count", headers=key)).status_code == 200:
+        assert time.monotonic() - loaded < CACHE + 1.5, "the revoked role still applies"
+        time.sleep(0.1)
+    _refused(r, "orders.read")
+    assert time.monotonic() - loaded >= CACHE - 0.1
+    # Assigning a role again through the CLI reaches the key the same way.
+    _ok(config_path, "assign", "keyed-late@example.com", "member")
+    time.sleep(CACHE + 0.3)
+    assert client.get("/orders/count", headers=key).status_code == 200
+
+
+def test_account_owned_keys_name_no_user_and_hold_no_roles(config_path: Path) -> None:
+    # With mapping.api_key.accountid a key belongs to a tenant, not a user: no
+    # user_role row can reach it, so it holds only what its provider set (here
+    # nothing), and no query is made (the runtime is not even attached).
+    config, _ = load_config(config_path, "development", environ={})
+    rbac = Rbac(config)
+    key = Identity(user_id=None, provider="api_key", tenant=7, claims={"api_key_id": 1})
+    assert asyncio.run(rbac.effective(key)) == (frozenset(), frozenset())
+    customers = Table(name="customers", columns=[])
+    with pytest.raises(Forbidden, match=r'missing permission "customers\.read"'):
+        asyncio.run(rbac.authorize(key, customers, "read"))
+    granted = dataclasses.replace(key, permissions=frozenset({"customers.read"}))
+    asyncio.run(rbac.authorize(granted, customers, "read"))
+
+
+# -- roles and permissions tables without description columns ---------------------------
+
+
+def test_rbac_tables_without_description_columns_work_end_to_end(
+        database: Any, config_path: Path, tmp_path: Path) -> None:
+    path = write_config(tmp_path, database.swain_url, auth=SWAIN_CONFIG["auth"],
+                        mapping=PLAIN_MAPPING,
+                        rbac={"enabled": True, "permission_cache": "0s",
+                              "manager_tables": ["orders"]})
+    result = CliRunner().invoke(cli, ["--config", str(path), "mapping", "check"])
+    assert result.exit_code == 0, result.output
+    assert "ok   role -> Caps" in result.output and "ok   permission -> Perms" in result.output
+    assert "member: *.read" in _ok(path, "seed")
+    out = _ok(path, "role", "create", "auditor", "--description", "reads orders")
+    assert "created role auditor" in out
+    assert "warning: mapping.role has no description column; --description ignored" in out
+    out = _ok(path, "permission", "create", "customers.read", "--description", "ignored")
+    assert "created permission customers.read" in out and "mapping.permission has no" in out
+    assert "granted orders.read to auditor" in _ok(path, "grant", "auditor", "orders.read")
+    roles = _ok(path, "role", "list").splitlines()
+    assert "auditor\torders.read" in roles and "admin\t*" in roles, roles
+    assert "customers.read" in _ok(path, "permission", "list").splitlines()
+    caps = database.query(f"SELECT {_q(database, 'CapName')} FROM {_q(database, 'Caps')}")
+    assert sorted(r[0] for r in caps) == ["admin", "auditor", "manager", "member"]
+    config, pm = load_config(path, "development", environ={})
+    with LiveServer(create_app(config, pm)) as live, \
+            httpx.Client(base_url=live.url, timeout=30) as http:
+        headers = _user(http, "plain@example.com")
+        _refused(http.get("/orders/count", headers=headers), "orders.read")
+        assert "assigned auditor" in _ok(path, "assign", "plain@example.com", "auditor")
+        r = http.get("/orders/count", headers=headers)
+        assert r.status_code == 200 and r.json()["count"] >= 1, r.text
+        before = _orders(database)
+        _refused(http.delete("/orders/3", headers=headers), "orders.delete")
+        assert _orders(database) == before
+        me = http.get("/auth/me", headers=headers).json()
+        assert me["roles"] == ["auditor"] and me["permissions"] == ["orders.read"]
+    assert _ok(path, "permissions", "plain@example.com").splitlines() == [
+        "roles: auditor", "orders.read"]
+    # The main configuration's tables (Hats, FolkHats) know nothing of it.
+    assert _ok(config_path, "permissions", "plain@example.com").splitlines() == ["roles: (none)"]
+
+
+def test_upserts_answer_under_their_own_permissions_without_read(
+        seeded: str, client: httpx.Client, database: Any, config_path: Path) -> None:
+    """Like POST /t, an upsert returns the row it wrote under create/update, not read."""
+    bearer = _user(client, "writer@example.com")
+    _ok(config_path, "role", "create", "writer")
+    _ok(config_path, "grant", "writer", "orders.create", "orders.update")
+    _ok(config_path, "assign", "writer@example.com", "writer")
+    r = client.post("/orders/bulk?on_conflict=update", headers=bearer,
+                    json=[{"id": 90, "customer_id": 1, "total": 9, "note": "upserted"}])
+    assert r.status_code == 200, r.text
+    assert [row["data"]["note"] for row in r.json()["succeeded"]] == ["upserted"]
+    r = client.post("/orders/bulk?on_conflict=ignore", headers=bearer,
+                    json=[{"id": 90, "customer_id": 1, "total": 1, "note": "ignored"}])
+    assert r.status_code == 200, r.text
+    assert r.json()["succeeded"][0]["data"]["note"] == "upserted"
+    assert database.query("SELECT note FROM orders WHERE id = 90") == [("upserted",)]
+    _refused(client.get("/orders/90", headers=bearer), "orders.read")

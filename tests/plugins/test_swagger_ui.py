@@ -134,7 +134,7 @@ def _chromium_args(profile: str) -> list[str]:
 
 
 def test_browser_renders_the_operations(server: LiveServer) -> None:
-    with tempfile.TemporaryDirectory(prefix="swain-chromium-") as profile:
+    with tempfile.TemporaryDirectory(prefix="swain-chromium-", ignore_cleanup_errors=True) as profile:
         result = subprocess.run(
             [*_chromium_args(profile), "--virtual-time-budget=15000", "--dump-dom",
              f"{server.url}/swagger/index.html"], capture_output=True, text=True, timeout=120)
@@ -295,7 +295,7 @@ async def _execute(tools: DevTools, operation_id: str, params: dict[str, Any]) -
 
 def test_try_it_out_calls_this_server(server: LiveServer) -> None:
     port = free_port()
-    with tempfile.TemporaryDirectory(prefix="swain-chromium-") as profile:
+    with tempfile.TemporaryDirectory(prefix="swain-chromium-", ignore_cleanup_errors=True) as profile:
         browser = subprocess.Popen([*_chromium_args(profile), f"--remote-debugging-port={port}",
                                     "about:blank"], stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)

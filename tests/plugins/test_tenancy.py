@@ -206,6 +206,60 @@ def test_no_endpoint_reaches_the_other_tenant(client: httpx.Client, database: An
     assert _snapshot(database, other["org"]) == before
 
 
+@pytest.mark.parametrize("atomic", [False, True])
+@pytest.mark.parametrize("attacker,victim", [("a", "b"), ("b", "a")])
+def test_an_ignored_upsert_on_a_foreign_row_fails_as_a_plain_insert(
+        client: httpx.Client, database: Any, tokens: dict[str, dict[str, str]],
+        attacker: str, victim: str, atomic: bool) -> None:
+    """``on_conflict=ignore`` with a key another tenant's row holds is no success
+    (nothing was written, and the caller cannot read that row): it fails exactly
+    as a plain insert of the same row does, and shows nothing of the other row."""
+    own, other = TENANTS[attacker], TENANTS[victim]
+    heads = tokens[attacker]
+    flag = "&atomic=true" if atomic else ""
+    before = _snapshot(database, other["org"])
+    mine = _snapshot(database, own["org"])
+    foreign = [
+        ("/tasks/bulk", "on_conflict=ignore", {"id": other["tasks"][0], "title": "hacked"}),
+        ("/projects/bulk", "on_conflict=ignore&conflict_columns=code",
+         {"code": other["code"], "name": "hacked"}),
+        # a new key, but the other tenant's code: MySQL's ON DUPLICATE KEY fires on it
+        ("/projects/bulk", "on_conflict=ignore", {"id": 950 + own["org"], "code": other["code"],
+                                                  "name": "hacked"})]
+    for path, query, row in foreign:
+        ignored = client.post(f"{path}?{query}{flag}", headers=heads, json=[row])
+        plain = client.post(f"{path}?atomic={str(atomic).lower()}", headers=heads, json=[row])
+        assert ignored.status_code == (409 if atomic else 207), (path, query, ignored.text)
+        assert ignored.json() == plain.json(), (path, query)
+        assert ignored.json()["succeeded"] == []
+        assert ignored.json()["failed"][0]["error"]["code"] == "conflict"
+        assert other["canary"] not in ignored.text.lower()
+
+    # one batch: the caller's own row is skipped (and says so), a new key is
+    # written, the foreign key fails; atomic writes none of them
+    new_id = 700 + own["org"]
+    batch = [{"id": own["tasks"][0], "title": "not applied"},
+             {"id": new_id, "title": f"ignore-new-{attacker}"},
+             {"id": other["tasks"][0], "title": "hacked"}]
+    r = client.post(f"/tasks/bulk?on_conflict=ignore{flag}", headers=heads, json=batch)
+    assert other["canary"] not in r.text.lower()
+    assert [f["index"] for f in r.json()["failed"]] == [2]
+    if atomic:
+        assert r.status_code == 409 and r.json()["succeeded"] == []
+        assert _snapshot(database, own["org"]) == mine
+    else:
+        assert r.status_code == 207, r.text
+        skipped, written = r.json()["succeeded"]
+        assert skipped["index"] == 0 and skipped["ignored"] is True
+        stored = database.query(f"SELECT title FROM tasks WHERE id = {own['tasks'][0]}")
+        assert skipped["data"]["title"] == stored[0][0] != "not applied"
+        assert written["index"] == 1 and "ignored" not in written
+        assert database.query(f"SELECT org_id, title FROM tasks WHERE id = {new_id}") == \
+            [(own["org"], f"ignore-new-{attacker}")]
+        database.run_script(f"DELETE FROM tasks WHERE id = {new_id}")
+    assert _snapshot(database, other["org"]) == before
+
+
 def test_reads_see_exactly_the_own_tenant(client: httpx.Client,
                                           tokens: dict[str, dict[str, str]]) -> None:
     for name, tenant in TENANTS.items():
@@ -316,7 +370,7 @@ def test_random_filter_trees_never_return_a_foreign_row(client: httpx.Client,
 def test_native_postgresql_policies_hide_foreign_rows_from_raw_queries(tmp_path: Path) -> None:
     """PostgreSQL only: with the policies installed and the API connected as a
     role without BYPASSRLS, even a raw query on the API's pool sees only the
-    tenant the request set."""
+    tenant the request set, and the setting never outlives its transaction."""
     role = f"swain_rls_{uuid.uuid4().hex[:10]}"
     try:
         _native_policies(tmp_path, role)
@@ -366,6 +420,29 @@ def _native_policies(tmp_path: Path, role: str) -> None:
                 assert sorted(row["id"] for row in rows) == TENANTS["a"]["tasks"]
                 created = http.post("/tasks", headers=heads["b"], json={"title": "native-b"})
                 assert created.status_code == 201 and created.json()["org_id"] == 2
+                # every endpoint type still works (savepoints, errors, read-backs)
+                # inside the per-checkout transaction, and still leaks nothing
+                for attacker, victim in [("a", "b"), ("b", "a")]:
+                    other = TENANTS[victim]
+                    before = _snapshot(db, other["org"])
+                    for method, path, body in _attacks(TENANTS[attacker], other):
+                        r = http.request(method, path, json=body, headers=heads[attacker])
+                        assert r.status_code < 500, (method, path, r.text)
+                        assert other["canary"] not in r.text.lower(), (method, path, r.text)
+                    assert _snapshot(db, other["org"]) == before
+                bulk = http.post("/tasks/bulk", headers=heads["a"],
+                                 json=[{"title": "native-bulk"}, {"title": None}])
+                assert bulk.status_code == 207, bulk.text
+                assert db.query("SELECT org_id FROM tasks WHERE title = 'native-bulk'") == [(1,)]
+                # the policy hides the clashing row from the API's own look-up too:
+                # still a failure, as a plain insert of the row
+                clash = [{"id": TENANTS["b"]["tasks"][0], "title": "hacked"}]
+                ignored = http.post("/tasks/bulk?on_conflict=ignore", headers=heads["a"],
+                                    json=clash)
+                assert ignored.status_code == 207, ignored.text
+                assert ignored.json() == http.post("/tasks/bulk", headers=heads["a"],
+                                                   json=clash).json()
+                assert ignored.json()["failed"][0]["error"]["code"] == "conflict"
 
                 runtime = live.app[RUNTIME]
 
@@ -378,11 +455,21 @@ def _native_policies(tmp_path: Path, role: str) -> None:
                     finally:
                         NATIVE_TENANT.reset(token)
 
+                async def left_on_session() -> list[Any]:
+                    # the pool's own connections, past the API's checkout: the
+                    # setting lived in the transaction only (safe behind PgBouncer)
+                    async with runtime.dialect.pool.connection() as conn:
+                        cursor = await conn.execute(
+                            "SELECT current_setting('swain.tenant', true), "
+                            "(SELECT count(*) FROM tasks)")
+                        return list(await cursor.fetchall())
+
                 seen_a = live.call(raw("1"))
                 assert seen_a and {row[0] for row in seen_a} == {1}
                 assert not any("canary-b" in row[1] for row in seen_a)
                 assert {row[0] for row in live.call(raw("2"))} == {2}
                 assert live.call(raw("")) == []
+                assert live.call(left_on_session()) in ([("", 0)], [(None, 0)])
             # the same role on its own connection, without the setting: nothing
             direct = sa.create_engine(db.url.set(username=role, password=None),
                                       poolclass=sa.NullPool)

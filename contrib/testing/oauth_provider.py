@@ -63,6 +63,7 @@ class FakeOAuthProvider:
         self.codes: dict[str, dict[str, Any]] = {}
         self.access_tokens: dict[str, str] = {}
         self.token_requests = 0
+        self.jwks_requests = 0
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self._other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self._server: LiveServer | None = None
@@ -171,7 +172,13 @@ class FakeOAuthProvider:
         return web.json_response(user.get("emails", []))
 
     async def serve_jwks(self, request: web.Request) -> web.Response:
+        self.jwks_requests += 1
         return web.json_response(self.jwks())
+
+    def rotate_key(self) -> None:
+        """Sign with a new key under a new ``kid`` from now on (and publish only it)."""
+        self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.KID = f"test-key-{time.time_ns()}"
 
     async def discovery(self, request: web.Request) -> web.Response:
         return web.json_response({

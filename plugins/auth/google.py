@@ -10,10 +10,12 @@ test provider, a proxy).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import click
+import jwt
 from aiohttp import web
 
 from swain.core import Config, Setting, Unauthorized, hookimpl
@@ -23,6 +25,8 @@ from .social import AsyncOAuth2Client, JoseError, JsonWebKey, JsonWebToken
 
 NAME = "google"
 ALGORITHMS = ["RS256"]
+#: seconds Google's signing keys are kept before they are fetched again
+JWKS_TTL = 3600.0
 
 
 @hookimpl
@@ -48,12 +52,10 @@ async def fetch_profile(flow: social.SocialFlow, client: AsyncOAuth2Client,
     if not isinstance(id_token, str) or not id_token:
         raise Unauthorized("google answered without an ID token")
     settings = flow.settings
-    try:
-        response = await client.get(await flow.endpoint("jwks_url"))
-        response.raise_for_status()
-        keys = JsonWebKey.import_key_set(response.json())
-    except Exception:  # unreachable or malformed key set
-        raise Unauthorized("google's signing keys could not be fetched") from None
+    keys = await _signing_keys(flow, client, fresh=False)
+    if not _holds(keys, id_token):
+        # Google rotates its keys: one the cached set lacks means fetching again
+        keys = await _signing_keys(flow, client, fresh=True)
     issuers = list(await flow.endpoint("issuer"))
     try:
         claims = JsonWebToken(ALGORITHMS).decode(id_token, keys, claims_options={
@@ -73,6 +75,33 @@ async def fetch_profile(flow: social.SocialFlow, client: AsyncOAuth2Client,
     return social.Profile(provider_user_id=sub if isinstance(sub, str) else "",
                           email=email if isinstance(email, str) else None,
                           email_verified=claims.get("email_verified") is True)
+
+
+async def _signing_keys(flow: social.SocialFlow, client: AsyncOAuth2Client, *,
+                        fresh: bool) -> Any:
+    """Google's key set, fetched at most once per :data:`JWKS_TTL` unless ``fresh``."""
+    now = time.monotonic()
+    cached = flow.cache.get("jwks")
+    if cached is not None and cached[0] > now and not fresh:
+        return cached[1]
+    try:
+        response = await client.get(await flow.endpoint("jwks_url"))
+        response.raise_for_status()
+        keys = JsonWebKey.import_key_set(response.json())
+    except Exception:  # unreachable or malformed key set
+        raise Unauthorized("google's signing keys could not be fetched") from None
+    flow.cache["jwks"] = (now + JWKS_TTL, keys)
+    return keys
+
+
+def _holds(keys: Any, id_token: str) -> bool:
+    """Whether the key set has the key the token names (its header's ``kid``)."""
+    try:
+        kid = jwt.get_unverified_header(id_token).get("kid")
+        keys.find_by_kid(kid)
+    except (jwt.PyJWTError, ValueError):
+        return False
+    return True
 
 
 def _active(config: Config) -> bool:

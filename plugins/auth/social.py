@@ -2,32 +2,36 @@
 
 ``GET /auth/{provider}/login`` starts an authorization-code flow with
 ``state``, PKCE (S256) and, for OpenID Connect providers, ``nonce``.  The
-state is bound to the browser twice over: the server keeps the flow's
-secrets (PKCE verifier, nonce, redirect target) keyed by the state for a
-short time, and an HttpOnly, SameSite=Lax cookie carries the same state; the
-callback needs both to agree, and the entry is removed on first use.
+flow's secrets (state, PKCE verifier, nonce, redirect target) travel in an
+HttpOnly, SameSite=Lax cookie, sealed (Fernet: AES-CBC + HMAC, with an expiry)
+under a key derived from the signing secret.  The callback needs the cookie
+to open and its state to match the query's; the cookie is cleared on use,
+and the provider spends the code.  The server keeps nothing between the two
+requests, so any worker or instance can take the callback.
 
 ``GET /auth/{provider}/callback`` exchanges the code (with the verifier),
 asks the provider plugin for the caller's profile, resolves it to an account
 through the ``social_profile`` card and issues tokens exactly as login does.
 
 The callback URL is always ``api.public_url`` + ``/auth/{provider}/callback``,
-never derived from the request.  Pending flows live in process memory: with
-several workers, the login and callback must reach the same one.
+never derived from the request.
 """
 
 from __future__ import annotations
 
+import base64
 import secrets
 import time
 import warnings
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import click
+import orjson
 from aiohttp import web
+from cryptography.fernet import Fernet, InvalidToken
 
 try:
     import authlib.deprecate  # noqa: F401 - installs authlib's own filter first
@@ -90,10 +94,12 @@ class Profile:
 
 @dataclass
 class Pending:
+    """A login in progress, as sealed in the browser's cookie."""
+
+    state: str
     verifier: str
     nonce: str | None
     redirect_url: str | None
-    expires: float
 
 
 # -- redirect targets ---------------------------------------------------------------
@@ -140,7 +146,9 @@ class SocialFlow:
         self.social = config.section("social")
         self.fetch_profile = fetch_profile
         self.oidc = oidc
-        self.pending: dict[str, Pending] = {}
+        #: a provider plugin's own lookups, with the monotonic time they expire (e.g.
+        #: Google's signing keys)
+        self.cache: dict[str, tuple[float, Any]] = {}
         self._discovered: tuple[float, dict[str, Any]] | None = None
 
     #: discovery document key for each endpoint setting
@@ -185,24 +193,37 @@ class SocialFlow:
             token_endpoint_auth_method="client_secret_post",
             timeout=float(self.social.timeout))
 
-    def _prune(self) -> None:
-        now = time.monotonic()
-        for key in [k for k, p in self.pending.items() if p.expires < now]:
-            del self.pending[key]
+    def _sealer(self, request: web.Request) -> Fernet:
+        service: AuthService = request.app[AUTH]
+        key = service.signer.derive_key(f"social-login:{self.name}")
+        return Fernet(base64.urlsafe_b64encode(key))
+
+    def _seal(self, request: web.Request, pending: Pending) -> str:
+        return self._sealer(request).encrypt(orjson.dumps(asdict(pending))).decode()
+
+    def _open(self, request: web.Request, sealed: str, state: str) -> Pending | None:
+        """The cookie's login, if it opens, has not expired and is for ``state``."""
+        if not sealed or not state:
+            return None
+        try:
+            fields = orjson.loads(self._sealer(request).decrypt(
+                sealed.encode(), ttl=int(self.social.state_ttl)))
+            pending = Pending(**fields)
+        except (InvalidToken, ValueError, TypeError):
+            return None
+        same = secrets.compare_digest(pending.state.encode(), state.encode())
+        return pending if same else None
 
     async def login(self, request: web.Request) -> web.Response:
         redirect_url = request.query.get("redirect_url")
         if redirect_url is not None and not allowed_redirect(
                 redirect_url, self.social.redirect_allowlist):
             raise BadRequest("redirect_url is not in social.redirect_allowlist")
-        self._prune()
-        if len(self.pending) > 10_000:
-            raise BadRequest("too many logins in progress; try again shortly")
         state = generate_token(43)
         verifier = generate_token(64)
         nonce = generate_token(32) if self.oidc else None
         ttl = float(self.social.state_ttl)
-        self.pending[state] = Pending(verifier, nonce, redirect_url, time.monotonic() + ttl)
+        sealed = self._seal(request, Pending(state, verifier, nonce, redirect_url))
         params = {"response_type": "code", "client_id": self.settings.client_id,
                   "redirect_uri": self.callback_url, "scope": self.settings.scope,
                   "state": state, "code_challenge": create_s256_code_challenge(verifier),
@@ -213,21 +234,17 @@ class SocialFlow:
         location += ("&" if "?" in location else "?") + urlencode(params)
         response = web.Response(status=302, headers={"Location": location,
                                                      "Cache-Control": "no-store"})
-        response.set_cookie(self.cookie, state, max_age=int(ttl), httponly=True,
+        response.set_cookie(self.cookie, sealed, max_age=int(ttl), httponly=True,
                             samesite="Lax", path=f"/auth/{self.name}/",
                             secure=self.config.api.public_url.startswith("https:"))
         return response
 
     async def callback(self, request: web.Request) -> web.Response:
         query = request.query
-        state = query.get("state") or ""
-        cookie = request.cookies.get(self.cookie) or ""
-        # Only the browser holding the state cookie may spend the state; once
-        # spent it is gone, whatever happens next.
-        bound = bool(state) and bool(cookie) and secrets.compare_digest(
-            state.encode(), cookie.encode())
-        entry = self.pending.pop(state, None) if bound else None
-        if entry is None or entry.expires < time.monotonic():
+        # Only the browser holding the sealed cookie of this state may finish the login.
+        entry = self._open(request, request.cookies.get(self.cookie) or "",
+                           query.get("state") or "")
+        if entry is None:
             raise BadRequest("invalid or expired login state; start the login again")
         if "error" in query:
             raise Unauthorized(f"{self.name} refused the login: {query.get('error')}"[:200])

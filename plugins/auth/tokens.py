@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from swain.core import Config, ConfigError, Unauthorized
@@ -41,6 +43,7 @@ class TokenSigner:
                 raise ConfigError("auth.jwt_secret: must be at least 32 bytes for HS256 (generate "
                                   "one with `python -c \"import secrets; print(secrets."
                                   "token_urlsafe(48))\"` and set it through ${SWAIN_JWT_SECRET})")
+            self._secret: bytes = secret.encode()
             self._signing_key: Any = secret.encode()
             self._verify_key: Any = secret.encode()
             self.public_jwk: dict[str, Any] | None = None
@@ -51,6 +54,7 @@ class TokenSigner:
             base = config.base_dir
             try:
                 private_pem = (base / Path(private_path)).read_bytes()
+                self._secret = private_pem
             except OSError as exc:
                 raise ConfigError(f"auth.jwt_private_key_file: cannot read {private_path}: "
                                   f"{exc.strerror}") from None
@@ -69,6 +73,13 @@ class TokenSigner:
             jwk = json.loads(algorithm.to_jwk(self._verify_key))
             jwk.update({"use": "sig", "alg": self.algorithm, "kid": self.key_id(jwk)})
             self.public_jwk = jwk
+
+    def derive_key(self, purpose: str) -> bytes:
+        """32 bytes for ``purpose``, derived (HKDF-SHA256) from the signing secret:
+        the API's other secrets need no setting of their own, and one purpose's
+        key tells nothing of another's or of the signing secret."""
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                    info=b"swain:" + purpose.encode()).derive(self._secret)
 
     @staticmethod
     def key_id(jwk: dict[str, Any]) -> str:

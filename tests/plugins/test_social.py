@@ -185,7 +185,8 @@ def test_login_redirect_carries_state_pkce_nonce_and_fixed_callback(server, clie
     assert query["nonce"] and len(query["state"]) >= 32
     assert query["client_id"] == PROVIDER.client_id
     cookie = r.headers["Set-Cookie"]
-    assert query["state"] in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    # the state travels sealed, never in the clear
+    assert query["state"] not in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
     github = Flow(server, "github").query
     assert "nonce" not in github and github["code_challenge_method"] == "S256"
     assert github["state"] != query["state"]
@@ -272,6 +273,43 @@ def test_forged_missing_and_replayed_state_are_refused(server, database):
     missing = flow.callback({"code": params["code"]})
     assert missing.status_code == 400
     assert not _q(database, 'SELECT 1 FROM "Accounts" WHERE "Mail" = \'forged@example.com\'')
+
+
+def test_any_instance_finishes_the_login_and_the_cookie_is_sealed(server, config_path):
+    """Nothing is kept between login and callback: another instance (or worker)
+    takes the callback; a cookie altered, or sealed for another provider, opens nothing."""
+    login = _google("ivy", "g-ivy", "ivy@example.com")
+    flow = Flow(server, "google")
+    sealed = flow.http.cookies["swain_social_google"]
+    assert flow.query["state"] not in sealed and flow.query["nonce"] not in sealed
+    params = flow.consent(login)
+    cfg, pm = load_config(config_path, "development", environ={})
+    with LiveServer(create_app(cfg, pm)) as other:
+        url = f"{other.url}/auth/google/callback"
+        tampered = sealed[:-6] + ("A" if sealed[-6] != "A" else "B") + sealed[-5:]
+        assert httpx.get(url, params=params, cookies={"swain_social_google": tampered}
+                         ).status_code == 400
+        as_github = httpx.get(f"{other.url}/auth/github/callback", params=params,
+                              cookies={"swain_social_github": sealed})
+        assert as_github.status_code == 400, as_github.text
+        finished = flow.http.get(url, params=params)
+        assert finished.status_code == 200, finished.text
+        assert _me(httpx.Client(base_url=other.url), finished.json())["Mail"] == "ivy@example.com"
+
+
+def test_google_signing_keys_are_cached_until_google_rotates_them(server):
+    login = _google("kai", "g-kai", "kai@example.com")
+    assert Flow(server, "google").run(login).status_code == 200
+    fetched = PROVIDER.jwks_requests
+    assert Flow(server, "google").run(login).status_code == 200
+    assert PROVIDER.jwks_requests == fetched  # the cached key set served
+    PROVIDER.rotate_key()
+    r = Flow(server, "google").run(login)
+    assert r.status_code == 200, r.text
+    assert PROVIDER.jwks_requests == fetched + 1  # an unknown kid: fetched once more
+    PROVIDER.sign_with_other_key = True  # a known kid with a forged signature: no refetch
+    assert Flow(server, "google").run(login).status_code == 401
+    assert PROVIDER.jwks_requests == fetched + 1
 
 
 def test_wrong_pkce_verifier_and_replayed_code(server):

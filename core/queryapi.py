@@ -344,6 +344,12 @@ def spec_contributions(spec: Any, schema: Any, config: Any) -> None:
     for name, body in filter_schemas().items():
         spec.components.schema(name, body)
     preview = config.stage in config.api.sql_preview
+    if preview:
+        spec.components.schema("SqlPreview", {
+            "type": "object", "required": ["sql", "params"], "properties": {
+                "sql": {"type": "string", "description": "The statement that ran."},
+                "params": {"type": "object", "additionalProperties": True,
+                           "description": "Its bound parameters by name."}}})
     page = [{"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
             {"name": "page_size", "in": "query", "schema": {"type": "integer", "minimum": 1}},
             {"name": "count", "in": "query",
@@ -383,15 +389,14 @@ def spec_contributions(spec: Any, schema: Any, config: Any) -> None:
                           **_errors("BadRequest", "Unauthorized", "Forbidden",
                                     "ValidationError", "ServiceUnavailable")}}})
         if preview:
+            spec.components.schema(f"{model}FilterQueryResponse", {"allOf": [
+                _ref(f"{model}FilterResponse"), _ref("SqlPreview")]})
             spec.path(path=f"{base}/filter/query", operations={"post": {
                 "tags": [table.key], "operationId": f"filterQuery{model}",
                 "summary": f"Filter rows of {table.key} and show the SQL that ran",
                 "parameters": page, "requestBody": body,
                 "responses": {"200": {"description": "The page, plus `sql` and its `params`.",
-                                      "content": {"application/json": {"schema": {"allOf": [
-                                          _ref(f"{model}FilterResponse"),
-                                          {"type": "object", "properties": {
-                                              "sql": {"type": "string"},
-                                              "params": {"type": "object"}}}]}}}},
+                                      "content": {"application/json": {"schema": _ref(
+                                          f"{model}FilterQueryResponse")}}},
                               **_errors("BadRequest", "Unauthorized", "Forbidden", "NotFound",
                                         "ValidationError", "ServiceUnavailable")}}})

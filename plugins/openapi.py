@@ -68,8 +68,8 @@ _CACHE_KEY = "openapi"
 #: Component names core defines besides the per-table ones; table models never take them.
 FIXED_SCHEMAS = ("Error", "ErrorBody", "ErrorDetail", "CountResult")
 #: Per-table component suffixes, reserved for every table so no two tables' names can meet
-#: (``FilterResponse`` belongs to the filter plugin, SPEC §13).
-MODEL_SUFFIXES = ("", "Create", "Update", "Page", "FilterResponse")
+#: (``FilterResponse`` and ``FilterQueryResponse`` belong to the query API, SPEC §13).
+MODEL_SUFFIXES = ("", "Create", "Update", "Page", "FilterResponse", "FilterQueryResponse")
 
 #: (status, component name, description) of the shared error responses.
 ERROR_RESPONSES: tuple[tuple[int, str, str], ...] = (

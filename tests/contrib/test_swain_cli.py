@@ -159,8 +159,9 @@ def test_generation_from_unusual_names(server: Any, tmp_path: Path) -> None:
     warnings = [line for line in result.output.splitlines()
                 if " WARN " in line and not any(noise in line for noise in GENERATOR_NOISE)]
     assert warnings == []
+    # Only the OAuth2 password form body stays inline (a form the clients skip).
     inline = re.findall(r"Inline schema created as (\S+?)\.", result.output)
-    assert inline and not [name for name in inline if name.startswith(("Error", "Bulk", "bulk"))]
+    assert set(inline) <= {"authToken_request"}, inline
     package = tmp_path / "python" / "odd_api"
     check = subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)],
                            capture_output=True, text=True, timeout=120)

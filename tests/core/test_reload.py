@@ -4,7 +4,6 @@ endpoint is refused to non-admins.  Also checks the development (text) log."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import signal
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ import httpx
 import pytest
 
 from swain.contrib.testing import FreshDatabase, LiveServer, selected_dialects, write_config
+from swain.contrib.testing.plugins import SLOW_STARTED, import_plugin, slow_route_plugin, write_plugin
 from swain.contrib.testing.process import ServeProcess, in_background, wait_for
 from swain.core import create_app, load_config
 
@@ -27,47 +27,19 @@ INSERT INTO items (id, name) VALUES (1, 'a')
 
 # A plugin module as an operator would write one: a slow public route that
 # still needs the pool when it finishes.
-PLUGIN = '''
-import asyncio
-import logging
-
-from aiohttp import web
-
-from swain.core import RUNTIME, hookimpl, json_response, public
-from swain.core.codec import dumps
-
-
-@public
-async def slow(request):
-    logging.getLogger("reload_probe").warning("slow request started")
-    await asyncio.sleep(float(request.query.get("seconds", "1")))
-    runtime = request.app[RUNTIME]
-    async with runtime.dialect.acquire() as conn:
-        row = await conn.fetch_one("SELECT 42")
-    return json_response(dumps({"answer": row[0]}))
-
-
-@hookimpl
-def swain_routes(config):
-    return [web.get("/slow", slow)]
-'''
+PLUGIN = slow_route_plugin(logger="reload_probe")
 
 
 @pytest.fixture(scope="module")
 def plugin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("plugins")
-    (directory / "reload_probe_plugin.py").write_text(PLUGIN, encoding="utf-8")
+    write_plugin(directory, "reload_probe_plugin", PLUGIN)
     return directory
 
 
 @pytest.fixture(scope="module")
 def plugin(plugin_dir: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location("reload_probe_plugin",
-                                                  plugin_dir / "reload_probe_plugin.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return import_plugin(plugin_dir / "reload_probe_plugin.py")
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +62,7 @@ def test_post_reload_picks_up_a_new_table(client: httpx.Client, database: FreshD
     assert client.get("/late_post").status_code == 404  # nothing is reflected per request
 
     thread, slow = in_background(lambda: client.get("/slow?seconds=1.5"))
-    assert wait_for(lambda: "slow request started" in caplog.text, timeout=15)
+    assert wait_for(lambda: SLOW_STARTED in caplog.text, timeout=15)
     r = client.post("/_swain/reload")
     assert r.status_code == 200, r.text
     assert r.json() == {"reloaded": True, "tables": 2}
@@ -132,7 +104,7 @@ def test_sighup_reloads_a_single_process_server(single_database: FreshDatabase, 
         assert http.get("/late_hup").status_code == 404
         create_table(database, "late_hup")
         thread, slow = in_background(lambda: http.get("/slow?seconds=1.5"))
-        assert wait_for(lambda: "slow request started" in served.stderr(), timeout=15)
+        assert wait_for(lambda: SLOW_STARTED in served.stderr(), timeout=15)
         served.send(signal.SIGHUP)
         assert wait_for(lambda: http.get("/late_hup").status_code == 200, timeout=10), \
             served.stderr()

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from swain.contrib.testing import FreshDatabase, selected_dialects, write_config
+from swain.contrib.testing.plugins import SLOW_STARTED, slow_route_plugin, write_plugin
 from swain.contrib.testing.process import ServeProcess, in_background, wait_for
 
 DIALECTS = [d for d in selected_dialects() if d in ("sqlite", "postgresql")]
@@ -26,14 +27,8 @@ INSERT INTO items (id, name) VALUES (1, 'a'), (2, 'b')
 # An operator's own plugin module, loaded through [plugins] modules from a
 # folder on PYTHONPATH: a slow route that uses the pool after sleeping, and a
 # header-based auth provider so the access log has a user id.
-PLUGIN = '''
-import asyncio
-import logging
-
-from aiohttp import web
-
-from swain.core import RUNTIME, Identity, hookimpl, json_response, public
-from swain.core.codec import dumps
+PLUGIN = slow_route_plugin(logger="ops_probe", extra='''
+from swain.core import Identity, hookimpl
 
 
 class HeaderAuth:
@@ -44,25 +39,10 @@ class HeaderAuth:
         return Identity(user_id=int(user), provider=self.name) if user else None
 
 
-@public
-async def slow(request):
-    logging.getLogger("ops_probe").warning("slow request started")
-    await asyncio.sleep(float(request.query.get("seconds", "1")))
-    runtime = request.app[RUNTIME]
-    async with runtime.dialect.acquire() as conn:
-        row = await conn.fetch_one("SELECT 42")
-    return json_response(dumps({"answer": row[0]}))
-
-
-@hookimpl
-def swain_routes(config):
-    return [web.get("/slow", slow)]
-
-
 @hookimpl
 def swain_auth_providers(config):
     return [HeaderAuth()]
-'''
+''')
 
 
 @pytest.fixture(scope="module", params=DIALECTS)
@@ -75,7 +55,7 @@ def database(request: pytest.FixtureRequest) -> Iterator[FreshDatabase]:
 @pytest.fixture(scope="module")
 def plugin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("plugins")
-    (directory / "ops_probe_plugin.py").write_text(PLUGIN, encoding="utf-8")
+    write_plugin(directory, "ops_probe_plugin", PLUGIN)
     return directory
 
 
@@ -98,7 +78,7 @@ def refused(http: httpx.Client, url: str) -> bool:
 
 
 def slow_started(served: ServeProcess) -> int:
-    return served.stderr().count("slow request started")
+    return served.stderr().count(SLOW_STARTED)
 
 
 def test_two_workers_json_logs_reload_and_graceful_sigterm(

@@ -345,8 +345,12 @@ def test_components_are_named_and_typed_for_generators(doc: dict[str, Any]) -> N
     says additionalProperties, plugins' contributions included."""
     schemas = doc["components"]["schemas"]
     for name in ("Error", "ErrorBody", "ErrorDetail", "BulkCreateResult", "BulkSuccess",
-                 "BulkFailure", "BulkErrorResult"):
+                 "BulkFailure", "BulkErrorResult", "FilterRequest", "FilterRelationship",
+                 "FilterAggregations", "SqlPreview", "CustomersFilterQueryResponse"):
         assert list(_inline_objects(schemas[name], name)) == [], name
+    preview = doc["paths"]["/Customers/filter/query"]["post"]["responses"]["200"]
+    assert preview["content"]["application/json"]["schema"] == \
+        {"$ref": "#/components/schemas/CustomersFilterQueryResponse"}
     assert schemas["ErrorBody"]["properties"]["details"]["items"] == \
         {"$ref": "#/components/schemas/ErrorDetail"}
     assert schemas["BulkFailure"]["properties"]["error"] == \

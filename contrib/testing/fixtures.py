@@ -18,7 +18,7 @@ import pytest
 
 from swain.core import create_app, load_config
 
-from . import FreshDatabase, LiveServer, selected_dialects, write_config
+from . import DIALECTS, FreshDatabase, LiveServer, selected_dialects, write_config
 
 
 def _module_ddl(request: pytest.FixtureRequest, dialect: str) -> str:
@@ -31,6 +31,21 @@ def _module_ddl(request: pytest.FixtureRequest, dialect: str) -> str:
 @pytest.fixture(scope="module", params=selected_dialects())
 def dialect(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+def only_dialect(name: str) -> Any:
+    """A ``dialect`` fixture for a module whose tests concern one database only;
+    assign it in the module: ``dialect = only_dialect("mysql")``.  It still
+    follows ``SWAIN_TEST_DIALECTS``: left out there, the module has no tests to run."""
+    if name not in DIALECTS:
+        raise ValueError(f"unknown dialect {name!r}")
+
+    @pytest.fixture(scope="module", name="dialect",
+                    params=[d for d in selected_dialects() if d == name])
+    def one_dialect(request: pytest.FixtureRequest) -> str:
+        return str(request.param)
+
+    return one_dialect
 
 
 @pytest.fixture(scope="module")

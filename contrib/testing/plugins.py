@@ -52,10 +52,10 @@ def slow_route_plugin(logger: str, extra: str = "") -> str:
 
 
 def write_plugin(directory: Path, module: str, source: str) -> Path:
-    """Write ``source`` as ``directory/<module>.py`` and return the file."""
-    path = directory / f"{module}.py"
-    path.write_text(source, encoding="utf-8")
-    return path
+    """Write ``source`` as ``directory/<module>.py``; returns ``directory``, the
+    folder to put on ``PYTHONPATH``."""
+    (directory / f"{module}.py").write_text(source, encoding="utf-8")
+    return directory
 
 
 def import_plugin(path: Path) -> ModuleType:

@@ -8,17 +8,13 @@ import json
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
-from click.testing import CliRunner
 
-from swain.contrib.demo import DEMO_EMAIL, DEMO_PASSWORD, prepare
-from swain.contrib.swain_cli import cli
-from swain.contrib.testing import LiveServer
-from swain.core import create_app, load_config
+from swain.contrib.demo import DEMO_EMAIL, DEMO_PASSWORD
 
 pytestmark = pytest.mark.slow
 
@@ -77,24 +73,10 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    folder = tmp_path_factory.mktemp("demo")
-    config, pm = load_config(prepare(folder), "development", environ={})
-    with LiveServer(create_app(config, pm)) as server:
-        login = httpx.post(server.url + "/auth/login", timeout=30,
-                           json={"email": DEMO_EMAIL, "password": DEMO_PASSWORD})
-        assert login.status_code == 200, login.text
-        yield server.url, login.json()["access_token"]
-
-
-def test_python_sdk_against_live_server(live: tuple[str, str], tmp_path: Path) -> None:
-    url, token = live
-    result = CliRunner().invoke(cli, ["gen", "--swain-base", url, "-l", "python",
-                                      "-o", str(tmp_path / "sdks"),
-                                      "-p", "packageName=swain_api"])
-    assert result.exit_code == 0, result.output
-    package = tmp_path / "sdks" / "python"
+def test_python_sdk_against_live_server(live_demo: tuple[str, str], generate_sdk: Callable[..., Path],
+                                        tmp_path: Path) -> None:
+    url, token = live_demo
+    package = generate_sdk(url, "python", "-p", "packageName=swain_api")
     assert (package / "swain_api" / "api" / "products_api.py").is_file()
     # Docs and test stubs are off by default.
     assert not any((package / "docs").glob("*.md"))

@@ -7,17 +7,10 @@ import json
 import shutil
 import subprocess
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import pytest
-from click.testing import CliRunner
-
-from swain.contrib.demo import DEMO_EMAIL, DEMO_PASSWORD, prepare
-from swain.contrib.swain_cli import cli
-from swain.contrib.testing import LiveServer
-from swain.core import create_app, load_config
 
 pytestmark = pytest.mark.slow
 
@@ -53,27 +46,15 @@ TSCONFIG = {"compilerOptions": {"target": "ES2020", "module": "commonjs", "stric
             "files": ["main.ts"]}
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    folder = tmp_path_factory.mktemp("demo")
-    config, pm = load_config(prepare(folder), "development", environ={})
-    with LiveServer(create_app(config, pm)) as server:
-        login = httpx.post(server.url + "/auth/login", timeout=30,
-                           json={"email": DEMO_EMAIL, "password": DEMO_PASSWORD})
-        assert login.status_code == 200, login.text
-        yield server.url, login.json()["access_token"]
-
-
-def test_typescript_sdk_type_checks_and_runs(live: tuple[str, str], tmp_path: Path) -> None:
+def test_typescript_sdk_type_checks_and_runs(live_demo: tuple[str, str], generate_sdk: Callable[..., Path],
+                                             tmp_path: Path) -> None:
     npm, node = shutil.which("npm"), shutil.which("node")
     assert npm and node, "node and npm are required for the TypeScript SDK test"
-    url, token = live
-    result = CliRunner().invoke(cli, ["gen", "--swain-base", url, "-l", "typescript",
-                                      "-o", str(tmp_path / "sdks")])
-    assert result.exit_code == 0, result.output
+    url, token = live_demo
+    sdk = generate_sdk(url, "typescript")
     project = tmp_path / "project"
     project.mkdir()
-    shutil.copytree(tmp_path / "sdks" / "typescript", project / "sdk")
+    shutil.copytree(sdk, project / "sdk")
     assert (project / "sdk" / "api.ts").is_file()
     (project / "package.json").write_text('{"name": "sdk-check", "private": true}')
     subprocess.run([npm, "install", "--no-audit", "--no-fund", "--loglevel=error",

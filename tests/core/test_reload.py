@@ -32,9 +32,7 @@ PLUGIN = slow_route_plugin(logger="reload_probe")
 
 @pytest.fixture(scope="module")
 def plugin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("plugins")
-    write_plugin(directory, "reload_probe_plugin", PLUGIN)
-    return directory
+    return write_plugin(tmp_path_factory.mktemp("plugins"), "reload_probe_plugin", PLUGIN)
 
 
 @pytest.fixture(scope="module")

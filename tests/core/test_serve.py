@@ -54,9 +54,7 @@ def database(request: pytest.FixtureRequest) -> Iterator[FreshDatabase]:
 
 @pytest.fixture(scope="module")
 def plugin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("plugins")
-    write_plugin(directory, "ops_probe_plugin", PLUGIN)
-    return directory
+    return write_plugin(tmp_path_factory.mktemp("plugins"), "ops_probe_plugin", PLUGIN)
 
 
 @pytest.fixture(scope="module")

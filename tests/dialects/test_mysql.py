@@ -13,13 +13,12 @@ from typing import Any
 import httpx
 import pytest
 
-from swain.contrib.testing import FreshDatabase, LiveServer, selected_dialects
+from swain.contrib.testing import FreshDatabase, LiveServer
+from swain.contrib.testing.api import create_and_read_back
+from swain.contrib.testing.fixtures import only_dialect
 from swain.core.keys import RUNTIME
 
-
-@pytest.fixture(scope="module", params=[d for d in selected_dialects() if d == "mysql"])
-def dialect(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+dialect = only_dialect("mysql")
 
 
 DDL = """
@@ -40,14 +39,6 @@ CREATE TABLE things (
     yr YEAR
 )
 """
-
-
-def _post(client: httpx.Client, row: dict[str, Any]) -> dict[str, Any]:
-    r = client.post("/things", json=row)
-    assert r.status_code == 201, r.text
-    created: dict[str, Any] = r.json()
-    assert client.get(f"/things/{created['id']}").json() == created
-    return created
 
 
 def _raw(database: FreshDatabase, row_id: int, column: str) -> Any:
@@ -75,7 +66,8 @@ def test_types_in_the_model(server: LiveServer) -> None:
 
 def test_tinyint1_is_a_boolean_and_tinyint_an_integer(client: httpx.Client,
                                                       database: FreshDatabase) -> None:
-    row = _post(client, {"flag": True, "level": -128, "ubyte": 255, "medium": 8388607})
+    row = create_and_read_back(client, "things",
+                               {"flag": True, "level": -128, "ubyte": 255, "medium": 8388607})
     assert (row["flag"], row["level"], row["ubyte"], row["medium"]) == (True, -128, 255, 8388607)
     assert _raw(database, row["id"], "flag") == 1
     r = client.patch(f"/things/{row['id']}", json={"flag": False})
@@ -84,7 +76,7 @@ def test_tinyint1_is_a_boolean_and_tinyint_an_integer(client: httpx.Client,
 
 
 def test_unsigned_bigint_to_its_maximum(client: httpx.Client, database: FreshDatabase) -> None:
-    row = _post(client, {"huge": 18446744073709551615})
+    row = create_and_read_back(client, "things", {"huge": 18446744073709551615})
     assert row["huge"] == 18446744073709551615
     assert _raw(database, row["id"], "huge") == 18446744073709551615
     assert json.loads(client.get(f"/things/{row['id']}").content)["huge"] == 2**64 - 1
@@ -93,17 +85,17 @@ def test_unsigned_bigint_to_its_maximum(client: httpx.Client, database: FreshDat
 def test_mariadb_json_is_stored_as_valid_json_text(client: httpx.Client,
                                                    database: FreshDatabase) -> None:
     document = {"a": [1, 2.5, None], "b": {"c": "ü 🎉"}, "big": 123456789012345678901234567890}
-    row = _post(client, {"doc": document})
+    row = create_and_read_back(client, "things", {"doc": document})
     assert row["doc"] == document
     stored = _raw(database, row["id"], "doc")
     assert isinstance(stored, str) and json.loads(stored) == document
     for value in ("text", 42, [1, [2]], False):
-        assert _post(client, {"doc": value})["doc"] == value
+        assert create_and_read_back(client, "things", {"doc": value})["doc"] == value
 
 
 def test_mariadb_uuid(client: httpx.Client, database: FreshDatabase) -> None:
     token = uuid.uuid4()
-    row = _post(client, {"token": str(token).upper()})
+    row = create_and_read_back(client, "things", {"token": str(token).upper()})
     assert row["token"] == str(token)
     assert uuid.UUID(str(_raw(database, row["id"], "token"))) == token
     listed = client.get("/things", params={"token": str(token)}).json()
@@ -111,7 +103,7 @@ def test_mariadb_uuid(client: httpx.Client, database: FreshDatabase) -> None:
 
 
 def test_enum_default_and_values(client: httpx.Client, database: FreshDatabase) -> None:
-    row = _post(client, {})
+    row = create_and_read_back(client, "things", {})
     assert row["size"] == "M"
     r = client.patch(f"/things/{row['id']}", json={"size": "XL"})
     assert r.status_code == 422 and r.json()["error"]["details"][0]["path"] == "size"
@@ -120,8 +112,8 @@ def test_enum_default_and_values(client: httpx.Client, database: FreshDatabase) 
 
 def test_timestamp_is_utc_and_datetime_is_naive(client: httpx.Client,
                                                 database: FreshDatabase) -> None:
-    row = _post(client, {"at_ts": "2030-06-01T12:00:00.25+05:30",
-                         "at_dt": "2030-06-01T12:00:00.25"})
+    row = create_and_read_back(client, "things", {"at_ts": "2030-06-01T12:00:00.25+05:30",
+                                                  "at_dt": "2030-06-01T12:00:00.25"})
     assert row["at_ts"] == "2030-06-01T06:30:00.25+00:00"
     assert row["at_dt"] == "2030-06-01T12:00:00.25"
     # sessions run in UTC, so the stored TIMESTAMP reads back as the UTC wall time
@@ -130,7 +122,7 @@ def test_timestamp_is_utc_and_datetime_is_naive(client: httpx.Client,
 
 def test_binary_round_trip_and_length(client: httpx.Client, database: FreshDatabase) -> None:
     data = b"\x00\x01\xfe\xff" * 4
-    row = _post(client, {"raw": base64.b64encode(data).decode()})
+    row = create_and_read_back(client, "things", {"raw": base64.b64encode(data).decode()})
     assert base64.b64decode(row["raw"]) == data and _raw(database, row["id"], "raw") == data
     before = _count(database)
     r = client.post("/things", json={"raw": base64.b64encode(data + b"!").decode()})

@@ -11,13 +11,12 @@ from typing import Any
 import httpx
 import pytest
 
-from swain.contrib.testing import FreshDatabase, LiveServer, selected_dialects
+from swain.contrib.testing import FreshDatabase, LiveServer
+from swain.contrib.testing.api import create_and_read_back
+from swain.contrib.testing.fixtures import only_dialect
 from swain.core.keys import RUNTIME
 
-
-@pytest.fixture(scope="module", params=[d for d in selected_dialects() if d == "postgresql"])
-def dialect(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+dialect = only_dialect("postgresql")
 
 
 DDL = """
@@ -40,14 +39,6 @@ CREATE TABLE things (
 """
 
 
-def _post(client: httpx.Client, row: dict[str, Any]) -> dict[str, Any]:
-    r = client.post("/things", json=row)
-    assert r.status_code == 201, r.text
-    created: dict[str, Any] = r.json()
-    assert client.get(f"/things/{created['id']}").json() == created
-    return created
-
-
 def _raw(database: FreshDatabase, row_id: int, column: str) -> Any:
     return database.query(f'SELECT "{column}" FROM things WHERE id = :i', {"i": row_id})[0][0]
 
@@ -67,8 +58,8 @@ def test_array_columns_in_the_model(server: LiveServer) -> None:
 
 def test_arrays_round_trip(client: httpx.Client, database: FreshDatabase) -> None:
     tags = ["plain", "with,comma", 'with "quotes"', "with {braces}", "ünï 🎉", "", "NULL", None]
-    row = _post(client, {"tags": tags, "codes": ["ab", "cdefg"], "scores": [1, -2, 2147483647],
-                         "tiny": []})
+    row = create_and_read_back(client, "things", {"tags": tags, "codes": ["ab", "cdefg"],
+                                                  "scores": [1, -2, 2147483647], "tiny": []})
     assert (row["tags"], row["codes"], row["scores"], row["tiny"]) == \
         (tags, ["ab", "cdefg"], [1, -2, 2147483647], [])
     assert _raw(database, row["id"], "tags") == tags
@@ -97,7 +88,7 @@ def test_bad_array_items_are_422_naming_the_item(client: httpx.Client, database:
 
 
 def test_enum_type_with_a_quoted_name(client: httpx.Client, database: FreshDatabase) -> None:
-    row = _post(client, {"light": "amber"})
+    row = create_and_read_back(client, "things", {"light": "amber"})
     assert row["light"] == "amber"
     assert client.get("/things", params={"light": "amber"}).json()["total"] == 1
     r = client.post("/things", json={"light": "blue"})
@@ -108,18 +99,18 @@ def test_json_and_jsonb(client: httpx.Client, database: FreshDatabase) -> None:
     document = {"b": 1, "a": [1.5, "x", None, True], "big": 123456789012345678901234567890,
                 "unicode": "מִשְׁפָּט 🎉"}
     for value in (document, [1, 2], "text", 3.25, True):
-        row = _post(client, {"plain": value, "doc": value})
+        row = create_and_read_back(client, "things", {"plain": value, "doc": value})
         assert row["plain"] == value and row["doc"] == value
         assert _raw(database, row["id"], "doc") == value
     # json keeps the text as written (key order), jsonb normalises it
-    row = _post(client, {"plain": {"z": 1, "a": 2}})
+    row = create_and_read_back(client, "things", {"plain": {"z": 1, "a": 2}})
     assert list(client.get(f"/things/{row['id']}").json()["plain"]) == ["z", "a"]
 
 
 def test_unconstrained_numeric_keeps_its_scale(client: httpx.Client,
                                                database: FreshDatabase) -> None:
     for text in ("0.10", "12345678901234567890.123456789", "-0.0000000001", "100"):
-        row = _post(client, {"exact": text, "wide": text})
+        row = create_and_read_back(client, "things", {"exact": text, "wide": text})
         assert row["exact"] == text
         assert Decimal(row["wide"]) == Decimal(text)
         assert _raw(database, row["id"], "exact") == Decimal(text)
@@ -127,20 +118,20 @@ def test_unconstrained_numeric_keeps_its_scale(client: httpx.Client,
 
 
 def test_timestamptz_answers_in_utc(client: httpx.Client, database: FreshDatabase) -> None:
-    row = _post(client, {"at_tz": "2024-03-10T01:30:00.5-08:00"})
+    row = create_and_read_back(client, "things", {"at_tz": "2024-03-10T01:30:00.5-08:00"})
     answered = dt.datetime.fromisoformat(row["at_tz"])
     assert answered.utcoffset() == dt.timedelta(0)
     assert answered == dt.datetime(2024, 3, 10, 9, 30, 0, 500000, tzinfo=dt.UTC)
     assert _raw(database, row["id"], "at_tz") == answered
     # a timestamp without a zone given for a zoned column is taken as UTC
-    row = _post(client, {"at_tz": "2024-03-10T01:30:00"})
+    row = create_and_read_back(client, "things", {"at_tz": "2024-03-10T01:30:00"})
     assert dt.datetime.fromisoformat(row["at_tz"]) == dt.datetime(2024, 3, 10, 1, 30, tzinfo=dt.UTC)
 
 
 def test_long_bytea_is_one_base64_string(client: httpx.Client, database: FreshDatabase) -> None:
     data = bytes(range(256)) * 4
     encoded = base64.b64encode(data).decode()
-    row = _post(client, {"raw": encoded})
+    row = create_and_read_back(client, "things", {"raw": encoded})
     assert row["raw"] == encoded and "\n" not in row["raw"]
     assert bytes(_raw(database, row["id"], "raw")) == data
     listed = client.get("/things", params={"id": str(row["id"]), "fields": "raw"}).json()
@@ -148,7 +139,7 @@ def test_long_bytea_is_one_base64_string(client: httpx.Client, database: FreshDa
 
 
 def test_default_is_applied_and_listed(client: httpx.Client) -> None:
-    row = _post(client, {})
+    row = create_and_read_back(client, "things", {})
     assert dt.datetime.fromisoformat(row["stamp"]).year >= 2024
     body = json.loads(client.get(f"/things/{row['id']}").content)
     assert body["stamp"] == row["stamp"]
@@ -173,7 +164,7 @@ def test_bulk_insert_keeps_every_type(client: httpx.Client) -> None:
         created = [item["data"] for item in r.json()["succeeded"]]
         assert len(created) == len(batch)
         for row, sent in zip(created, batch, strict=True):
-            single = _post(client, sent)
+            single = create_and_read_back(client, "things", sent)
             assert {k: v for k, v in row.items() if k not in ("id", "stamp")} == \
                 {k: v for k, v in single.items() if k not in ("id", "stamp")}
             assert client.get(f"/things/{row['id']}").json() == row

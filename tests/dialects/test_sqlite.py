@@ -11,13 +11,12 @@ from typing import Any
 import httpx
 import pytest
 
-from swain.contrib.testing import FreshDatabase, LiveServer, selected_dialects
+from swain.contrib.testing import FreshDatabase, LiveServer
+from swain.contrib.testing.api import create_and_read_back
+from swain.contrib.testing.fixtures import only_dialect
 from swain.core.keys import RUNTIME
 
-
-@pytest.fixture(scope="module", params=[d for d in selected_dialects() if d == "sqlite"])
-def dialect(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+dialect = only_dialect("sqlite")
 
 
 DDL = """
@@ -39,14 +38,6 @@ INSERT INTO things (id, flag, day) VALUES (1001, 'true', '2024-01-02 00:00:00')
 """
 
 
-def _post(client: httpx.Client, row: dict[str, Any]) -> dict[str, Any]:
-    r = client.post("/things", json=row)
-    assert r.status_code == 201, r.text
-    created: dict[str, Any] = r.json()
-    assert client.get(f"/things/{created['id']}").json() == created
-    return created
-
-
 def _raw(database: FreshDatabase, row_id: int, column: str) -> Any:
     return database.query(f'SELECT "{column}", typeof("{column}") FROM things WHERE id = :i',
                           {"i": row_id})[0]
@@ -64,14 +55,14 @@ def test_declared_types_in_the_model(server: LiveServer) -> None:
 
 def test_uuid_and_json_are_stored_as_text(client: httpx.Client, database: FreshDatabase) -> None:
     token = uuid.uuid4()
-    row = _post(client, {"token": str(token), "doc": {"k": [1, "ü"]}})
+    row = create_and_read_back(client, "things", {"token": str(token), "doc": {"k": [1, "ü"]}})
     assert row["token"] == str(token) and row["doc"] == {"k": [1, "ü"]}
     assert _raw(database, row["id"], "token") == (str(token), "text")
     assert _raw(database, row["id"], "doc") == ('{"k":[1,"ü"]}', "text")
 
 
 def test_check_list_enum(client: httpx.Client, database: FreshDatabase) -> None:
-    assert _post(client, {})["size"] == "M"
+    assert create_and_read_back(client, "things", {})["size"] == "M"
     r = client.post("/things", json={"size": "XL"})
     assert r.status_code == 422 and r.json()["error"]["details"][0]["path"] == "size"
 
@@ -81,7 +72,7 @@ def test_decimals_are_exact_within_15_significant_digits(client: httpx.Client,
                                                          database: FreshDatabase,
                                                          text: str) -> None:
     # NUMERIC has REAL affinity: 15 significant digits survive exactly, more do not.
-    row = _post(client, {"amount": text})
+    row = create_and_read_back(client, "things", {"amount": text})
     assert row["amount"] == text
     assert _raw(database, row["id"], "amount")[1] in ("real", "integer")
 
@@ -98,16 +89,16 @@ def test_more_digits_than_a_real_holds_is_422(client: httpx.Client, server: Live
 
 def test_unscaled_numeric_loses_trailing_zeros(client: httpx.Client) -> None:
     # a NUMERIC without a declared scale has none to restore: "0.10" is the REAL 0.1
-    assert _post(client, {"free": "0.10"})["free"] == "0.1"
+    assert create_and_read_back(client, "things", {"free": "0.10"})["free"] == "0.1"
 
 
 def test_offsets_are_kept_as_given(client: httpx.Client, database: FreshDatabase) -> None:
-    row = _post(client, {"at_tz": "2024-05-06T09:08:09.5+02:00"})
+    row = create_and_read_back(client, "things", {"at_tz": "2024-05-06T09:08:09.5+02:00"})
     assert row["at_tz"] == "2024-05-06T09:08:09.5+02:00"
     assert _raw(database, row["id"], "at_tz") == ("2024-05-06T09:08:09.500000+02:00", "text")
     assert dt.datetime.fromisoformat(row["at_tz"]) == \
         dt.datetime(2024, 5, 6, 7, 8, 9, 500000, tzinfo=dt.UTC)
-    naive = _post(client, {"at_tz": "2024-05-06T09:08:09"})
+    naive = create_and_read_back(client, "things", {"at_tz": "2024-05-06T09:08:09"})
     assert naive["at_tz"] == "2024-05-06T09:08:09+00:00"  # no zone given: taken as UTC
 
 

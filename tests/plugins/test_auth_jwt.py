@@ -12,6 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 import bcrypt
 import httpx
 import jwt as pyjwt
+from auth_members import MEMBERS_USER
+
+from swain.contrib.testing.auth import FAST_ARGON2, bearer, login, signup
 
 SECRET = "correct horse battery staple, long enough for HS256 and for HS512 as well"
 BCRYPT_HASH = bcrypt.hashpw(b"legacy-password", bcrypt.gensalt(rounds=4)).decode()
@@ -63,19 +66,10 @@ SWAIN_CONFIG = {
         "jwt_secret": SECRET,
         "identity_cache": "0s",
         "public_routes": ["GET /widgets"],
-        "argon2_time_cost": 1,
-        "argon2_memory_kib": 1024,
-        "argon2_parallelism": 1,
+        **FAST_ARGON2,
     },
     "mapping": {
-        "user": {
-            "table": "Members",
-            "id": "MemberNo",
-            "email": "EmailAddr",
-            "firstname": "GivenName",
-            "password": "pw_hash",
-            "isactive": "Enabled",
-        },
+        "user": {**MEMBERS_USER, "firstname": "GivenName"},
         "session": {
             "table": "LoginSessions",
             "id": "SessKey",
@@ -101,11 +95,7 @@ def _error(response: httpx.Response) -> dict:
 
 
 def _signup(client: httpx.Client, email: str, **extra: object) -> httpx.Response:
-    return client.post("/auth/signup", json={"email": email, "password": PASSWORD, **extra})
-
-
-def _bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+    return signup(client, email, PASSWORD, **extra)
 
 
 def test_signup_returns_user_without_secrets_and_tokens(client, database, dialect):
@@ -121,7 +111,7 @@ def test_signup_returns_user_without_secrets_and_tokens(client, database, dialec
         f"WHERE {_q(dialect, 'EmailAddr')} = 'ada@example.com'"
     )
     assert stored[0][0].startswith("$argon2id$") and PASSWORD not in stored[0][0]
-    me = client.get("/auth/me", headers=_bearer(body["access_token"]))
+    me = client.get("/auth/me", headers=bearer(body["access_token"]))
     assert me.status_code == 200, me.text
     assert me.json()["user"]["MemberNo"] == body["user"]["MemberNo"]
     assert "pw_hash" not in me.json()["user"]
@@ -187,7 +177,7 @@ def test_token_endpoint_is_an_oauth2_password_grant(client):
     )
     assert r.status_code == 200, r.text
     assert r.json()["token_type"] == "bearer"
-    assert client.get("/auth/me", headers=_bearer(r.json()["access_token"])).status_code == 200
+    assert client.get("/auth/me", headers=bearer(r.json()["access_token"])).status_code == 200
     assert (
         client.post(
             "/auth/token", json={"username": "form@example.com", "password": PASSWORD}
@@ -199,10 +189,8 @@ def test_token_endpoint_is_an_oauth2_password_grant(client):
 
 
 def test_secret_columns_never_cross_the_table_api(client, database, dialect):
-    token = client.post(
-        "/auth/login", json={"email": "ada@example.com", "password": PASSWORD}
-    ).json()["access_token"]
-    headers = _bearer(token)
+    token = login(client, "ada@example.com", PASSWORD)["access_token"]
+    headers = bearer(token)
     rows = client.get("/Members", headers=headers)
     assert rows.status_code == 200, rows.text
     assert rows.json()["data"] and all("pw_hash" not in row for row in rows.json()["data"])
@@ -229,9 +217,7 @@ def test_auth_required_except_public_routes(client):
 
 
 def test_refresh_rotates_and_a_replayed_token_revokes_the_session(client, database, dialect):
-    pair = client.post(
-        "/auth/login", json={"email": "ada@example.com", "password": PASSWORD}
-    ).json()
+    pair = login(client, "ada@example.com", PASSWORD)
     digests = [
         r[0]
         for r in database.query(
@@ -244,7 +230,7 @@ def test_refresh_rotates_and_a_replayed_token_revokes_the_session(client, databa
     assert second.status_code == 200, second.text
     new = second.json()
     assert new["refresh_token"] != pair["refresh_token"]
-    assert client.get("/auth/me", headers=_bearer(new["access_token"])).status_code == 200
+    assert client.get("/auth/me", headers=bearer(new["access_token"])).status_code == 200
     replay = client.post("/auth/refresh", json={"refresh_token": pair["refresh_token"]})
     assert replay.status_code == 401
     # The replay ended the session: the legitimately rotated token is dead too.
@@ -255,9 +241,7 @@ def test_refresh_rotates_and_a_replayed_token_revokes_the_session(client, databa
 
 
 def test_concurrent_refreshes_of_one_token_yield_one_success_and_no_500(client, server):
-    pair = client.post(
-        "/auth/login", json={"email": "ada@example.com", "password": PASSWORD}
-    ).json()
+    pair = login(client, "ada@example.com", PASSWORD)
 
     def attempt(_: int) -> int:
         with httpx.Client(base_url=server.url, timeout=30) as own:
@@ -272,9 +256,7 @@ def test_concurrent_refreshes_of_one_token_yield_one_success_and_no_500(client, 
 
 
 def test_logout_revokes_the_session(client):
-    pair = client.post(
-        "/auth/login", json={"email": "ada@example.com", "password": PASSWORD}
-    ).json()
+    pair = login(client, "ada@example.com", PASSWORD)
     assert (
         client.post("/auth/logout", json={"refresh_token": pair["refresh_token"]}).status_code
         == 204
@@ -309,7 +291,7 @@ def test_inactive_users_are_refused_everywhere(client, database, dialect):
     pair = client.post(
         "/auth/login", json={"email": "leaving@example.com", "password": PASSWORD}
     ).json()
-    assert client.get("/auth/me", headers=_bearer(pair["access_token"])).status_code == 200
+    assert client.get("/auth/me", headers=bearer(pair["access_token"])).status_code == 200
     with database.engine.begin() as conn:
         conn.exec_driver_sql(
             f"UPDATE {_q(dialect, 'Members')} SET {_q(dialect, 'Enabled')} = "
@@ -319,7 +301,7 @@ def test_inactive_users_are_refused_everywhere(client, database, dialect):
     login = client.post("/auth/login", json={"email": "leaving@example.com", "password": PASSWORD})
     unknown = client.post("/auth/login", json={"email": "nobody@example.com", "password": PASSWORD})
     assert login.status_code == 401 and _error(login) == _error(unknown)
-    assert client.get("/auth/me", headers=_bearer(pair["access_token"])).status_code == 401
+    assert client.get("/auth/me", headers=bearer(pair["access_token"])).status_code == 401
     assert (
         client.post("/auth/refresh", json={"refresh_token": pair["refresh_token"]}).status_code
         == 401
@@ -331,9 +313,7 @@ def _b64(data: dict) -> str:
 
 
 def test_forged_expired_none_and_wrong_type_tokens_are_refused(client):
-    user = client.post(
-        "/auth/login", json={"email": "ada@example.com", "password": PASSWORD}
-    ).json()
+    user = login(client, "ada@example.com", PASSWORD)
     sub = pyjwt.decode(user["access_token"], options={"verify_signature": False})["sub"]
     now = int(time.time())
     claims = {
@@ -347,7 +327,7 @@ def test_forged_expired_none_and_wrong_type_tokens_are_refused(client):
     real_iss = pyjwt.decode(user["access_token"], options={"verify_signature": False})["iss"]
     claims["iss"] = real_iss
     good = pyjwt.encode(claims, SECRET, algorithm="HS256")
-    assert client.get("/auth/me", headers=_bearer(good)).status_code == 200
+    assert client.get("/auth/me", headers=bearer(good)).status_code == 200
     forged = pyjwt.encode(claims, "another secret that is long enough to sign", algorithm="HS256")
     expired = pyjwt.encode(
         {**claims, "iat": now - 7200, "exp": now - 3600}, SECRET, algorithm="HS256"
@@ -370,7 +350,7 @@ def test_forged_expired_none_and_wrong_type_tokens_are_refused(client):
         ("garbage", "abc.def.ghi"),
         ("refresh token", user["refresh_token"]),
     ]:
-        r = client.get("/auth/me", headers=_bearer(token))
+        r = client.get("/auth/me", headers=bearer(token))
         assert r.status_code == 401, (name, r.text)
         assert r.json()["error"]["code"] == "unauthorized"
     # An access token is not a refresh token either.

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import time
 
-import httpx
+from auth_members import MEMBERS_USER
+
+from swain.contrib.testing.auth import FAST_ARGON2, bearer, login, signup
 
 SECRET = "another secret that is plenty long for HS256 signing, 64 bytes+ ok"
 PASSWORD = "basic-password-1"
@@ -49,18 +51,10 @@ SWAIN_CONFIG = {
         "identity_cache": "0s",
         "expose_auth_tables": True,
         "basic_cache": "30s",
-        "argon2_time_cost": 1,
-        "argon2_memory_kib": 1024,
-        "argon2_parallelism": 1,
+        **FAST_ARGON2,
     },
     "mapping": {
-        "user": {
-            "table": "Members",
-            "id": "MemberNo",
-            "email": "EmailAddr",
-            "password": "pw_hash",
-            "isactive": "Enabled",
-        },
+        "user": MEMBERS_USER,
         "api_key": {
             "table": "AccessKeys",
             "id": "KeyId",
@@ -78,21 +72,10 @@ def _q(dialect: str, name: str) -> str:
     return f"`{name}`" if dialect == "mysql" else f'"{name}"'
 
 
-def _login(client: httpx.Client, email: str) -> dict:
-    r = client.post("/auth/login", json={"email": email, "password": PASSWORD})
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
 def test_api_keys_are_shown_once_stored_hashed_and_revocable(client, database, dialect):
-    assert (
-        client.post(
-            "/auth/signup", json={"email": "keys@example.com", "password": PASSWORD}
-        ).status_code
-        == 201
-    )
-    bearer = {"Authorization": f"Bearer {_login(client, 'keys@example.com')['access_token']}"}
-    created = client.post("/auth/api_keys", json={"name": "ci"}, headers=bearer)
+    assert signup(client, "keys@example.com", PASSWORD).status_code == 201
+    owner = bearer(login(client, "keys@example.com", PASSWORD)["access_token"])
+    created = client.post("/auth/api_keys", json={"name": "ci"}, headers=owner)
     assert created.status_code == 201, created.text
     key, key_id = created.json()["key"], created.json()["id"]
     assert key.startswith("swk_") and len(key) > 40
@@ -101,7 +84,7 @@ def test_api_keys_are_shown_once_stored_hashed_and_revocable(client, database, d
         for r in database.query(f"SELECT {_q(dialect, 'Digest')} FROM {_q(dialect, 'AccessKeys')}")
     ]
     assert digests and key not in digests
-    listed = client.get("/auth/api_keys", headers=bearer).json()["data"]
+    listed = client.get("/auth/api_keys", headers=owner).json()["data"]
     assert [k["id"] for k in listed] == [key_id] and listed[0]["name"] == "ci"
     assert "key" not in listed[0] and key not in str(listed)
     # The table API never shows the digest.
@@ -116,21 +99,21 @@ def test_api_keys_are_shown_once_stored_hashed_and_revocable(client, database, d
     assert client.get("/notes", headers={"X-API-Key": key + "x"}).status_code == 401
     assert client.get("/notes", headers={"X-API-Key": "nonsense"}).status_code == 401
     # Someone else cannot revoke it.
-    client.post("/auth/signup", json={"email": "other@example.com", "password": PASSWORD})
-    other = {"Authorization": f"Bearer {_login(client, 'other@example.com')['access_token']}"}
+    signup(client, "other@example.com", PASSWORD)
+    other = bearer(login(client, "other@example.com", PASSWORD)["access_token"])
     assert client.delete(f"/auth/api_keys/{key_id}", headers=other).status_code == 404
     assert client.get("/auth/api_keys", headers=other).json()["data"] == []
     assert client.get("/notes", headers={"X-API-Key": key}).status_code == 200
-    revoked = client.delete(f"/auth/api_keys/{key_id}", headers=bearer)
+    revoked = client.delete(f"/auth/api_keys/{key_id}", headers=owner)
     assert revoked.status_code == 200, revoked.text
     assert client.get("/notes", headers={"X-API-Key": key}).status_code == 401
-    assert client.get("/auth/api_keys", headers=bearer).json()["data"][0]["revoked_at"] is not None
+    assert client.get("/auth/api_keys", headers=owner).json()["data"][0]["revoked_at"] is not None
 
 
 def test_keys_of_inactive_users_are_refused(client, database, dialect):
-    client.post("/auth/signup", json={"email": "gone@example.com", "password": PASSWORD})
-    bearer = {"Authorization": f"Bearer {_login(client, 'gone@example.com')['access_token']}"}
-    key = client.post("/auth/api_keys", json={}, headers=bearer).json()["key"]
+    signup(client, "gone@example.com", PASSWORD)
+    owner = bearer(login(client, "gone@example.com", PASSWORD)["access_token"])
+    key = client.post("/auth/api_keys", json={}, headers=owner).json()["key"]
     assert client.get("/notes", headers={"X-API-Key": key}).status_code == 200
     with database.engine.begin() as conn:
         conn.exec_driver_sql(
@@ -144,7 +127,7 @@ def test_keys_of_inactive_users_are_refused(client, database, dialect):
 
 
 def test_basic_auth_verifies_and_caches(client):
-    client.post("/auth/signup", json={"email": "basic@example.com", "password": PASSWORD})
+    signup(client, "basic@example.com", PASSWORD)
     r = client.get("/auth/me", auth=("basic@example.com", PASSWORD))
     assert r.status_code == 200, r.text
     assert r.json()["provider"] == "basic"
@@ -163,8 +146,8 @@ def test_basic_auth_verifies_and_caches(client):
 
 
 def test_stateless_refresh_tokens_are_signed_and_typed(client):
-    client.post("/auth/signup", json={"email": "stateless@example.com", "password": PASSWORD})
-    pair = _login(client, "stateless@example.com")
+    signup(client, "stateless@example.com", PASSWORD)
+    pair = login(client, "stateless@example.com", PASSWORD)
     assert pair["refresh_token"].count(".") == 2  # a JWT, not an opaque session token
     again = client.post("/auth/refresh", json={"refresh_token": pair["refresh_token"]})
     assert again.status_code == 200, again.text
@@ -230,7 +213,7 @@ def test_openapi_documents_auth_endpoints_and_four_security_schemes(client):
     assert "requestPasswordReset" not in ops  # not mapped in this module
     assert "pw_hash" not in doc["components"]["schemas"]["AuthUser"]["properties"]
     # What Swagger UI's Authorize does: the password flow on tokenUrl, then bearer.
-    client.post("/auth/signup", json={"email": "swagger@example.com", "password": PASSWORD})
+    signup(client, "swagger@example.com", PASSWORD)
     token = client.post(
         token_url,
         data={"grant_type": "password", "username": "swagger@example.com", "password": PASSWORD},

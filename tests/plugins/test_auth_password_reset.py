@@ -18,8 +18,10 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from auth_members import MEMBERS_USER
 
 from swain.contrib.testing import LiveServer, free_port, write_config
+from swain.contrib.testing.auth import FAST_ARGON2, signup
 from swain.core import ConfigError, create_app, load_config
 
 PASSWORD = "first-password"
@@ -58,13 +60,7 @@ CREATE TABLE `Sessions` (`Sid` INTEGER AUTO_INCREMENT PRIMARY KEY, `Uid` INTEGER
 }
 
 MAPPING = {
-    "user": {
-        "table": "Members",
-        "id": "MemberNo",
-        "email": "EmailAddr",
-        "password": "pw_hash",
-        "isactive": "Enabled",
-    },
+    "user": MEMBERS_USER,
     "password_reset_token": {
         "table": "ResetCodes",
         "id": "CodeNo",
@@ -87,9 +83,7 @@ AUTH = {
     "jwt_secret": SECRET,
     "identity_cache": "0s",
     "password_token_expiry": "1h",
-    "argon2_time_cost": 1,
-    "argon2_memory_kib": 1024,
-    "argon2_parallelism": 1,
+    **FAST_ARGON2,
 }
 
 SWAIN_CONFIG = {
@@ -174,7 +168,7 @@ def _link_token(message: email.message.EmailMessage) -> tuple[str, str]:
 
 
 def _signup(client: httpx.Client, address: str) -> dict:
-    r = client.post("/auth/signup", json={"email": address, "password": PASSWORD})
+    r = signup(client, address, PASSWORD)
     assert r.status_code == 201, r.text
     return r.json()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -28,6 +28,8 @@ RESERVED_NAMES = frozenset({"auth", "swagger", "openapi.json", "openapi.yaml", "
                             "health", "ready", "metrics", ".well-known"})
 
 _CACHE_LIMIT = 4096
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -82,20 +84,21 @@ class Catalog:
 
     def clause(self, key: Hashable, build: Callable[[], Any]) -> Any:
         """A clause built once per shape: building clauses costs more than the query."""
-        found = self._clauses.get(key)
-        if found is None:
-            if len(self._clauses) >= _CACHE_LIMIT:
-                self._clauses.clear()
-            found = self._clauses[key] = build()
-        return found
+        return _remembered(self._clauses, key, build)
 
     def compiled(self, key: Hashable, build: Callable[[], Compiled]) -> Compiled:
-        found = self._compiled.get(key)
-        if found is None:
-            if len(self._compiled) >= _CACHE_LIMIT:
-                self._compiled.clear()
-            found = self._compiled[key] = build()
-        return found
+        """SQL compiled once per request shape."""
+        return _remembered(self._compiled, key, build)
 
     def reserved_collisions(self) -> list[str]:
         return sorted(t.key for t in self.schema.visible_tables if t.key.lower() in RESERVED_NAMES)
+
+
+def _remembered(cache: dict[Hashable, T], key: Hashable, build: Callable[[], T]) -> T:
+    """``cache[key]``, built on first use; the cache is emptied when it is full."""
+    found = cache.get(key)
+    if found is None:
+        if len(cache) >= _CACHE_LIMIT:
+            cache.clear()
+        found = cache[key] = build()
+    return found

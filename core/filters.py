@@ -166,6 +166,14 @@ class _Counter:
             raise invalid(path, f"too many expressions (at most {self.limits.max_expressions})")
 
 
+def _known_keys(raw: Mapping[str, Any], allowed: Sequence[str], path: str,
+                in_what: str = "") -> None:
+    """422 on the first key of ``raw`` not in ``allowed`` (``in_what``: " in a group")."""
+    for key in raw:
+        if key not in allowed:
+            raise invalid(_join(path, key), f"unknown key{in_what} (allowed: {', '.join(allowed)})")
+
+
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
@@ -176,10 +184,7 @@ def parse(table: Table, payload: Any, schema_tables: Mapping[str, Table], limits
     """Check ``payload`` against ``table`` and return its typed tree (422 on any mistake)."""
     if not isinstance(payload, Mapping):
         raise invalid(path or "body", "expected a JSON object with an \"expressions\" array")
-    allowed = (*_PAYLOAD_KEYS, *extra_keys)
-    for key in payload:
-        if key not in allowed:
-            raise invalid(_join(path, key), f"unknown key (allowed: {', '.join(allowed)})")
+    _known_keys(payload, (*_PAYLOAD_KEYS, *extra_keys), path)
     parser = _Parser(schema_tables, limits, operators or {})
     where, relations = parser.expressions(table, payload.get("expressions", []),
                                           _join(path, "expressions"), depth=0, top=True)
@@ -225,9 +230,7 @@ def parse_sort(table: Table | None, raw: Any, path: str,
         where = f"{path}[{i}]"
         if not isinstance(item, Mapping):
             raise invalid(where, "expected an object {\"field\", \"direction\", \"nulls\"}")
-        for key in item:
-            if key not in ("field", "direction", "nulls"):
-                raise invalid(f"{where}.{key}", "unknown key (allowed: field, direction, nulls)")
+        _known_keys(item, ("field", "direction", "nulls"), where)
         name = item.get("field")
         if name not in extra_names:
             if table is None:
@@ -284,10 +287,7 @@ class _Parser:
             return self.condition(table, raw, path)
         operator = raw.get("operator")
         if isinstance(operator, str) and operator.upper() in _GROUPS:
-            for key in raw:
-                if key not in ("operator", "expressions"):
-                    raise invalid(f"{path}.{key}", "unknown key in a group (allowed: operator, "
-                                  "expressions)")
+            _known_keys(raw, ("operator", "expressions"), path, " in a group")
             items = raw.get("expressions")
             if not isinstance(items, list) or not items:
                 raise invalid(f"{path}.expressions", "a group needs a non-empty array of "
@@ -305,10 +305,7 @@ class _Parser:
         return [*OPERATORS_BY_KIND.get(column.kind, ()), "isnull", *sorted(self.operators)]
 
     def condition(self, table: Table, raw: Mapping[str, Any], path: str) -> Condition:
-        for key in raw:
-            if key not in ("field", "operator", "value"):
-                raise invalid(f"{path}.{key}", "unknown key in a condition (allowed: field, "
-                              "operator, value)")
+        _known_keys(raw, ("field", "operator", "value"), path, " in a condition")
         column = _visible(table, raw["field"], f"{path}.field")
         operator = raw.get("operator")
         allowed = self.allowed_operators(column)
@@ -361,10 +358,7 @@ class _Parser:
 
     def relation(self, table: Table, raw: Mapping[str, Any], path: str, depth: int,
                  top: bool) -> RelationFilter:
-        for key in raw:
-            if key not in _RELATION_KEYS:
-                raise invalid(f"{path}.{key}", f"unknown key in a relationship expression "
-                              f"(allowed: {', '.join(_RELATION_KEYS)})")
+        _known_keys(raw, _RELATION_KEYS, path, " in a relationship expression")
         name = raw["relationship"]
         rel = table.relationship(name) if isinstance(name, str) else None
         target = self.tables.get(rel.target) if rel is not None else None
@@ -646,9 +640,7 @@ def parse_aggregations(table: Table, raw: Any, path: str, functions: Mapping[str
         where = f"{path}.functions[{i}]"
         if not isinstance(item, Mapping):
             raise invalid(where, "expected an object {\"type\", \"field\", \"alias\"}")
-        for key in item:
-            if key not in ("type", "field", "alias"):
-                raise invalid(f"{where}.{key}", "unknown key (allowed: type, field, alias)")
+        _known_keys(item, ("type", "field", "alias"), where)
         kind = item.get("type")
         impl = functions.get(kind.upper()) if isinstance(kind, str) else None
         if impl is None or not isinstance(kind, str):

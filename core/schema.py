@@ -8,6 +8,7 @@ derived here once (SPEC §6) so every part of the API agrees on them.
 from __future__ import annotations
 
 import re
+import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -57,6 +58,17 @@ class Column:
     @property
     def required_on_create(self) -> bool:
         return not self.nullable and not self.has_default and not self.stamped
+
+    def fresh_key(self) -> Any:
+        """A new value for this key column when the database does not fill it: a
+        UUID for uuid and text keys, else ``None``."""
+        if self.has_default:
+            return None
+        if self.kind == "uuid":
+            return uuid.uuid4()
+        if self.kind == "string":
+            return uuid.uuid4().hex
+        return None
 
 
 @dataclass

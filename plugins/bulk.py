@@ -24,7 +24,7 @@ and write preparers as single-row operations.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -166,16 +166,27 @@ async def bulk_create(request: web.Request) -> web.Response:
             checked.append((index, values))
         except ApiError as exc:
             result.fail(index, exc)
+
+    async def write(conn: DBConnection) -> None:
+        if on_conflict:
+            for index, values in checked:
+                await _savepointed(gw, conn, result, index, lambda v=values: _upsert(
+                    gw, conn, table, v, conflict, on_conflict, update_scope))
+        else:
+            await _insert_batched(gw, conn, table, checked, result)
+
+    return await _written(gw, result, atomic, write)
+
+
+async def _written(gw: TableGateway, result: BulkResult, atomic: bool,
+                   write: Callable[[DBConnection], Awaitable[None]]) -> web.Response:
+    """Run ``write`` in one transaction and answer with the per-row result; an atomic
+    batch with a failing row (found before or while writing) writes nothing."""
     if atomic and result.failed:
         return result.response(atomic=True)
     try:
         async with gw.dialect.transaction() as conn:
-            if on_conflict:
-                for index, values in checked:
-                    await _savepointed(gw, conn, result, index, lambda v=values: _upsert(
-                        gw, conn, table, v, conflict, on_conflict, update_scope))
-            else:
-                await _insert_batched(gw, conn, table, checked, result)
+            await write(conn)
             if atomic and result.failed:
                 raise _Rollback(result.response(atomic=True))
     except _Rollback as rollback:
@@ -452,18 +463,13 @@ async def bulk_update(request: web.Request) -> web.Response:
             checked.append((index, key, values))
         except ApiError as exc:
             result.fail(index, exc)
-    if atomic and result.failed:
-        return result.response(atomic=True)
-    try:
-        async with gw.dialect.transaction() as conn:
-            for index, key, values in checked:
-                await _savepointed(gw, conn, result, index,
-                                   lambda k=key, v=values: gw.update(table, k, v, conn))
-            if atomic and result.failed:
-                raise _Rollback(result.response(atomic=True))
-    except _Rollback as rollback:
-        return rollback.response
-    return result.response(atomic=atomic)
+
+    async def write(conn: DBConnection) -> None:
+        for index, key, values in checked:
+            await _savepointed(gw, conn, result, index,
+                               lambda k=key, v=values: gw.update(table, k, v, conn))
+
+    return await _written(gw, result, atomic, write)
 
 
 # -- PUT / DELETE /{t}/filter --------------------------------------------------------

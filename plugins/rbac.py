@@ -279,12 +279,9 @@ class Store:
         table, _ = self._table(card)
         column = table.column(self._c(card, "id").name)
         assert column is not None
-        if column.autoincrement or column.has_default:
-            return None
-        if column.kind == "uuid":
-            return uuid.uuid4()
-        if column.kind == "string":
-            return uuid.uuid4().hex
+        key = column.fresh_key()
+        if key is not None or column.has_default:
+            return key
         rows = await self._all(("max_id", card), lambda: sa.select(
             sa.func.max(self._c(card, "id"))), {})
         return int(rows[0][0] or 0) + 1

@@ -188,17 +188,6 @@ class Store:
         rows = await self.fetch(name, conditions, roles, limit=2, **kwargs)
         return rows[0] if rows else None
 
-    def new_id(self, name: str) -> Any:
-        """A key value for tables whose id the database does not fill itself."""
-        column = self.column(name, "id")
-        if column.autoincrement or column.has_default:
-            return None
-        if column.kind == "uuid":
-            return uuid.uuid4()
-        if column.kind == "string":
-            return uuid.uuid4().hex
-        return None
-
     async def insert(self, name: str, values: Mapping[str, Any], *,
                      extra: Mapping[str, Any] | None = None,
                      conn: DBConnection | None = None) -> Any:
@@ -207,7 +196,7 @@ class Store:
         table, sa_table = self.table(name)
         values = dict(values)
         if "id" not in values:
-            generated = self.new_id(name)
+            generated = self.column(name, "id").fresh_key()
             if generated is not None:
                 values["id"] = generated
         by_column = {card.column(role): self.encode(name, role, v) for role, v in values.items()}

@@ -299,15 +299,22 @@ async def _introspect(config: Config, pm: Any) -> tuple[Any, Schema]:
     return dialect, schema
 
 
+def _scoped_schema(ctx: click.Context, purpose: str) -> tuple[TenantScope, Any, Schema]:
+    """The project's tenant scope, dialect and introspected schema for a command
+    (``purpose`` completes "[rls] enabled = true is needed …")."""
+    config, pm = ctx.obj.load()
+    scope = TenantScope(config)
+    if not scope.enabled:
+        raise ConfigError(f"[rls] enabled = true is needed {purpose}")
+    dialect, schema = asyncio.run(_introspect(config, pm))
+    return scope, dialect, schema
+
+
 def _plan(ctx: click.Context, dialect_name: str | None) -> tuple[Any, Any, Any]:
     from . import migrate
 
     try:
-        config, pm = ctx.obj.load()
-        scope = TenantScope(config)
-        if not scope.enabled:
-            raise ConfigError("[rls] enabled = true is needed to plan tenant columns")
-        dialect, schema = asyncio.run(_introspect(config, pm))
+        scope, dialect, schema = _scoped_schema(ctx, "to plan tenant columns")
         for table in list(schema.tables.values()):
             if table.hidden:
                 del schema.tables[table.key]
@@ -365,11 +372,7 @@ def swain_cli_commands(cli: click.Group) -> None:
         from . import migrate
 
         try:
-            config, pm = ctx.obj.load()
-            scope = TenantScope(config)
-            if not scope.enabled:
-                raise ConfigError("[rls] enabled = true is needed for tenant policies")
-            dialect, schema = asyncio.run(_introspect(config, pm))
+            scope, dialect, schema = _scoped_schema(ctx, "for tenant policies")
             if dialect.name != "postgresql":
                 raise ConfigError(f"native policies need PostgreSQL (this is {dialect.name})")
             sql = migrate.policy_statements(scope, schema)

@@ -3,8 +3,10 @@ refresh, logout and ``/auth/me`` (SPEC §8.2, §8.3).
 
 Access tokens are JWTs (see :mod:`.tokens`).  Refresh tokens depend on the
 mapping: with the ``session`` card mapped they are opaque random strings
-(``<session id>.<secret>``) stored only as a hash, rotated on every refresh,
-and presenting a rotated one revokes the session.  Without the session card
+(``<session id>.<secret>``, the secret carrying an HMAC of the session id, so
+a token the server never issued is refused without touching any session),
+stored only as a hash, rotated on every refresh; presenting a rotated one
+revokes the session.  Without the session card
 they are signed JWTs of type ``refresh`` bound to the current password (a
 password change invalidates them); logout is then client-side: the server
 has nothing to revoke, and a refresh token stays usable until it expires.
@@ -102,6 +104,7 @@ async def token(request: web.Request) -> web.Response:
 async def refresh(request: web.Request) -> web.Response:
     service = _service(request)
     body = _body(await read_json(request))
+    await service.limit(request, "refresh", None)
     return json_response(dumps(await service.refresh(body.get("refresh_token"))))
 
 
@@ -109,6 +112,7 @@ async def refresh(request: web.Request) -> web.Response:
 async def logout(request: web.Request) -> web.Response:
     service = _service(request)
     body = _body(await read_json(request))
+    await service.limit(request, "logout", None)
     await service.logout(body.get("refresh_token"))
     return web.Response(status=204)
 

@@ -1,5 +1,5 @@
-"""Rate limits on login, signup and password reset (SPEC §8.3): per client
-address and per account, answered with 429 and ``Retry-After``.
+"""Rate limits on login, signup, password reset, refresh and logout: per client
+address and (where there is one) per account, answered with 429 and ``Retry-After``.
 
 Counters are fixed windows, kept in memory by default (one process) or in
 Redis when ``[rate_limit] redis_url`` is set, so several instances share
@@ -33,8 +33,10 @@ from . import mapping
 from .service import AUTH
 
 log = logging.getLogger("swain")
-ACTIONS = ("login", "signup", "reset")
-DEFAULTS = {"login": ("60/1m", "10/1m"), "signup": ("20/1h", "5/1h"), "reset": ("20/1h", "5/1h")}
+#: action -> (per-client limit, per-account limit); refresh and logout name no account
+DEFAULTS: dict[str, tuple[str, str | None]] = {
+    "login": ("60/1m", "10/1m"), "signup": ("20/1h", "5/1h"), "reset": ("20/1h", "5/1h"),
+    "refresh": ("60/1m", None), "logout": ("60/1m", None)}
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -88,8 +90,8 @@ class Limiter:
         section = config.rate_limit
         self.counter = counter
         self.limits: dict[tuple[str, str], tuple[int, float]] = {}
-        for action in ACTIONS:
-            for scope in ("client", "account"):
+        for action, (_client, per_account) in DEFAULTS.items():
+            for scope in ("client", "account") if per_account else ("client",):
                 key = f"{action}_per_{scope}"
                 self.limits[(action, scope)] = parse_limit(section[key], f"rate_limit.{key}")
         self.proxies: list[Network] = []
@@ -120,7 +122,7 @@ class Limiter:
 
     async def hit(self, request: web.Request, action: str, account: str | None) -> None:
         checks = [("client", self.client_address(request))]
-        if account:
+        if account and (action, "account") in self.limits:
             checks.append(("account", account))
         for scope, who in checks:
             allowed, window = self.limits[(action, scope)]
@@ -165,7 +167,8 @@ def swain_config_sections() -> dict[str, dict[str, Setting]]:
     }
     for action, (client, account) in DEFAULTS.items():
         settings[f"{action}_per_client"] = Setting("str", client)
-        settings[f"{action}_per_account"] = Setting("str", account)
+        if account:
+            settings[f"{action}_per_account"] = Setting("str", account)
     return {"rate_limit": settings}
 
 

@@ -7,6 +7,8 @@ their own parts (rate limiter, email sender).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import hashlib
 import hmac
@@ -36,6 +38,12 @@ from .store import Store, utcnow
 from .tokens import TokenSigner
 
 INVALID_LOGIN = "invalid email or password"
+INVALID_REFRESH = "invalid refresh token"
+#: A session refresh token is ``<session id>.<base64url(nonce + tag)>``: the nonce
+#: is the secret (stored only as a hash), the tag an HMAC of the session id and
+#: nonce, so a token the server never issued is refused before any row is read.
+_NONCE_BYTES = 32
+_TAG_BYTES = 16
 #: Columns signup's additional_data can never set, whatever they are called.
 PROTECTED_NAMES = frozenset({"role", "roles", "is_admin", "isadmin", "admin", "is_superuser",
                              "superuser", "is_staff", "permissions", "permission", "tenant",
@@ -64,6 +72,7 @@ class AuthService:
     signer: TokenSigner
     passwords: Passwords
     store: Store = field(init=False)
+    _session_key: bytes = field(init=False, repr=False)
     limiter: RateLimiter | None = None
     #: set by the password_reset plugin: sends a reset email (never raises)
     send_reset: Callable[[str, str], Awaitable[None]] | None = None
@@ -71,6 +80,7 @@ class AuthService:
 
     def __post_init__(self) -> None:
         self.store = Store(self.runtime, self.cards)
+        self._session_key = self.signer.derive_key("refresh-session")
 
     # -- settings ---------------------------------------------------------
 
@@ -212,34 +222,51 @@ class AuthService:
 
     async def issue_pair(self, user: Mapping[str, Any]) -> dict[str, Any]:
         if self.stateful_sessions:
-            secret = secrets.token_urlsafe(32)
+            nonce = secrets.token_bytes(_NONCE_BYTES)
             now = utcnow()
-            values: dict[str, Any] = {"userid": user["id"], "refreshtoken": token_hash(secret),
+            values: dict[str, Any] = {"userid": user["id"], "refreshtoken": _nonce_hash(nonce),
                                       "expiresat": _later(now, self.refresh_expiry)}
             if self.cards["session"].has("lastused"):
                 values["lastused"] = now
             session_id = await self.store.insert("session", values)
-            refresh = f"{session_id}.{secret}"
+            refresh = self._session_token(session_id, nonce)
         else:
             refresh = self.signer.issue(user["id"], "refresh", self.refresh_expiry,
                                         pv=self.password_version(user))
         return {"access_token": self.access_token(user), "refresh_token": refresh,
                 "token_type": "bearer", "expires_in": int(self.access_expiry)}
 
+    def _session_tag(self, session_id: Any, nonce: bytes) -> bytes:
+        message = str(session_id).encode() + b"." + nonce
+        return hmac.new(self._session_key, message, hashlib.sha256).digest()[:_TAG_BYTES]
+
+    def _session_token(self, session_id: Any, nonce: bytes) -> str:
+        secret = base64.urlsafe_b64encode(nonce + self._session_tag(session_id, nonce))
+        return f"{session_id}.{secret.rstrip(b'=').decode()}"
+
     async def _session(self, token: str) -> tuple[Any, dict[str, Any] | None, bool]:
-        """(session id, session row, token matches); 401 for a malformed token."""
+        """(session id, session row, token is the current one) for a token this server
+        issued; 401 for anything else, before a row is read or touched."""
         session_text, dot, secret = token.rpartition(".")
         if not dot or not session_text or not secret or len(token) > 512:
-            raise Unauthorized("invalid refresh token")
+            raise Unauthorized(INVALID_REFRESH)
+        try:
+            raw = base64.urlsafe_b64decode(secret + "=" * (-len(secret) % 4))
+        except (binascii.Error, ValueError):
+            raise Unauthorized(INVALID_REFRESH) from None
+        nonce, tag = raw[:_NONCE_BYTES], raw[_NONCE_BYTES:]
         column = self.store.column("session", "id")
         try:
             session_id = parse_value(column, session_text, "refresh_token", from_text=True)
         except ValidationFailed:
-            raise Unauthorized("invalid refresh token") from None
+            raise Unauthorized(INVALID_REFRESH) from None
+        if len(raw) != _NONCE_BYTES + _TAG_BYTES or \
+                not hmac.compare_digest(tag, self._session_tag(session_text, nonce)):
+            raise Unauthorized(INVALID_REFRESH)
         row = await self.store.fetch_one("session", [("id", "eq", session_id)])
         if row is None:
             return session_id, None, False
-        return session_id, row, same(str(row.get("refreshtoken") or ""), token_hash(secret))
+        return session_id, row, same(str(row.get("refreshtoken") or ""), _nonce_hash(nonce))
 
     async def refresh(self, token: object) -> dict[str, Any]:
         if not isinstance(token, str) or not token:
@@ -249,14 +276,14 @@ class AuthService:
             user = await self.find_by_id(self.user_id(claims["sub"]))
             if user is None or not self.is_active(user) or \
                     not same(claims.get("pv", ""), self.password_version(user)):
-                raise Unauthorized("invalid refresh token")
+                raise Unauthorized(INVALID_REFRESH)
             return await self.issue_pair(user)
-        session_id, row, matches = await self._session(token)
+        session_id, row, current = await self._session(token)
         if row is None:
-            raise Unauthorized("invalid refresh token")
-        if not matches:
-            # A rotated (or forged) token for a real session: assume it was
-            # stolen and end the session, so the thief's copy dies as well.
+            raise Unauthorized(INVALID_REFRESH)
+        if not current:
+            # A token this server issued for this session, since rotated: assume
+            # it was stolen and end the session, so the thief's copy dies as well.
             await self.store.delete("session", [("id", "eq", session_id)])
             raise Unauthorized("refresh token reused; the session has been revoked")
         expires = self.store.decode_time("session", "expiresat", row.get("expiresat"))
@@ -266,8 +293,8 @@ class AuthService:
         user = await self.find_by_id(row["userid"])
         if user is None or not self.is_active(user):
             raise Unauthorized("the account is inactive or no longer exists")
-        secret = secrets.token_urlsafe(32)
-        values: dict[str, Any] = {"refreshtoken": token_hash(secret)}
+        nonce = secrets.token_bytes(_NONCE_BYTES)
+        values: dict[str, Any] = {"refreshtoken": _nonce_hash(nonce)}
         if self.cards["session"].has("lastused"):
             values["lastused"] = utcnow()
         # Compare-and-swap: of concurrent refreshes with one token, exactly one
@@ -278,7 +305,8 @@ class AuthService:
         if changed != 1:
             await self.store.delete("session", [("id", "eq", session_id)])
             raise Unauthorized("refresh token reused; the session has been revoked")
-        return {"access_token": self.access_token(user), "refresh_token": f"{session_id}.{secret}",
+        return {"access_token": self.access_token(user),
+                "refresh_token": self._session_token(session_id, nonce),
                 "token_type": "bearer", "expires_in": int(self.access_expiry)}
 
     async def logout(self, token: object) -> None:
@@ -287,10 +315,10 @@ class AuthService:
         if not self.stateful_sessions:
             self.signer.verify(token, "refresh")  # stateless: the client forgets the tokens
             return
-        session_id, row, _matches = await self._session(token)
+        session_id, row, _current = await self._session(token)
         if row is None:
-            raise Unauthorized("invalid refresh token")
-        # A rotated token also ends the session (it may have been stolen).
+            raise Unauthorized(INVALID_REFRESH)
+        # A rotated token (really issued, see _session) also ends the session.
         await self.store.delete("session", [("id", "eq", session_id)])
 
     async def revoke_sessions(self, user_id: Any, conn: Any = None) -> None:
@@ -377,6 +405,10 @@ class AuthService:
         assert user is not None
         tokens = await self.issue_pair(user) if self.is_active(user) else {}
         return await self.public_user(user["id"]), tokens
+
+
+def _nonce_hash(nonce: bytes) -> str:
+    return hashlib.sha256(nonce).hexdigest()
 
 
 def _later(now: dt.datetime, seconds: float) -> dt.datetime:

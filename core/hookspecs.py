@@ -34,7 +34,7 @@ if TYPE_CHECKING:
         CleanupContext,
         EmailTransport,
         FilterOperator,
-        PasswordHasher,
+        PasswordVerifier,
         RowPolicy,
         WritePreparer,
     )
@@ -176,8 +176,15 @@ def swain_aggregate_functions(config: Config) -> Mapping[str, AggregateFunction]
 
 
 @hookspec
-def swain_password_hashers(config: Config) -> Iterable[PasswordHasher]:
-    """Return password hashers; the first one hashes new passwords, all verify."""
+def swain_password_hashers(config: Config) -> Iterable[PasswordVerifier]:
+    """Return password verifiers, one per stored-hash format family.
+
+    Collected in registration order.  The very first (the built-in argon2id
+    of the ``passwords`` plugin) must be a :class:`~swain.core.PasswordHasher`:
+    it makes every new hash and always verifies.  Every other one verifies only
+    when its ``name`` is listed in ``[auth] password_formats``; a listed name
+    no verifier has stops the app at startup.
+    """
 
 
 @hookspec

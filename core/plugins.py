@@ -50,6 +50,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     # Authentication: inert unless [auth] is enabled and [mapping.user] is mapped.
     "swain.plugins.auth.mapping",
     "swain.plugins.auth.passwords",
+    "swain.plugins.auth.hash_formats",
     "swain.plugins.auth.jwt",
     "swain.plugins.auth.api_keys",
     "swain.plugins.auth.basic_auth",

@@ -92,13 +92,45 @@ class AggregateFunction(Protocol):
         """The SQL aggregate over ``column``."""
 
 
+@dataclass(frozen=True)
+class HashInfo:
+    """What a password verifier can tell about a stored hash without the password."""
+
+    #: the format as operators know it, e.g. ``"Django pbkdf2_sha256"``
+    format: str
+    #: relative verification work within the format (iterations, ``2**rounds``…)
+    cost: float = 1.0
+    #: why the hash can never verify (malformed, over the cost caps); ``None`` when usable
+    problem: str | None = None
+
+
 @runtime_checkable
-class PasswordHasher(Protocol):
-    def identifies(self, encoded: str) -> bool: ...
+class PasswordVerifier(Protocol):
+    """Verifies the stored hashes of one family of formats (a framework's, say).
+
+    ``name`` is what ``[auth] password_formats`` enables it by.  Both methods
+    must be safe on any string: a value of another format gives ``None`` /
+    ``False``, never an exception, and the work is bounded whatever parameters
+    the value claims.
+    """
+
+    name: str
+
+    def inspect(self, encoded: str) -> HashInfo | None:
+        """``None`` when ``encoded`` is not of this family; cheap (no key derivation)."""
+
+    def verify(self, encoded: str, password: str) -> bool:
+        """Whether ``password`` matches, compared in constant time."""
+
+
+@runtime_checkable
+class PasswordHasher(PasswordVerifier, Protocol):
+    """A verifier that also makes new hashes (the first one registered does)."""
 
     def hash(self, password: str) -> str: ...
 
-    def verify(self, encoded: str, password: str) -> bool: ...
+    def needs_rehash(self, encoded: str) -> bool:
+        """Whether a hash of this format should be replaced (weaker parameters)."""
 
 
 @dataclass(frozen=True)

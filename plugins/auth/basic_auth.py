@@ -1,5 +1,6 @@
-"""HTTP Basic with email and password (SPEC §8.3), so generated SDKs'
-``username``/``password`` configuration works.
+"""HTTP Basic with email (or, where ``[mapping.user] username`` is mapped, username)
+and password (SPEC §8.3), so generated SDKs' ``username``/``password``
+configuration works.
 
 A verified pair is remembered for ``auth.basic_cache`` seconds (30 by
 default) under an HMAC of the pair with a per-process random key, so the
@@ -36,8 +37,9 @@ class BasicProvider:
         self._key = secrets.token_bytes(32)
         self._verified: dict[bytes, tuple[float, Any]] = {}
 
-    def _fingerprint(self, email: str, password: str) -> bytes:
-        return hmac.new(self._key, f"{email.lower()}\x00{password}".encode(),
+    def _fingerprint(self, login: str, password: str) -> bytes:
+        # exact: usernames may differ by case alone
+        return hmac.new(self._key, f"{login}\x00{password}".encode(),
                         hashlib.sha256).digest()
 
     async def authenticate(self, request: web.Request) -> Identity | None:
@@ -49,18 +51,18 @@ class BasicProvider:
             decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError):
             raise Unauthorized("malformed Basic credentials", headers=CHALLENGE) from None
-        email, colon, password = decoded.partition(":")
+        login, colon, password = decoded.partition(":")
         if not colon:
             raise Unauthorized("malformed Basic credentials", headers=CHALLENGE)
         service = request.app[AUTH]
-        fingerprint = self._fingerprint(email, password)
+        fingerprint = self._fingerprint(login, password)
         now = time.monotonic()
         cached = self._verified.get(fingerprint)
         if cached is not None and cached[0] > now:
             return await service.active_identity(cached[1], self.name)
-        await service.limit(request, "login", email)
+        await service.limit(request, "login", login)
         try:
-            user = await service.check_password(email, password)
+            user = await service.check_password(login, password, "either")
         except Unauthorized as exc:
             raise Unauthorized(exc.message, headers=CHALLENGE) from None
         if len(self._verified) > 10_000:

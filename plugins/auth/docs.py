@@ -55,8 +55,10 @@ def _operation(op_id: str, summary: str, *, public: bool, body: dict[str, Any] |
     return operation
 
 
-def add_account_paths(spec: APISpec, user_schema: dict[str, Any], jwks: bool) -> None:
-    """Signup, login, token, refresh, logout and me (the jwt plugin)."""
+def add_account_paths(spec: APISpec, user_schema: dict[str, Any], jwks: bool,
+                      username: bool = False) -> None:
+    """Signup, login, token, refresh, logout and me (the jwt plugin); ``username``
+    when the user card maps one, so login takes it instead of the email."""
     spec.tag({"name": TAG, "description": "Accounts, tokens and credentials."})
     spec.components.schema("TokenPair", {
         "type": "object", "required": ["access_token", "refresh_token", "token_type",
@@ -75,10 +77,13 @@ def add_account_paths(spec: APISpec, user_schema: dict[str, Any], jwks: bool) ->
     spec.components.schema("SignupResult", {"allOf": [
         _ref("TokenPair"),
         {"type": "object", "properties": {"user": _ref("AuthUser")}}]})
+    login: dict[str, Any] = {"email": {"type": "string", "format": "email"},
+                             "password": {"type": "string", "format": "password"}}
+    if username:
+        login["username"] = {"type": "string", "description": "instead of email"}
     spec.components.schema("LoginRequest", {
-        "type": "object", "required": ["email", "password"],
-        "properties": {"email": {"type": "string", "format": "email"},
-                       "password": {"type": "string", "format": "password"}}})
+        "type": "object", "required": ["password"] if username else ["email", "password"],
+        "properties": login})
     spec.components.schema("RefreshRequest", {
         "type": "object", "required": ["refresh_token"],
         "properties": {"refresh_token": {"type": "string"}}})
@@ -97,15 +102,17 @@ def add_account_paths(spec: APISpec, user_schema: dict[str, Any], jwks: bool) ->
     spec.path(path="/auth/register", operations={"post": {**signup, "operationId": "authRegister",
                                                           "summary": "Create an account (alias)"}})
     spec.path(path="/auth/login", operations={"post": _operation(
-        "authLogin", "Log in with email and password", public=True, body=_body("LoginRequest"),
+        "authLogin", "Log in with email (or username) and password" if username else
+        "Log in with email and password", public=True, body=_body("LoginRequest"),
         responses={200: _ok("TokenPair", "A token pair."), 401: _error("Unauthorized"),
-                   429: RATE_LIMITED})})
+                   422: _error("ValidationError"), 429: RATE_LIMITED})})
     spec.path(path="/auth/token", operations={"post": _operation(
         "authToken", "OAuth2 password grant (form-encoded)", public=True,
         body={"required": True, "content": {"application/x-www-form-urlencoded": {"schema": {
             "type": "object", "required": ["username", "password"],
             "properties": {"grant_type": {"type": "string", "enum": ["password"]},
-                           "username": {"type": "string"},
+                           "username": {"type": "string", "description": (
+                               "the email, or a username where the user table has one")},
                            "password": {"type": "string", "format": "password"},
                            "scope": {"type": "string"}}}}}},
         responses={200: _ok("TokenPair", "A token pair."), 400: _error("BadRequest"),

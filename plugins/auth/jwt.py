@@ -41,7 +41,7 @@ from swain.core import (
 )
 from swain.core.codec import dumps
 
-from . import docs, mapping
+from . import census, docs, mapping
 from .passwords import Passwords
 from .service import AUTH, AuthService
 from .tokens import ALGORITHMS, TokenSigner
@@ -74,9 +74,9 @@ async def signup(request: web.Request) -> web.Response:
 async def login(request: web.Request) -> web.Response:
     service = _service(request)
     body = _body(await read_json(request))
-    email = body.get("email")
-    await service.limit(request, "login", email if isinstance(email, str) else None)
-    user = await service.check_password(email, body.get("password"))
+    name, field = service.login_name(body)
+    await service.limit(request, "login", name if isinstance(name, str) else None)
+    user = await service.check_password(name, body.get("password"), field)
     return json_response(dumps(await service.issue_pair(user)))
 
 
@@ -95,7 +95,8 @@ async def token(request: web.Request) -> web.Response:
     username = username if isinstance(username, str) else None
     await service.limit(request, "login", username)
     password = form.get("password")
-    user = await service.check_password(username, password if isinstance(password, str) else None)
+    user = await service.check_password(username, password if isinstance(password, str) else None,
+                                        "either")
     return json_response(dumps(await service.issue_pair(user)),
                          headers={"Cache-Control": "no-store"})
 
@@ -149,23 +150,14 @@ class BearerProvider:
         return await service.active_identity(service.user_id(claims["sub"]), self.name, claims)
 
 
-def _hashers(app: web.Application, config: Config) -> list[Any]:
-    pm = app[RUNTIME].pm
-    found: list[Any] = []
-    for result in reversed(pm.hook.swain_password_hashers(config=config)):
-        found.extend(result or [])
-    return found
-
-
 def _context(config: Config) -> Any:
     async def auth_service(app: web.Application) -> AsyncIterator[None]:
         runtime = app[RUNTIME]
-        auth = config.auth
-        passwords = Passwords(_hashers(app, config), auth.get("password_min_length", 8),
-                              auth.get("password_max_bytes", 256))
+        passwords = Passwords.from_plugins(runtime.pm, config)
         service = AuthService(config=config, runtime=runtime, cards=mapping.parse(config),
                               signer=TokenSigner(config), passwords=passwords)
         await passwords.warm_up()
+        await census.at_startup(service.store, passwords)
         app[AUTH] = service
         yield
 
@@ -235,11 +227,13 @@ def swain_spec_contributions(spec: Any, schema: Schema, config: Config) -> None:
                                          "bearerFormat": "JWT"})
     docs.add_scheme(spec, "oauth2Password", {"type": "oauth2", "flows": {"password": {
         "tokenUrl": "/auth/token", "refreshUrl": "/auth/refresh", "scopes": {}}}})
-    user = schema.tables.get(mapping.parse(config)["user"].table)
+    card = mapping.parse(config)["user"]
+    user = schema.tables.get(card.table)
     properties: dict[str, Any] = {c.name: {} for c in user.visible_columns} if user else {}
     docs.add_account_paths(spec, {"type": "object", "properties": properties,
                                   "description": "A row of the user table (no secret columns)."},
-                           jwks=config.auth.jwt_algorithm != "HS256")
+                           jwks=config.auth.jwt_algorithm != "HS256",
+                           username=card.has("username"))
 
 
 __all__ = ["AUTH", "AuthService", "BearerProvider", "ConfigError"]

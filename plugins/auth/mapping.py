@@ -53,8 +53,8 @@ class Card:
 
 
 CARDS: dict[str, Card] = {card.name: card for card in (
-    Card("user", ("id", "email", "password"), ("firstname", "isactive"), ("password",),
-         "users", "all auth"),
+    Card("user", ("id", "email", "password"), ("firstname", "isactive", "username"),
+         ("password",), "users", "all auth"),
     Card("password_reset_token", ("id", "userid", "token", "expiresat", "usedat"), ("createdat",),
          ("token",), "password_reset_tokens", "the password reset flow"),
     Card("session", ("id", "userid", "refreshtoken", "expiresat"), ("lastused",),
@@ -73,6 +73,7 @@ CARDS: dict[str, Card] = {card.name: card for card in (
 _SCAFFOLD_TYPES: dict[str, tuple[Any, bool]] = {
     "id": (sa.Integer(), False), "email": (sa.String(255), False),
     "firstname": (sa.String(100), True), "password": (sa.String(255), False),
+    "username": (sa.String(150), True),
     "isactive": (sa.Boolean(), False), "userid": (sa.Integer(), False),
     "accountid": (sa.Integer(), True), "token": (sa.String(255), False),
     "refreshtoken": (sa.String(255), False), "key": (sa.String(255), False),
@@ -176,7 +177,8 @@ def problems(mapped: MappingABC[str, MappedCard], schema: Schema) -> list[str]:
 
 def type_warnings(mapped: MappingABC[str, MappedCard], schema: Schema) -> list[str]:
     """Columns whose type looks wrong for their role (not fatal: databases differ)."""
-    expected = {"email": {"string"}, "password": {"string"}, "token": {"string"},
+    expected = {"email": {"string"}, "username": {"string"}, "password": {"string"},
+                "token": {"string"},
                 "refreshtoken": {"string"}, "key": {"string"},
                 "isactive": {"boolean", "integer"},
                 "expiresat": {"datetime", "datetime_tz", "string", "integer"},
@@ -229,7 +231,7 @@ def scaffold_tables(mapped: MappingABC[str, MappedCard], cards: list[str]) -> li
                 target_table, target_columns = names(target)
                 args.append(sa.ForeignKey(f"{target_table}.{target_columns['id']}",
                                           ondelete="CASCADE"))
-            unique = role in ("email", "token", "refreshtoken", "key") or \
+            unique = role in ("email", "username", "token", "refreshtoken", "key") or \
                 (card_name in ("role", "permission") and role == "name")
             sa_columns.append(sa.Column(column, type_, *args, primary_key=role == "id",
                                         autoincrement=role == "id", nullable=nullable,
@@ -313,7 +315,8 @@ def swain_cli_commands(cli: click.Group) -> None:
     @mapping_group.command("check")
     @click.pass_context
     def check(ctx: click.Context) -> None:
-        """Validate every mapped card against the live schema (exit 1 on problems)."""
+        """Validate every mapped card against the live schema and count the formats of
+        a sample of the stored password hashes (exit 1 on problems)."""
         try:
             config, pm = _load(ctx)
             mapped = parse(config)
@@ -331,6 +334,18 @@ def swain_cli_commands(cli: click.Group) -> None:
             click.echo(f"  {line}")
         for line in type_warnings(mapped, schema):
             click.echo(f"  warning: {line}")
+        if "user" in mapped and not any(line.startswith("mapping.user.") for line in found):
+            from .census import from_database
+
+            try:
+                census = asyncio.run(from_database(config, pm, schema, mapped))
+            except ConfigError as exc:
+                found.append(str(exc))
+                click.echo(f"  {exc}")
+            else:
+                click.echo(f"password hashes in {census[0]}")
+                for line in census[1:]:
+                    click.echo(f"  {line}")
         if found:
             raise SystemExit(1)
 

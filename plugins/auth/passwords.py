@@ -1,81 +1,177 @@
-"""Password hashing: argon2id for new hashes, bcrypt hashes of existing
-databases verified (and re-hashed with argon2id on the next login).
+"""Password hashing: argon2id for new hashes; the stored hashes of other formats
+verified (and re-hashed with argon2id at the next login) when their format is
+enabled in ``[auth] password_formats``.
 
 Hashing takes tens to hundreds of milliseconds by design, so
 :class:`Passwords` runs it in the default executor, never on the event loop.
 The policy (minimum length, maximum bytes) is checked before any hashing, so a
 huge password cannot be used to burn CPU.
+
+Formats cost different amounts of work, so the time a login takes could tell
+an attacker which format an account's hash has, or whether the account exists
+at all (an unknown address verifies a dummy argon2id hash).  :class:`Pace`
+therefore lets no verification answer sooner than the slowest one seen
+recently, the start-up calibration included (see :meth:`Passwords.calibrate`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import difflib
+import logging
+import secrets
+import time
+from collections import deque
 from collections.abc import Iterable, Sequence
 from functools import partial
+from typing import Any
 
 import argon2
-import bcrypt
+import pluggy
 
-from swain.core import Config, ConfigError, PasswordHasher, Setting, hookimpl, invalid
+from swain.core import (
+    Config,
+    ConfigError,
+    HashInfo,
+    PasswordHasher,
+    PasswordVerifier,
+    Setting,
+    hookimpl,
+    invalid,
+)
+
+from .hashing import Family, Prepared, argon2_prepared, bcrypt_prepared
+
+log = logging.getLogger("swain")
+
+#: the formats that verify by default besides argon2id: the salted, iterated
+#: ones; the weak ones (ASP.NET Identity v2, Spring's ``{sha256}``) only by name
+DEFAULT_FORMATS = ("bcrypt", "django", "werkzeug", "aspnet", "spring")
+#: the pace key of a login whose account or hash format is unknown
+UNKNOWN = "(none)"
 
 
-class Argon2Hasher:
-    """argon2id (RFC 9106) with configurable cost."""
+class Argon2Hasher(Family):
+    """argon2id (RFC 9106) with configurable cost; verifies any ``$argon2…$`` hash."""
 
-    name = "argon2id"
+    name = "argon2"
 
     def __init__(self, time_cost: int = 3, memory_kib: int = 65536, parallelism: int = 4) -> None:
         self._hasher = argon2.PasswordHasher(time_cost=time_cost, memory_cost=memory_kib,
                                              parallelism=parallelism, type=argon2.Type.ID)
 
-    def identifies(self, encoded: str) -> bool:
-        return encoded.startswith("$argon2")
+    def label(self, encoded: str) -> str | None:
+        if encoded.startswith(("$argon2id$", "$argon2i$", "$argon2d$")):
+            return encoded.split("$", 2)[1]
+        return None
+
+    def prepare(self, label: str, encoded: str) -> Prepared:
+        return argon2_prepared(encoded)
 
     def hash(self, password: str) -> str:
         return self._hasher.hash(password)
-
-    def verify(self, encoded: str, password: str) -> bool:
-        try:
-            return bool(self._hasher.verify(encoded, password))
-        except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
-            return False
 
     def needs_rehash(self, encoded: str) -> bool:
         return self._hasher.check_needs_rehash(encoded)
 
 
-class BcryptHasher:
-    """Verifies ``$2a$``/``$2b$``/``$2y$`` hashes; never used for new ones."""
+class BcryptHasher(Family):
+    """Verifies ``$2a$``/``$2b$``/``$2y$`` hashes (Laravel, Rails, Node …)."""
 
     name = "bcrypt"
 
-    def identifies(self, encoded: str) -> bool:
-        return encoded.startswith(("$2a$", "$2b$", "$2y$"))
+    def label(self, encoded: str) -> str | None:
+        return "bcrypt" if encoded.startswith(("$2a$", "$2b$", "$2y$")) else None
 
-    def hash(self, password: str) -> str:
-        return bcrypt.hashpw(password.encode()[:72], bcrypt.gensalt()).decode()
+    def prepare(self, label: str, encoded: str) -> Prepared:
+        return bcrypt_prepared(encoded)
 
-    def verify(self, encoded: str, password: str) -> bool:
-        data = password.encode()
-        if len(data) > 72:
-            # bcrypt only ever saw the first 72 bytes; newer bcrypt refuses more.
-            data = data[:72]
+
+def stored_text(value: object) -> str | None:
+    """A password column's value as text (binary columns hold ASCII hashes too)."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("utf-8", "replace") or None
+    return value if isinstance(value, str) and value else None
+
+
+def identify(verifiers: Iterable[PasswordVerifier],
+             encoded: str) -> tuple[PasswordVerifier, HashInfo] | None:
+    """The first verifier that recognises ``encoded``, and what it makes of it."""
+    for verifier in verifiers:
         try:
-            return bcrypt.checkpw(data, encoded.replace("$2y$", "$2b$", 1).encode())
-        except ValueError:
-            return False
+            info = verifier.inspect(encoded)
+        except Exception:  # a plugin's bug must not turn a login into a 500
+            log.exception("password format %r failed to inspect a stored hash", verifier.name)
+            continue
+        if info is not None:
+            return verifier, info
+    return None
+
+
+def registered(pm: pluggy.PluginManager, config: Config) -> list[PasswordVerifier]:
+    """Every verifier the plugins offer, in registration order (argon2id first)."""
+    found: list[PasswordVerifier] = []
+    for result in reversed(pm.hook.swain_password_hashers(config=config)):
+        found.extend(result or [])
+    return found
+
+
+def enabled(found: Sequence[PasswordVerifier], names: Sequence[str]) -> list[PasswordVerifier]:
+    """The first verifier and those ``names`` enables; an unknown name is a ConfigError."""
+    known = sorted({v.name for v in found})
+    for i, name in enumerate(names):
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f'; did you mean "{close[0]}"?' if close else ""
+            raise ConfigError(f"auth.password_formats[{i}]: unknown format {name!r}{hint} "
+                              f"(known: {', '.join(known)})")
+    return [v for i, v in enumerate(found) if i == 0 or v.name in names]
+
+
+class Pace:
+    """How long a verification may take at least: the slowest of the last
+    :attr:`WINDOW` verifications of any format (or of none)."""
+
+    WINDOW = 16
+
+    def __init__(self) -> None:
+        self._recent: dict[str, deque[float]] = {}
+
+    def observe(self, key: str, seconds: float) -> None:
+        self._recent.setdefault(key, deque(maxlen=self.WINDOW)).append(seconds)
+
+    @property
+    def floor(self) -> float:
+        return max((max(times) for times in self._recent.values()), default=0.0)
 
 
 class Passwords:
     """Hash, verify and police passwords off the event loop."""
 
-    def __init__(self, hashers: Sequence[PasswordHasher], min_length: int, max_bytes: int) -> None:
-        if not hashers:
-            raise ConfigError("auth: no password hasher is enabled; enable the passwords plugin")
-        self.hashers = list(hashers)
+    def __init__(self, verifiers: Sequence[PasswordVerifier], min_length: int, max_bytes: int,
+                 rehash_legacy: bool = True,
+                 registered: Sequence[PasswordVerifier] | None = None) -> None:
+        if not verifiers or not isinstance(verifiers[0], PasswordHasher):
+            raise ConfigError("auth: no password hasher makes new hashes; enable the passwords "
+                              "plugin")
+        self.primary: PasswordHasher = verifiers[0]
+        #: the enabled verifiers, the primary first
+        self.verifiers = list(verifiers)
+        #: every verifier the plugins offer, enabled or not (for the census)
+        self.registered = list(registered or verifiers)
         self.min_length = min_length
         self.max_bytes = max_bytes
+        self.rehash_legacy = rehash_legacy
+        self.pace = Pace()
         self._dummy: str | None = None
+
+    @classmethod
+    def from_plugins(cls, pm: pluggy.PluginManager, config: Config) -> Passwords:
+        auth = config.auth  # without this plugin its settings are missing: the defaults
+        found = registered(pm, config)
+        return cls(enabled(found, auth.get("password_formats", DEFAULT_FORMATS)),
+                   auth.get("password_min_length", 8), auth.get("password_max_bytes", 256),
+                   auth.get("rehash_legacy", True), found)
 
     def check_policy(self, password: object, path: str) -> str:
         if not isinstance(password, str):
@@ -91,30 +187,64 @@ class Passwords:
 
     async def hash(self, password: str) -> str:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, self.hashers[0].hash, password)
+        return await loop.run_in_executor(None, self.primary.hash, password)
 
-    def _verify(self, encoded: str | None, password: str) -> tuple[bool, bool]:
-        """(matches, should be re-hashed); an unknown or missing hash verifies
-        against a dummy so the work done is the same (anti-enumeration)."""
-        hasher = next((h for h in self.hashers if encoded and h.identifies(encoded)), None)
-        if hasher is None or encoded is None:
+    def _verify(self, stored: object, password: str) -> tuple[bool, bool, str, float]:
+        """(matches, should be re-hashed, pace key, seconds spent).  An unknown,
+        disabled, unusable or missing hash verifies a dummy argon2id hash instead,
+        so the work is not skipped."""
+        started = time.perf_counter()
+        encoded = stored_text(stored)
+        found = identify(self.verifiers, encoded) if encoded else None
+        if found is None or found[1].problem is not None or encoded is None:
             if self._dummy is None:
-                self._dummy = self.hashers[0].hash("dummy password for equal work")
-            self.hashers[0].verify(self._dummy, password)
-            return False, False
-        ok = hasher.verify(encoded, password)
-        rehash = ok and (hasher is not self.hashers[0] or
-                         bool(getattr(hasher, "needs_rehash", lambda _e: False)(encoded)))
-        return ok, rehash
+                self._dummy = self.primary.hash("dummy password for equal work")
+            self.primary.verify(self._dummy, password)
+            return False, False, UNKNOWN, time.perf_counter() - started
+        verifier, info = found
+        try:
+            ok = verifier.verify(encoded, password)
+        except Exception:  # a plugin's bug is a failed login, not a 500
+            log.exception("password format %r failed to verify a stored hash", verifier.name)
+            ok = False
+        if verifier is self.primary:
+            rehash = ok and self.primary.needs_rehash(encoded)
+        else:
+            rehash = ok and self.rehash_legacy
+        return ok, rehash, info.format, time.perf_counter() - started
 
-    async def verify(self, encoded: str | None, password: str) -> tuple[bool, bool]:
+    async def verify(self, stored: object, password: str) -> tuple[bool, bool]:
+        """(matches, should be re-hashed), never sooner than :attr:`pace` allows."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, partial(self._verify, encoded, password))
+        started = loop.time()
+        ok, rehash, key, spent = await loop.run_in_executor(
+            None, partial(self._verify, stored, password))
+        self.pace.observe(key, spent)
+        wait = self.pace.floor - (loop.time() - started)
+        if wait > 0:
+            await asyncio.sleep(wait)
+        return ok, rehash
 
     async def warm_up(self) -> None:
         """Compute the dummy hash at startup, so the first unknown-address login
         costs the same as the others."""
         await self.verify(None, "warm up")
+
+    async def calibrate(self, stored: Iterable[Any]) -> list[str]:
+        """Time one verification per enabled format found in ``stored`` (the costliest
+        of each), so logins are paced from the first; the formats timed."""
+        costliest: dict[str, tuple[float, str]] = {}
+        for item in stored:
+            value = stored_text(item)
+            found = identify(self.verifiers, value) if value else None
+            if value is None or found is None or found[1].problem is not None:
+                continue
+            info = found[1]
+            if info.format not in costliest or info.cost > costliest[info.format][0]:
+                costliest[info.format] = (info.cost, value)
+        for _cost, value in costliest.values():
+            await self.verify(value, secrets.token_urlsafe(12))
+        return sorted(costliest)
 
 
 @hookimpl
@@ -126,11 +256,15 @@ def swain_config_sections() -> dict[str, dict[str, Setting]]:
         "argon2_time_cost": Setting("int", 3, minimum=1),
         "argon2_memory_kib": Setting("int", 65536, minimum=8),
         "argon2_parallelism": Setting("int", 4, minimum=1),
+        "password_formats": Setting("list", list(DEFAULT_FORMATS),
+                                    doc="stored-hash formats that verify besides argon2id"),
+        "rehash_legacy": Setting("bool", True,
+                                 doc="replace a verified hash of another format with argon2id"),
     }}
 
 
 @hookimpl
-def swain_password_hashers(config: Config) -> Iterable[PasswordHasher]:
+def swain_password_hashers(config: Config) -> Iterable[PasswordVerifier]:
     auth = config.auth
     return [Argon2Hasher(auth.argon2_time_cost, auth.argon2_memory_kib, auth.argon2_parallelism),
             BcryptHasher()]

@@ -16,7 +16,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from aiohttp import web
 
@@ -38,6 +38,7 @@ from .store import Store, utcnow
 from .tokens import TokenSigner
 
 INVALID_LOGIN = "invalid email or password"
+INVALID_USERNAME_LOGIN = "invalid username or password"
 INVALID_REFRESH = "invalid refresh token"
 #: A session refresh token is ``<session id>.<base64url(nonce + tag)>``: the nonce
 #: is the secret (stored only as a hash), the tag an HMAC of the session id and
@@ -48,6 +49,11 @@ _TAG_BYTES = 16
 PROTECTED_NAMES = frozenset({"role", "roles", "is_admin", "isadmin", "admin", "is_superuser",
                              "superuser", "is_staff", "permissions", "permission", "tenant",
                              "tenant_id"})
+
+
+#: what names the account at login: ``email``, ``username`` (with ``[mapping.user]
+#: username``), or ``either`` for a form's or HTTP Basic's single ``username`` field
+LoginField = Literal["email", "username", "either"]
 
 
 class RateLimiter(Protocol):
@@ -117,6 +123,26 @@ class AuthService:
     async def find_by_email(self, email: str) -> dict[str, Any] | None:
         return await self.store.fetch_one("user", [("email", "ieq", email.strip())],
                                           self.user_roles())
+
+    def login_field(self, login: str, field: LoginField) -> LoginField:
+        """``email`` or ``username``: an ``either`` value is an email when it has an
+        ``@`` (so a username chosen to look like someone's address cannot shadow
+        it), a username otherwise, where one is mapped."""
+        if field == "either":
+            has_username = self.cards["user"].has("username")
+            return "username" if has_username and "@" not in login else "email"
+        return field
+
+    def login_name(self, body: Mapping[str, Any]) -> tuple[object, LoginField]:
+        """The account named by a ``/auth/login`` body: its ``email`` or ``username``."""
+        if "username" not in body:
+            return body.get("email"), "email"
+        if "email" in body:
+            raise invalid("username", "give either email or username, not both")
+        if not self.cards["user"].has("username"):
+            raise invalid("username", "login by username needs [mapping.user] username; give "
+                                      "email")
+        return body.get("username"), "username"
 
     async def find_by_id(self, user_id: Any, conn: Any = None) -> dict[str, Any] | None:
         tenant = self._tenant_column()
@@ -190,25 +216,38 @@ class AuthService:
 
     # -- credentials ----------------------------------------------------------
 
-    async def check_password(self, email: object, password: object) -> dict[str, Any]:
-        """The active user with this email and password, or the one 401 message.
+    async def check_password(self, login: object, password: object,
+                             field: LoginField = "email") -> dict[str, Any]:
+        """The active user with this email (or username) and password, or the one 401.
 
-        Unknown address, wrong password and inactive account cost the same
-        hash verification and give the same answer.
+        Unknown account, wrong password, inactive account and a hash of any
+        format take the same time (see :class:`~.passwords.Pace`) and give the
+        same answer.  A verified hash the passwords plugin wants replaced (an
+        older format, weaker parameters) is re-hashed with argon2id.
         """
-        if not isinstance(email, str) or not isinstance(password, str) or not email.strip():
+        if not isinstance(login, str) or not isinstance(password, str) or not login.strip():
             raise Unauthorized(INVALID_LOGIN)
+        field = self.login_field(login, field)
+        refusal = INVALID_USERNAME_LOGIN if field == "username" else INVALID_LOGIN
         if not self.passwords.acceptable_length(password):
             # Never valid, and hashing it would be the denial-of-service lever.
-            raise Unauthorized(INVALID_LOGIN)
-        user = await self.find_by_email(email)
+            raise Unauthorized(refusal)
+        if field == "username":
+            user = await self.store.fetch_one("user", [("username", "eq", login)],
+                                              self.user_roles())
+        else:
+            user = await self.find_by_email(login)
         ok, rehash = await self.passwords.verify(user.get("password") if user else None, password)
         if user is None or not ok or not self.is_active(user):
-            raise Unauthorized(INVALID_LOGIN)
+            raise Unauthorized(refusal)
         if rehash:
             new_hash = await self.passwords.hash(password)
-            await self.store.update("user", [("id", "eq", user["id"])], {"password": new_hash})
-            user["password"] = new_hash
+            # Only over the hash just verified: a password changed meanwhile stays.
+            changed = await self.store.update(
+                "user", [("id", "eq", user["id"]), ("password", "eq", user["password"])],
+                {"password": new_hash})
+            if changed == 1:
+                user["password"] = new_hash
         return user
 
     async def limit(self, request: web.Request, action: str, account: str | None) -> None:

@@ -14,10 +14,10 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
-import hmac
 import logging
 import statistics
 import time
+import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -274,25 +274,6 @@ def test_an_unknown_format_name_stops_the_start(database, tmp_path):
         LiveServer(create_app(config, pm)).start()
 
 
-class PepperedSha256:
-    """A format plugin's verifier: ``peppered$<salt>$<hex HMAC-SHA256(salt, password)>``
-    (a toy: a real format would be slow on purpose)."""
-
-    name = "peppered"
-
-    def inspect(self, encoded: str) -> HashInfo | None:
-        if not encoded.startswith("peppered$"):
-            return None
-        parts = encoded.split("$")
-        return HashInfo("peppered HMAC") if len(parts) == 3 else \
-            HashInfo("peppered HMAC", problem="expected salt and digest")
-
-    def verify(self, encoded: str, password: str) -> bool:
-        _, salt, digest = encoded.split("$")
-        mac = hmac.new(salt.encode(), password.encode(), hashlib.sha256).hexdigest()
-        return hmac.compare_digest(mac, digest)
-
-
 class BrokenFormat:
     """A format plugin with a bug: its verify raises."""
 
@@ -305,30 +286,43 @@ class BrokenFormat:
         raise RuntimeError("a bug in a plugin")
 
 
-class FormatPlugin:
+class BrokenPlugin:
     @hookimpl
     def swain_password_hashers(self) -> list[Any]:
-        return [PepperedSha256(), BrokenFormat()]
+        return [BrokenFormat()]
 
 
-def test_a_plugin_adds_a_format(database, tmp_path):
-    mac = hmac.new(b"NaCl", PASSWORD.encode(), hashlib.sha256).hexdigest()
+def _documented_plugin() -> types.ModuleType:
+    """The format plugin docs/authentication.md shows, as written there."""
+    text = (Path(__file__).parents[2] / "docs" / "authentication.md").read_text()
+    section = text[text.index("### Adding a format as a plugin"):]
+    code = section[section.index("```python\n") + len("```python\n"):]
+    module = types.ModuleType("documented_format_plugin")
+    exec(compile(code[:code.index("```")], "docs/authentication.md", "exec"), module.__dict__)
+    return module
+
+
+def test_the_documented_format_plugin_works(database, tmp_path):
+    salt = b"8 bytes!"
+    ssha = "{SSHA512}" + base64.b64encode(
+        hashlib.sha512(PASSWORD.encode() + salt).digest() + salt).decode()
     true = "TRUE" if database.dialect == "postgresql" else "1"
     database.run_script(f"""
 INSERT INTO auth_user (username, email, password, is_active) VALUES
-  ('peppered', 'peppered@example.com', 'peppered$NaCl${mac}', {true}),
+  ('ldap_user', 'ldap_user@example.com', '{ssha}', {true}),
+  ('ldap_bad', 'ldap_bad@example.com', '{{SSHA512}}not base64', {true}),
   ('broken', 'broken@example.com', 'broken$x', {true})""")
-    peppered = Stored("peppered", "", PASSWORD, "peppered HMAC")
-    broken = Stored("broken", "", PASSWORD, "broken")
-    plugins = (FormatPlugin(),)
-    with _server(database, tmp_path, plugins, password_formats=["peppered", "broken"],
+    ldap_user = Stored("ldap_user", ssha, PASSWORD, "LDAP {SSHA512}")
+    plugins = (_documented_plugin(), BrokenPlugin())
+    with _server(database, tmp_path, plugins, password_formats=["ssha512", "broken"],
                  rehash_legacy=False) as client:
-        assert _login(client, peppered).status_code == 200
-        assert _login(client, peppered, "wrong password").status_code == 401
-        r = _login(client, broken)
+        assert _login(client, ldap_user).status_code == 200
+        assert _login(client, ldap_user, "wrong password").status_code == 401
+        assert _login(client, Stored("ldap_bad", "", PASSWORD, "")).status_code == 401
+        r = _login(client, Stored("broken", "", PASSWORD, ""))
         assert r.status_code == 401, r.text  # the plugin's exception is a failed login
     with _server(database, tmp_path, plugins, password_formats=DEFAULT_FORMATS) as client:
-        assert _login(client, peppered).status_code == 401  # registered, not enabled
-    with _server(database, tmp_path, plugins, password_formats=["peppered"]) as client:
-        assert _login(client, peppered).status_code == 200
-        assert _stored(database, "peppered").startswith("$argon2id$")
+        assert _login(client, ldap_user).status_code == 401  # registered, not enabled
+    with _server(database, tmp_path, plugins, password_formats=["ssha512"]) as client:
+        assert _login(client, ldap_user).status_code == 200
+        assert _stored(database, "ldap_user").startswith("$argon2id$")

@@ -47,6 +47,9 @@ log = logging.getLogger("swain")
 #: the formats that verify by default besides argon2id: the salted, iterated
 #: ones; the weak ones (ASP.NET Identity v2, Spring's ``{sha256}``) only by name
 DEFAULT_FORMATS = ("bcrypt", "django", "werkzeug", "aspnet", "spring")
+#: the formats of the built-in plugins (``passwords``, ``hash_formats``): named while
+#: their plugin is disabled, they stay off rather than stop the app
+BUILTIN_FORMATS = (*DEFAULT_FORMATS, "argon2", "aspnet_v2", "spring_sha256")
 #: the pace key of a login whose account or hash format is unknown
 UNKNOWN = "(none)"
 
@@ -120,7 +123,9 @@ def enabled(found: Sequence[PasswordVerifier], names: Sequence[str]) -> list[Pas
     """The first verifier and those ``names`` enables; an unknown name is a ConfigError."""
     known = sorted({v.name for v in found})
     for i, name in enumerate(names):
-        if name not in known:
+        if name not in known and name in BUILTIN_FORMATS:
+            log.warning("auth.password_formats: %r stays off, its plugin is disabled", name)
+        elif name not in known:
             close = difflib.get_close_matches(name, known, n=1)
             hint = f'; did you mean "{close[0]}"?' if close else ""
             raise ConfigError(f"auth.password_formats[{i}]: unknown format {name!r}{hint} "

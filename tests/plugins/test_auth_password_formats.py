@@ -6,11 +6,12 @@ database, over HTTP.
 Each user logs in with the right password and not with a wrong one, and is
 then upgraded to argon2id (or left alone with ``rehash_legacy = false``); weak
 formats verify only when named; malformed values are a prompt 401; login by
-username; ``swain mapping check`` and the start-up log count the formats; a
-format plugin adds a verifier."""
+username; ``swain mapping check`` and the start-up log count the formats; the
+format plugin of the documentation adds a verifier."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import hashlib
@@ -24,6 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
+from aiohttp import web
 from click.testing import CliRunner
 from password_hashes import (
     DJANGO_USER,
@@ -67,10 +69,12 @@ def _stored(database: FreshDatabase, username: str) -> str:
 
 @contextlib.contextmanager
 def _server(database: FreshDatabase, tmp_path: Path, plugins: tuple[Any, ...] = (),
-            user: dict[str, str] | None = None, **auth: Any) -> Iterator[httpx.Client]:
+            user: dict[str, str] | None = None, disable: tuple[str, ...] = (),
+            **auth: Any) -> Iterator[httpx.Client]:
     """Another app over the module's database, with other ``[auth]`` settings."""
     path = write_config(tmp_path, database.swain_url, auth={**AUTH, **auth},
-                        mapping={"user": user or DJANGO_USER}, rate_limit={"enabled": False})
+                        mapping={"user": user or DJANGO_USER}, rate_limit={"enabled": False},
+                        plugins={"disable": list(disable)})
     config, pm = load_config(path, "development", environ={}, plugins=plugins)
     with LiveServer(create_app(config, pm)) as live, \
             httpx.Client(base_url=live.url, timeout=30) as http:
@@ -269,9 +273,25 @@ def test_an_unknown_format_name_stops_the_start(database, tmp_path):
     path = write_config(tmp_path, database.swain_url, mapping={"user": DJANGO_USER},
                         auth={**AUTH, "password_formats": ["django", "spring_sha265"]})
     config, pm = load_config(path, "development", environ={})
+    runner = web.AppRunner(create_app(config, pm))
+
+    async def start() -> None:
+        try:
+            await runner.setup()
+        finally:
+            await runner.cleanup()  # closes what started before the refusal
+
     with pytest.raises(ConfigError, match=r"auth\.password_formats\[1\]: unknown format "
                                           r"'spring_sha265'; did you mean \"spring_sha256\"\?"):
-        LiveServer(create_app(config, pm)).start()
+        asyncio.run(start())
+
+
+def test_disabling_the_hash_formats_plugin_turns_its_formats_off(database, tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="swain")
+    with _server(database, tmp_path, disable=("hash_formats",),
+                 password_formats=DEFAULT_FORMATS) as client:
+        assert _login(client, KEPT[0]).status_code == 401  # Django's: no verifier now
+    assert "auth.password_formats: 'django' stays off, its plugin is disabled" in caplog.text
 
 
 class BrokenFormat:

@@ -13,8 +13,7 @@ Passwords are derived from their UTF-8 bytes.
 
 from __future__ import annotations
 
-from .. import kdf
-from ..hashing import Family, Prepared, pbkdf2_matches
+from .. import hashing, kdf
 
 _PRF = {0: "sha1", 1: "sha256", 2: "sha512"}
 _LONGEST = 1024  # characters: a blob longer than this is not a password hash
@@ -33,14 +32,14 @@ def _number(blob: bytes, offset: int) -> int:
     return int.from_bytes(blob[offset:offset + 4], "big")
 
 
-class IdentityV3(Family):
+class IdentityV3(hashing.Family):
     name = "aspnet"
 
     def label(self, encoded: str) -> str | None:
         blob = _blob(encoded)
         return "ASP.NET Core Identity v3" if blob and blob[0] == 1 and len(blob) > 13 else None
 
-    def prepare(self, label: str, encoded: str) -> Prepared:
+    def prepare(self, label: str, encoded: str) -> hashing.Prepared:
         blob = _blob(encoded) or b""
         digest = _PRF.get(_number(blob, 1))
         if digest is None:
@@ -52,16 +51,16 @@ class IdentityV3(Family):
         salt, subkey = blob[13:13 + salt_length], blob[13 + salt_length:]
         # SHA-512 rounds cost about twice SHA-256's
         cost = count * (2 if digest == "sha512" else 1)
-        return Prepared(cost, pbkdf2_matches(digest, salt, count, subkey))
+        return hashing.Prepared(cost, hashing.pbkdf2_matches(digest, salt, count, subkey))
 
 
-class IdentityV2(Family):
+class IdentityV2(hashing.Family):
     name = "aspnet_v2"
 
     def label(self, encoded: str) -> str | None:
         blob = _blob(encoded)
         return "ASP.NET Identity v2" if blob and blob[0] == 0 and len(blob) == 49 else None
 
-    def prepare(self, label: str, encoded: str) -> Prepared:
+    def prepare(self, label: str, encoded: str) -> hashing.Prepared:
         blob = _blob(encoded) or b""
-        return Prepared(1000, pbkdf2_matches("sha1", blob[1:17], 1000, blob[17:]))
+        return hashing.Prepared(1000, hashing.pbkdf2_matches("sha1", blob[1:17], 1000, blob[17:]))

@@ -15,16 +15,7 @@ from __future__ import annotations
 import binascii
 import hashlib
 
-from .. import kdf
-from ..hashing import (
-    Family,
-    Prepared,
-    argon2_prepared,
-    bcrypt_prepared,
-    pbkdf2_matches,
-    refused,
-    scrypt_matches,
-)
+from .. import hashing, kdf
 
 _PBKDF2 = {"pbkdf2_sha256": "sha256", "pbkdf2_sha1": "sha1"}
 _SUPPORTED = (*_PBKDF2, "argon2", "bcrypt_sha256", "bcrypt", "scrypt")
@@ -36,7 +27,7 @@ def _sha256_hex(password: str) -> bytes:
     return binascii.hexlify(hashlib.sha256(password.encode()).digest())
 
 
-class DjangoHashes(Family):
+class DjangoHashes(hashing.Family):
     name = "django"
 
     def label(self, encoded: str) -> str | None:
@@ -45,13 +36,13 @@ class DjangoHashes(Family):
         algorithm, dollar, _ = encoded.partition("$")
         return f"Django {algorithm}" if dollar and algorithm in (*_SUPPORTED, *_FAST) else None
 
-    def prepare(self, label: str, encoded: str) -> Prepared:
+    def prepare(self, label: str, encoded: str) -> hashing.Prepared:
         algorithm, _, rest = encoded.partition("$")
         if label == UNUSABLE:
-            return refused("no password set: Django's unusable-password mark")
+            return hashing.refused("no password set: Django's unusable-password mark")
         if algorithm in _FAST:
-            return refused("a fast hash without a work factor, not supported: the user must "
-                           "reset the password")
+            return hashing.refused("a fast hash without a work factor, not supported: the user "
+                                   "must reset the password")
         if algorithm in _PBKDF2:
             parts = rest.split("$")
             if len(parts) != 3:
@@ -60,18 +51,20 @@ class DjangoHashes(Family):
             expected = kdf.b64decode(parts[2])
             if len(expected) != kdf.DIGEST_SIZES[_PBKDF2[algorithm]]:
                 raise kdf.Unverifiable("the hash has the wrong length")
-            return Prepared(count, pbkdf2_matches(_PBKDF2[algorithm], parts[1].encode(), count,
-                                                  expected))
+            matches = hashing.pbkdf2_matches(_PBKDF2[algorithm], parts[1].encode(), count,
+                                             expected)
+            return hashing.Prepared(count, matches)
         if algorithm == "argon2":
-            return argon2_prepared("$" + rest)
+            return hashing.argon2_prepared("$" + rest)
         if algorithm == "bcrypt_sha256":
-            return bcrypt_prepared(rest, _sha256_hex)
+            return hashing.bcrypt_prepared(rest, _sha256_hex)
         if algorithm == "bcrypt":
-            return bcrypt_prepared(rest)
+            return hashing.bcrypt_prepared(rest)
         parts = rest.split("$")  # scrypt: N, salt, r, p, hash
         if len(parts) != 5:
             raise kdf.Unverifiable("expected N, salt, r, p and hash")
         n, r, p = (kdf.positive(parts[i], name) for i, name in ((0, "N"), (2, "r"), (3, "p")))
         kdf.check_scrypt(n, r, p)
         expected = kdf.b64decode(parts[4])
-        return Prepared(n * r * p, scrypt_matches(parts[1].encode(), n, r, p, expected))
+        return hashing.Prepared(n * r * p,
+                                hashing.scrypt_matches(parts[1].encode(), n, r, p, expected))

@@ -19,16 +19,7 @@ from __future__ import annotations
 
 import hashlib
 
-from .. import kdf
-from ..hashing import (
-    Family,
-    Prepared,
-    argon2_prepared,
-    bcrypt_prepared,
-    pbkdf2_matches,
-    refused,
-    scrypt_matches,
-)
+from .. import hashing, kdf
 
 #: encoder id -> (digest, salt bytes, iterations)
 _PBKDF2 = {"pbkdf2": ("sha1", 8, 185_000), "pbkdf2@SpringSecurity_v5_8": ("sha256", 16, 310_000)}
@@ -55,7 +46,7 @@ def _salted(text: str, salt_bytes: int) -> tuple[bytes, bytes]:
     return blob[:salt_bytes], blob[salt_bytes:]
 
 
-def _scrypt(value: str) -> Prepared:
+def _scrypt(value: str) -> hashing.Prepared:
     parts = value.split("$")
     if len(parts) != 4 or parts[0] or not 0 < len(parts[1]) <= 8:
         raise kdf.Unverifiable("expected $params$salt$key")
@@ -66,10 +57,10 @@ def _scrypt(value: str) -> Prepared:
     n = 2**log_n
     kdf.check_scrypt(n, r, p)
     salt, key = kdf.b64decode(parts[2], "the salt"), kdf.b64decode(parts[3])
-    return Prepared(n * r * p, scrypt_matches(salt, n, r, p, key))
+    return hashing.Prepared(n * r * p, hashing.scrypt_matches(salt, n, r, p, key))
 
 
-class SpringHashes(Family):
+class SpringHashes(hashing.Family):
     name = "spring"
 
     def label(self, encoded: str) -> str | None:
@@ -78,40 +69,40 @@ class SpringHashes(Family):
             return None
         return f"Spring {{{split[0]}}}"
 
-    def prepare(self, label: str, encoded: str) -> Prepared:
+    def prepare(self, label: str, encoded: str) -> hashing.Prepared:
         ident, value = _split(encoded) or ("", "")
         if ident in _REFUSED:
-            return refused("plain text or a fast hash, not supported: the user must reset the "
-                           "password")
+            return hashing.refused("plain text or a fast hash, not supported: the user must "
+                                   "reset the password")
         if ident == "bcrypt":
-            return bcrypt_prepared(value)
+            return hashing.bcrypt_prepared(value)
         if ident.startswith("argon2"):
-            return argon2_prepared(value)
+            return hashing.argon2_prepared(value)
         if ident.startswith("scrypt"):
             return _scrypt(value)
         digest, salt_bytes, count = _PBKDF2[ident]
         salt, key = _salted(value, salt_bytes)
-        return Prepared(count, pbkdf2_matches(digest, salt, count, key))
+        return hashing.Prepared(count, hashing.pbkdf2_matches(digest, salt, count, key))
 
 
-def _sha256_rounds(salt: bytes, key: bytes) -> Prepared:
+def _sha256_rounds(salt: bytes, key: bytes) -> hashing.Prepared:
     def matches(password: str) -> bool:
         value = salt + password.encode()
         for _ in range(1024):
             value = hashlib.sha256(value).digest()
         return kdf.equal(value, key)
 
-    return Prepared(1024, matches)
+    return hashing.Prepared(1024, matches)
 
 
-class SpringSha256(Family):
+class SpringSha256(hashing.Family):
     name = "spring_sha256"
 
     def label(self, encoded: str) -> str | None:
         split = _split(encoded)
         return "Spring {sha256}" if split and split[0] == "sha256" else None
 
-    def prepare(self, label: str, encoded: str) -> Prepared:
+    def prepare(self, label: str, encoded: str) -> hashing.Prepared:
         value = (_split(encoded) or ("", ""))[1]
         blob = kdf.hexdecode(value)
         if len(blob) != 8 + 32:

@@ -11,11 +11,10 @@ verified, since its iterations were the default of some past version.
 
 from __future__ import annotations
 
-from .. import kdf
-from ..hashing import Family, Prepared, pbkdf2_matches, scrypt_matches
+from .. import hashing, kdf
 
 
-class WerkzeugHashes(Family):
+class WerkzeugHashes(hashing.Family):
     name = "werkzeug"
 
     def label(self, encoded: str) -> str | None:
@@ -24,7 +23,7 @@ class WerkzeugHashes(Family):
             return f"Werkzeug pbkdf2:{method.split(':')[1]}"
         return "Werkzeug scrypt" if method.startswith("scrypt:") else None
 
-    def prepare(self, label: str, encoded: str) -> Prepared:
+    def prepare(self, label: str, encoded: str) -> hashing.Prepared:
         parts = encoded.split("$")
         if len(parts) != 3:
             raise kdf.Unverifiable("expected method, salt and hash")
@@ -38,11 +37,13 @@ class WerkzeugHashes(Family):
             if len(expected) != kdf.DIGEST_SIZES.get(digest):
                 raise kdf.Unverifiable(f"unsupported digest {digest!r} or a hash of the wrong "
                                        "length")
-            return Prepared(count, pbkdf2_matches(digest, salt.encode(), count, expected))
+            return hashing.Prepared(count,
+                                    hashing.pbkdf2_matches(digest, salt.encode(), count, expected))
         if len(args) != 3:
             raise kdf.Unverifiable("expected scrypt:N:r:p")
         n, r, p = (kdf.positive(arg, name) for arg, name in zip(args, "Nrp", strict=True))
         kdf.check_scrypt(n, r, p)
         if len(expected) != 64:
             raise kdf.Unverifiable("the hash has the wrong length")
-        return Prepared(n * r * p, scrypt_matches(salt.encode(), n, r, p, expected))
+        return hashing.Prepared(n * r * p,
+                                hashing.scrypt_matches(salt.encode(), n, r, p, expected))

@@ -7,7 +7,10 @@ Each module below is a plugin of its own, registered by name in
 * ``mapping`` — the nine mapping cards (``[mapping.<card>]``), checked against
   the schema at startup; mapped secret columns are hidden from the table API;
   ``swain mapping check`` and ``swain mapping scaffold``.
-* ``passwords`` — argon2id for new hashes, bcrypt verified and upgraded.
+* ``passwords`` — argon2id for new hashes, bcrypt verified and upgraded; every
+  verification paced to the same duration.
+* ``hash_formats`` — the stored hashes of Django, Werkzeug, ASP.NET Identity and
+  Spring Security verified (``[auth] password_formats``) and upgraded.
 * ``jwt`` — the account endpoints (signup, login, token, refresh, logout, me)
   and bearer access tokens; the other credential plugins build on its service.
 * ``api_keys``, ``basic_auth``, ``password_reset``, ``smtp``, ``rate_limit``.

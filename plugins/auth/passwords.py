@@ -235,9 +235,9 @@ class Passwords:
         costs the same as the others."""
         await self.verify(None, "warm up")
 
-    async def calibrate(self, stored: Iterable[Any]) -> list[str]:
+    async def calibrate(self, stored: Iterable[Any]) -> None:
         """Time one verification per enabled format found in ``stored`` (the costliest
-        of each), so logins are paced from the first; the formats timed."""
+        of each), so logins are paced from the first."""
         costliest: dict[str, tuple[float, str]] = {}
         for item in stored:
             value = stored_text(item)
@@ -249,7 +249,6 @@ class Passwords:
                 costliest[info.format] = (info.cost, value)
         for _cost, value in costliest.values():
             await self.verify(value, secrets.token_urlsafe(12))
-        return sorted(costliest)
 
 
 @hookimpl

@@ -64,6 +64,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "swain.plugins.rbac",
     # Tenant isolation: inert unless [rls] enabled = true.
     "swain.plugins.rls",
+    # The control plane: only adds the `swain console` command.
+    "swain.plugins.console",
 )
 
 

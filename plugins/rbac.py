@@ -246,6 +246,40 @@ class Store:
         rows = await self._all(("names", card), build, {})
         return [(str(r[0]), (r[1] if has_description else None)) for r in rows]
 
+    async def grants(self) -> list[tuple[str, str]]:
+        """Every (role name, permission name) pair a role holds."""
+
+        def build() -> Any:
+            _, role = self._table("role")
+            _, rp = self._table("role_permission")
+            _, perm = self._table("permission")
+            joined = role.join(rp, self._c("role_permission", "roleid") == self._c("role", "id")) \
+                .join(perm, self._c("role_permission", "permissionid")
+                      == self._c("permission", "id"))
+            return sa.select(self._c("role", "name"), self._c("permission", "name")) \
+                .select_from(joined)
+
+        return [(str(r[0]), str(r[1])) for r in await self._all(("grants",), build, {})]
+
+    async def users(self, limit: int) -> list[tuple[Any, str, list[str]]]:
+        """(id, email, role names) of the first ``limit`` users by email."""
+        if not self.cards.user or "email" not in self.cards.user:
+            raise ConfigError("mapping.user: required to name users")
+        rows = await self._all(("users", limit), lambda: sa.select(
+            self._c("user", "id"), self._c("user", "email"))
+            .order_by(self._c("user", "email")).limit(limit), {})
+
+        def build() -> Any:
+            _, ur = self._table("user_role")
+            _, role = self._table("role")
+            return sa.select(self._c("user_role", "userid"), self._c("role", "name")).select_from(
+                ur.join(role, self._c("user_role", "roleid") == self._c("role", "id")))
+
+        held: dict[Any, list[str]] = {}
+        for user_id, role_name in await self._all(("assignments",), build, {}):
+            held.setdefault(user_id, []).append(str(role_name))
+        return [(r[0], str(r[1]), sorted(held.get(r[0], []))) for r in rows]
+
     async def id_of(self, card: str, name: str) -> Any:
         rows = await self._all(("id_of", card), lambda: sa.select(self._c(card, "id")).where(
             self._c(card, "name") == sa.bindparam("n")), {"n": name})

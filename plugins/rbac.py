@@ -265,9 +265,10 @@ class Store:
         """(id, email, role names) of the first ``limit`` users by email."""
         if not self.cards.user or "email" not in self.cards.user:
             raise ConfigError("mapping.user: required to name users")
-        rows = await self._all(("users", limit), lambda: sa.select(
+        rows = await self._all(("users",), lambda: sa.select(
             self._c("user", "id"), self._c("user", "email"))
-            .order_by(self._c("user", "email")).limit(limit), {})
+            .order_by(self._c("user", "email")).limit(sa.bindparam("n", type_=sa.Integer)),
+            {"n": limit})
 
         def build() -> Any:
             _, ur = self._table("user_role")

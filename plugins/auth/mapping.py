@@ -229,6 +229,11 @@ def scaffold_tables(mapped: MappingABC[str, MappedCard], cards: list[str]) -> li
             target = _REFERENCES.get(role)
             if target is not None and (target in cards or target in mapped):
                 target_table, target_columns = names(target)
+                if target not in cards and target_table not in metadata.tables:
+                    # The referenced table exists already: only its key is needed
+                    # to render the reference (it is not created).
+                    sa.Table(target_table, metadata,
+                             sa.Column(target_columns["id"], sa.Integer(), primary_key=True))
                 args.append(sa.ForeignKey(f"{target_table}.{target_columns['id']}",
                                           ondelete="CASCADE"))
             unique = role in ("email", "username", "token", "refreshtoken", "key") or \

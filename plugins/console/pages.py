@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 from typing import Any
 from urllib.parse import quote
@@ -21,6 +22,7 @@ from .overview import STEPS, Overview, load
 from .settings import DIALECTS, STAGES, FieldError
 from .web import redirect, render, restore_secrets, stashed
 
+log = logging.getLogger("swain.console")
 routes = web.RouteTableDef()
 
 
@@ -591,6 +593,7 @@ async def _rbac_state(c: Console, view: Overview) -> dict[str, Any]:
     except FieldError as exc:
         return {"rbac_error": "; ".join(exc.errors.values())}
     except Exception as exc:  # the database may be down: say so on the page
+        log.warning("cannot read the roles of project %d: %s", view.project.id, exc)
         return {"rbac_error": f"cannot read the roles: {type(exc).__name__}"}
     state["suggestions"] = steps.suggested_permissions(
         view.schema, {name for name, _ in state["permissions"]})

@@ -256,14 +256,16 @@ def suggested_permissions(schema: Schema | None, existing: set[str]) -> list[str
 
 async def save_rbac_enabled(c: Console, found: Project, form: Form) -> None:
     enabled = forms.flag(form, "rbac.enabled")
-    built = await projects.build(c, found, None, {"rbac.enabled": enabled})
+    overrides = {"rbac.enabled": enabled,
+                 "rbac.anonymous_role": forms.optional(form, "rbac.anonymous_role")}
+    built = await projects.build(c, found, None, overrides)
     if enabled:
         try:
             collect(built.pm, "swain_authorizers", config=built.config)
         except ConfigError as exc:
             raise FieldError({"rbac.enabled": f"{exc}; map the role, permission, "
                                               "role_permission and user_role cards first"}) from None
-    await projects.save_settings(c, found, {"rbac.enabled": enabled})
+    await projects.save_settings(c, found, overrides)
 
 
 async def rbac_action(c: Console, found: Project, row: ConnectionRow, form: Form) -> str:

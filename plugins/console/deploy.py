@@ -36,7 +36,9 @@ from .settings import FieldError
 from .store import Deployment, Store, now
 
 log = logging.getLogger("swain.console")
-READY_TIMEOUT = 30.0
+READY_TIMEOUT = 45.0
+#: seconds after which a 503 from /ready (database unreachable) counts as a failure
+UNREACHABLE = 8.0
 STOP_TIMEOUT = 15.0
 LOG_LINES = 40
 SERVE = "from swain.core.cli import main; main()"
@@ -154,10 +156,11 @@ class Deployer:
                           log_file: Path, timeout: float = READY_TIMEOUT) -> str | None:
         """``None`` once ``/ready`` answers 200; else why the process did not come up."""
         url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}/ready"
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
         last = "it did not answer"
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as http:
-            while time.monotonic() < deadline:
+        # /ready itself waits up to the connection's connect timeout for the database.
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http:
+            while time.monotonic() - started < timeout:
                 if process.poll() is not None:
                     await asyncio.sleep(0.1)
                     return "swain serve exited: " + _reason(tail(log_file, 12))
@@ -169,6 +172,8 @@ class Deployer:
                         with contextlib.suppress(ValueError, KeyError, TypeError):
                             body = json.loads(body)["error"]["message"]
                         last = f"/ready answered {response.status}: {body}"[:300]
+                        if response.status == 503 and time.monotonic() - started > UNREACHABLE:
+                            return f"the API started but {body}; " + _reason(tail(log_file, 12))
                 await asyncio.sleep(0.25)
         return f"not ready after {timeout:g}s ({last}); " + _reason(tail(log_file, 12))
 

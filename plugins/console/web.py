@@ -17,6 +17,10 @@ from .settings import FieldError
 
 TEMPLATES: web.AppKey[jinja2.Environment] = web.AppKey("swain.console.templates")
 FLASH_COOKIE = "swain_console_flash"
+CARD_TITLES = {"user": "User", "password_reset_token": "Password reset token",
+               "session": "Session", "api_key": "API key", "social_profile": "Social profile",
+               "role": "Role", "permission": "Permission", "role_permission": "Role permission",
+               "user_role": "User role"}
 STASH_TTL = 1800
 #: fields never rendered back into a page (they are write-only)
 SECRET_FIELDS = frozenset({"password", "auth.jwt_secret", "smtp.password",
@@ -28,6 +32,8 @@ def environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.PackageLoader("swain.plugins.console", "templates"),
                              autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
+    env.filters["version"] = lambda text: str(text).split(" (")[0].split(" on ")[0][:60]
+    env.filters["card_title"] = lambda card: CARD_TITLES.get(card, card.replace("_", " ").capitalize())
     env.filters["when"] = lambda value: value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
     return env
 

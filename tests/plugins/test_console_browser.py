@@ -355,3 +355,61 @@ def test_step8_deploy_and_use(page: Any, walk: dict[str, Any], console: ConsoleP
         bob = api.post("/auth/login", json={"email": BOB, "password": USER_PASSWORD}).json()
         denied = api.get("/orders", headers={"Authorization": f"Bearer {bob['access_token']}"})
         assert denied.status_code == 403 and "orders.read" in denied.text
+
+
+def test_a_failed_deploy_leaves_the_previous_one_running(page: Any, walk: dict[str, Any],
+                                                          console: ConsoleProcess) -> None:
+    project, connection = walk["project"], walk["connection"]
+    with api_client(console.url) as http:
+        before = http.get(f"/api/projects/{project}/connections/{connection}").json()
+        closed = free_port()
+        moved = http.put(f"/api/projects/{project}/connections/{connection}",
+                         json={**{k: before[k] for k in ("stage", "dialect", "host", "database",
+                                                          "username")}, "port": closed})
+        assert moved.status_code == 200, moved.text
+        page.goto(f"/projects/{project}/deploy")
+        page.click(f"#deploy-{connection} .deploy-form button")
+        failure = page.locator(f"#deploy-{connection} .result.error").first.inner_text()
+        assert "Deploy failed" in failure and "previous deployment keeps serving" in failure
+        assert "database is unreachable" in failure and "Connection refused" in failure
+        assert httpx.get(walk["base"] + "/ready", timeout=10).status_code == 200
+        restored = http.put(f"/api/projects/{project}/connections/{connection}",
+                            json={**{k: before[k] for k in ("stage", "dialect", "host",
+                                                             "database", "username", "port")}})
+        assert restored.status_code == 200, restored.text
+
+
+def test_deployments_survive_a_console_restart(walk: dict[str, Any],
+                                               console: ConsoleProcess) -> None:
+    console.stop()
+    assert httpx.get(walk["base"] + "/health", timeout=10).status_code == 200
+    console.start()
+    with api_client(console.url) as http:
+        state = http.get(f"/api/projects/{walk['project']}/connections/{walk['connection']}"
+                         "/deployment").json()
+    assert state["running"] is True and state["health"] == "200 OK"
+    assert state["base_url"] == walk["base"]
+
+
+def test_an_expired_session_returns_to_the_same_form(page: Any, walk: dict[str, Any],
+                                                     console: ConsoleProcess) -> None:
+    import sqlite3
+
+    page.goto(f"/projects/{walk['project']}")
+    page.fill("#description", "Written before the session ended")
+    store = sqlite3.connect(console.data_dir / "console.db")
+    with store:
+        store.execute("UPDATE console_sessions SET expires_at = '2000-01-01 00:00:00'")
+    store.close()
+    page.click("form[action$='/rename'] button")
+    page.wait_for_url(re.compile(r"/login\?expired=1"))
+    assert "session has ended" in page.inner_text("main")
+    page.fill("#email", ADMIN_EMAIL)
+    page.fill("#password", ADMIN_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(rf"/projects/{walk['project']}$"))
+    assert "restored below" in flash(page)
+    assert page.input_value("#description") == "Written before the session ended"
+    page.click("form[action$='/rename'] button")
+    assert "Project saved" in flash(page)
+    assert page.input_value("#description") == "Written before the session ended"

@@ -69,10 +69,30 @@ def page(browser: Any, console: ConsoleProcess) -> Iterator[Any]:
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=console.url)
     tab = context.new_page()
     tab.set_default_timeout(60_000)
+    tab.on("dialog", lambda dialog: dialog.accept())  # "Stop the API?" and the like
     try:
         yield tab
     finally:
         context.close()
+
+
+def signed_in(page: Any, console: ConsoleProcess) -> None:
+    """Make sure the browser is signed in (the first admin is made if there is none)."""
+    page.goto("/projects")
+    if "/login" not in page.url:
+        return
+    link = console.setup_link
+    page.goto(link or "/login")
+    if link and page.locator("#new_password").count():
+        page.fill("#email", ADMIN_EMAIL)
+        page.fill("#new_password", ADMIN_PASSWORD)
+        page.fill("#repeat_password", ADMIN_PASSWORD)
+    else:
+        page.goto("/login")
+        page.fill("#email", ADMIN_EMAIL)
+        page.fill("#password", ADMIN_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/projects")
 
 
 def shot(page: Any, name: str, full: bool = True) -> None:
@@ -413,3 +433,58 @@ def test_an_expired_session_returns_to_the_same_form(page: Any, walk: dict[str, 
     page.click("form[action$='/rename'] button")
     assert "Project saved" in flash(page)
     assert page.input_value("#description") == "Written before the session ended"
+
+
+# -- steps 2, 3 and 8 on MariaDB and SQLite -------------------------------------------------------
+
+
+@pytest.mark.parametrize("dialect", ["mysql", "sqlite"])
+def test_connect_sync_and_deploy(page: Any, console: ConsoleProcess, dialect: str) -> None:
+    from swain.contrib.testing import selected_dialects
+
+    if dialect not in selected_dialects():
+        pytest.skip(f"SWAIN_TEST_DIALECTS leaves out {dialect}")
+    signed_in(page, console)
+    with FreshDatabase(dialect) as db:
+        db.run_script(shop_ddl(dialect))
+        page.goto("/projects")
+        page.fill("#name", f"Shop on {dialect}")
+        page.click("form[action='/projects'] button[type=submit]")
+        page.wait_for_url(re.compile(r"/projects/\d+/connections"))
+        project = int(re.search(r"/projects/(\d+)/", page.url).group(1))  # type: ignore[union-attr]
+        # step 2, given as one URL this time
+        page.select_option("#stage", "staging")
+        page.click("#form details summary")
+        page.fill("#url", db.swain_url)
+        page.click("#form button[type=submit]")
+        page.wait_for_url(re.compile(r"connection=\d+"))
+        engine = "MariaDB" if dialect == "mysql" else ""
+        assert re.search(rf"connected: {dialect} \S*{engine}", flash(page)), flash(page)
+        connection = int(re.search(r"connection=(\d+)", page.url).group(1))  # type: ignore[union-attr]
+        # step 3
+        page.click(f"#connection-{connection} form[action$='/sync'] button")
+        assert "first snapshot: 12 tables" in flash(page)
+        assert page.locator(".erd-edge").count() >= 9
+        # step 8: auth is on and nothing is mapped, so the deploy says why it cannot start
+        port = free_port()
+        page.goto(f"/projects/{project}/deploy")
+        page.fill(f"#port-{connection}", str(port))
+        page.click(f"#deploy-{connection} .deploy-form button")
+        failure = page.locator(f"#deploy-{connection} .result.error").first.inner_text()
+        assert "auth.enabled" in failure, failure
+        page.goto(f"/projects/{project}/auth?connection={connection}")
+        page.uncheck("#general input[name='auth.enabled']")
+        page.click("#general button.primary")
+        page.goto(f"/projects/{project}/deploy")
+        page.fill(f"#port-{connection}", str(port))
+        page.click(f"#deploy-{connection} .deploy-form button")
+        assert f"live at http://127.0.0.1:{port}" in flash(page)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as api:
+            found = api.post("/orders/filter", json={"expressions": [
+                {"field": "status", "operator": "eq", "value": "paid"}]})
+            assert found.status_code == 200, found.text
+            assert sorted(r["total"] for r in found.json()["data"]) == ["10.00", "30.00", "40.00"]
+        page.click(f"#deploy-{connection} form[action$='/stop'] button")
+        assert "stopped" in flash(page)
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"http://127.0.0.1:{port}/health", timeout=5)

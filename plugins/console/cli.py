@@ -80,12 +80,14 @@ async def _serve(options: Options, host: str, port: int, url: str) -> None:
         loop.add_signal_handler(signum, stop.set)
     try:
         await web.TCPSite(runner, host, port).start()
-        click.echo(f"swain console on {url}  (store: {_safe(options.store)}; data: "
-                   f"{options.data_dir})", err=True)
+        setup = ""
         if await store.count_users() == 0:
             token = await store.create_setup_token(SETUP_TTL)
-            click.echo(f"No console user yet. Create the first admin at this one-time link "
-                       f"(valid 24 hours):\n  {url}/setup?token={token}", err=True)
+            setup = (f"\nNo console user yet. Create the first admin at this one-time link "
+                     f"(valid 24 hours):\n  {url}/setup?token={token}")
+        # One write, so whoever waits for the first line also gets the link.
+        click.echo(f"swain console on {url}  (store: {_safe(options.store)}; data: "
+                   f"{options.data_dir}){setup}", err=True)
         sys.stderr.flush()
         await stop.wait()
     finally:

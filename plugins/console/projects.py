@@ -201,7 +201,7 @@ def connection_from_form(form: Form, data_dir: Path) -> ConnectionInput:
         if not Path(given.database).expanduser().is_absolute():
             raise FieldError({"database": "give the SQLite file's absolute path (it must not "
                                           "depend on where the API is started)"})
-        given.host = given.port = given.username = None
+        given.host = given.port = given.username = given.password = None
     else:
         missing = {key: "required" for key in ("host", "database") if not getattr(given, key)}
         if missing:

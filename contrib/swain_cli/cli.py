@@ -15,17 +15,24 @@ import httpx
 from rich.console import Console
 
 from . import auth, doctor, engine, interactive
+from . import console as swain_console
 
 console = Console(stderr=True)
 
 
 def fetch_document(base: str, project: str | None, connection: str | None,
                    token: str | None) -> bytes:
-    """GET the live OpenAPI document from a swain server."""
-    params = {key: value for key, value in
-              (("project_id", project), ("connection_id", connection)) if value}
+    """The OpenAPI document: a project's stage through the console's dynamic swagger,
+    or the live document of a swain API server."""
+    if project or connection:
+        if not (project and connection):
+            raise click.UsageError("give both --swain-project-id and --swain-connection-id")
+        try:
+            return swain_console.dynamic_swagger(base, project, connection, token)
+        except swain_console.ConsoleError as exc:
+            raise click.ClickException(str(exc)) from None
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    response = httpx.get(base.rstrip("/") + "/openapi.json", params=params, headers=headers,
+    response = httpx.get(base.rstrip("/") + "/openapi.json", headers=headers,
                          timeout=60, follow_redirects=True)
     if response.status_code != 200:
         raise click.ClickException(f"fetching {response.url} failed: HTTP "
@@ -42,9 +49,10 @@ def cli() -> None:
 @cli.command()
 @click.option("-i", "--input", "spec", type=click.Path(exists=True, dir_okay=False,
               path_type=Path), help="OpenAPI document (json or yaml).")
-@click.option("--swain-base", help="Fetch the live document from this swain server URL.")
-@click.option("--swain-project-id", help="Project whose document to fetch.")
-@click.option("--swain-connection-id", help="Connection whose document to fetch.")
+@click.option("--swain-base", help="Fetch the live document from this swain server URL (with "
+              "--swain-project-id: the console's URL; default: the one `auth login` used).")
+@click.option("--swain-project-id", help="Console project whose document to fetch.")
+@click.option("--swain-connection-id", help="Console connection (stage) whose document to fetch.")
 @click.option("-l", "--lang", "languages", multiple=True, required=True,
               help="Generator name (repeatable); typescript means typescript-axios.")
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path),
@@ -63,8 +71,12 @@ def gen(spec: Path | None, swain_base: str | None, swain_project_id: str | None,
         properties: tuple[str, ...], config: Path | None, generator_arg: tuple[str, ...],
         java_opt: tuple[str, ...], skip_validate: bool, verbose: bool) -> None:
     """Generate one SDK per -l language."""
-    if (spec is None) == (swain_base is None):
-        raise click.UsageError("give exactly one of -i FILE or --swain-base URL")
+    from_console = bool(swain_project_id or swain_connection_id)
+    if (spec is not None) + (swain_base is not None or from_console) != 1:
+        raise click.UsageError("give exactly one of -i FILE or --swain-base URL (or "
+                               "--swain-project-id and --swain-connection-id)")
+    if from_console and swain_base is None:
+        swain_base = swain_console.saved_base()
     for prop in properties:
         if "=" not in prop:
             raise click.BadParameter(f"{prop!r} is not key=value", param_hint="-p")
@@ -106,12 +118,21 @@ def interactive_cmd() -> None:
     if not interactive.is_terminal():
         raise click.ClickException("interactive needs a terminal; run `swain_cli gen ...` "
                                    "instead (see `swain_cli gen --help`)")
-    args = interactive.ask()
-    if args is None:
+    click.echo("[swain_cli] interactive SDK generation wizard")
+    click.echo("[swain_cli] press Ctrl+C at any time to cancel")
+    answers = interactive.ask()
+    if answers is None:
         raise click.ClickException("cancelled")
-    click.echo("Equivalent command:")
-    click.echo("  " + interactive.render(args))
-    run = interactive.confirm()
+    args = answers.args
+    if answers.preview:
+        for line in answers.preview:
+            click.echo(f"[swain_cli] {line}")
+        click.echo(f"[swain_cli] equivalent command: {interactive.render(args)}")
+        run = interactive.confirm("Run generation now?")
+    else:
+        click.echo("Equivalent command:")
+        click.echo("  " + interactive.render(args))
+        run = interactive.confirm()
     if run is None:
         raise click.ClickException("cancelled")
     if not run:
@@ -126,23 +147,48 @@ def auth_group() -> None:
 
 
 @auth_group.command()
-@click.option("--token", help="The token (else --stdin, SWAIN_TOKEN or a prompt).")
+@click.option("--token", help="A token to keep (else --stdin, SWAIN_TOKEN, or sign in).")
 @click.option("--stdin", "from_stdin", is_flag=True, help="Read the token from stdin.")
-def login(token: str | None, from_stdin: bool) -> None:
-    """Store a token in the keyring (or a 0600 file where none exists)."""
+@click.option("--swain-base", help="The swain console to sign in to (default: the last one, "
+              "SWAIN_BASE, or http://127.0.0.1:8100).")
+@click.option("--username", help="Your console sign-in email (else a prompt).")
+@click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
+def login(token: str | None, from_stdin: bool, swain_base: str | None, username: str | None,
+          password_stdin: bool) -> None:
+    """Sign in to a swain console with your username and password, or keep a given token;
+    the token goes to the system keyring (or a 0600 file where none exists)."""
     if from_stdin:
         token = sys.stdin.read().strip()
     token = token or os.environ.get("SWAIN_TOKEN")
+    who = None
     if not token:
-        token = click.prompt("Token", hide_input=True)
+        base = (swain_base or swain_console.saved_base()).rstrip("/")
+        who = username or click.prompt("Username or email")
+        password = sys.stdin.readline().rstrip("\n") if password_stdin else \
+            click.prompt("Password", hide_input=True)
+        try:
+            token = swain_console.login(base, who, password)
+        except swain_console.ConsoleError as exc:
+            raise click.ClickException(str(exc)) from None
+        swain_console.remember_base(base)
     if not token:
         raise click.ClickException("no token given")
+    where = save(token)
+    if who:
+        place = "system keyring" if where == "keyring" else where
+        click.echo(f"[swain_cli] stored access token ({swain_console.masked(who)}) in {place}")
+    else:
+        click.echo(f"token saved to {where}")
+
+
+def save(token: str) -> str:
+    """Keep the token, turning the file-fallback warning into a message."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         where = auth.save_token(token)
     for warning in caught:
         console.print(f"[yellow]warning:[/] {warning.message}")
-    click.echo(f"token saved to {where}")
+    return where
 
 
 @auth_group.command()

@@ -15,6 +15,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from swain.core import ApiError, RateLimited
+from swain.plugins.auth.mapping import CARDS
 
 from . import database, deploy, diagram, documents, forms, projects, security, steps, suggest
 from .context import CONSOLE, PRE, SESSION, TOKEN, Console
@@ -184,16 +185,21 @@ async def setup_submit(request: web.Request) -> web.StreamResponse:
 # -- step 1: projects ---------------------------------------------------------------------------------
 
 
-@routes.get("/projects")
-async def project_list(request: web.Request) -> web.StreamResponse:
-    c = _console(request)
-    listed = []
+async def _project_rows(c: Console) -> list[tuple[Any, Any, list[str]]]:
+    """Each project with its connections and the stages that are live."""
+    listed: list[tuple[Any, Any, list[str]]] = []
     for found in await c.store.projects():
         rows = await c.store.connections(found.id)
         running = [r.stage for r in rows if (d := await c.store.deployment(r.id))
                    and d.desired == "running"]
         listed.append((found, rows, running))
-    return render(request, "projects.html", projects=listed, **_values_or_stash(request))
+    return listed
+
+
+@routes.get("/projects")
+async def project_list(request: web.Request) -> web.StreamResponse:
+    return render(request, "projects.html", projects=await _project_rows(_console(request)),
+                  **_values_or_stash(request))
 
 
 def _values_or_stash(request: web.Request) -> dict[str, Any]:
@@ -208,8 +214,7 @@ async def project_create(request: web.Request) -> web.StreamResponse:
     try:
         created = await projects.create_project(c, form)
     except FieldError as exc:
-        listed = [(p, await c.store.connections(p.id), []) for p in await c.store.projects()]
-        return render(request, "projects.html", status=exc.status, projects=listed,
+        return render(request, "projects.html", status=exc.status, projects=await _project_rows(c),
                       errors=exc.errors, values=form)
     raise redirect(request, f"/projects/{created.id}/connections",
                    f"Project {created.name} created. Next: add a connection.")
@@ -490,7 +495,7 @@ def _mapping_values(view: Overview) -> tuple[dict[str, Any], set[str]]:
     values: dict[str, Any] = {}
     suggested: set[str] = set()
     proposals = suggest.suggestions(view.schema) if view.schema is not None else {}
-    for card in steps.mapping.CARDS:
+    for card in CARDS:
         given = mapped.get(card) or proposals.get(card) or {}
         if card not in mapped and card in proposals:
             suggested.add(card)
@@ -504,7 +509,8 @@ async def _mapping_page(request: web.Request, view: Overview, *, status: int = 2
                         values: dict[str, Any] | None = None,
                         warnings: dict[str, str] | None = None) -> web.Response:
     initial, suggested = _mapping_values(view)
-    missing, ddl = ([], "")
+    missing: list[str] = []
+    ddl = ""
     if view.schema is not None:
         dialect = view.current.dialect if view.current is not None else view.schema.dialect
         missing, ddl = steps.missing_ddl(view.project, view.schema, dialect)
@@ -516,7 +522,7 @@ async def _mapping_page(request: web.Request, view: Overview, *, status: int = 2
         if view.schema is not None else {}
     return _project_page(request, view, "mapping.html", "mapping", status=status, errors=errors,
                          values=values if values is not None else initial,
-                         cards=steps.mapping.CARDS, suggested=suggested, tables=tables,
+                         cards=CARDS, suggested=suggested, tables=tables,
                          tables_json=json.dumps(tables), warnings=warnings or {},
                          missing=missing, ddl=ddl)
 

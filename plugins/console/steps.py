@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from swain.core import ConfigError, Schema
+from swain.core.config import env_name
 from swain.core.plugins import collect
 from swain.plugins.auth import mapping, social
 from swain.plugins.auth.password_reset import check_link_settings
@@ -353,7 +354,7 @@ async def deploy_plan(c: Console, found: Project, row: ConnectionRow, public_url
                                    [(given, password is not None)])
     env = {settings.secret_env(path): value for path, value in plain.items()}
     if password is not None:
-        env[settings.env_name(f"connections.{row.stage}", "password")] = password
+        env[env_name(f"connections.{row.stage}", "password")] = password
     # Checked here as well, so an invalid file never reaches a process.
     await projects.build(c, found, row)
     return Plan(row.stage, text, env)

@@ -252,7 +252,8 @@ class Store:
 
     async def _write(self, statement: Any) -> sa.CursorResult[Any]:
         async with self.engine.begin() as conn:
-            return await conn.execute(statement)
+            result: sa.CursorResult[Any] = await conn.execute(statement)
+            return result
 
     # -- users -------------------------------------------------------------------
 

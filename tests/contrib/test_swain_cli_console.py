@@ -19,12 +19,12 @@ from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
 
-from console_helpers import ADMIN_EMAIL, ADMIN_PASSWORD, api_client, create_admin, shop_ddl  # noqa: E402
-from test_swain_cli_interactive import DOWN, ENTER, SWAIN_CLI, Terminal  # noqa: E402
+from console_helpers import ADMIN_EMAIL, ADMIN_PASSWORD, api_client, create_admin, shop_ddl
+from test_swain_cli_interactive import DOWN, ENTER, SWAIN_CLI, Terminal
 
-from swain.contrib.swain_cli import cli  # noqa: E402
-from swain.contrib.testing import FreshDatabase  # noqa: E402
-from swain.contrib.testing.console import ConsoleProcess  # noqa: E402
+from swain.contrib.swain_cli import cli
+from swain.contrib.testing import FreshDatabase
+from swain.contrib.testing.console import ConsoleProcess
 
 
 @pytest.fixture(scope="module")

@@ -84,6 +84,12 @@ def test_typing_markers_and_package_data(wheel: zipfile.ZipFile) -> None:
     assert "swain/contrib/demo/schema.sql" in names
     assert wheel.read("swain/contrib/demo/schema.sql") == \
         (ROOT / "contrib/demo/schema.sql").read_bytes()
+    # the console's pages, assets and migrations come from the installed package
+    console = ROOT / "plugins" / "console"
+    for pattern in ("templates/*.html", "static/*", "migrations/script.py.mako",
+                    "migrations/versions/*.py"):
+        for path in console.glob(pattern):
+            assert f"swain/plugins/console/{path.relative_to(console).as_posix()}" in names, path
 
 
 @slow

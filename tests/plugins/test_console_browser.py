@@ -152,7 +152,6 @@ def test_step1_project(page: Any, walk: dict[str, Any]) -> None:
     assert "exists already" in field_error(page, "name")
     assert page.input_value("#name") == "acme shop"
     page.fill("#name", "")
-    shot(page, "1-projects", full=False)
 
 
 def test_step2_connection(page: Any, walk: dict[str, Any], shop: FreshDatabase) -> None:
@@ -481,3 +480,11 @@ def test_connect_sync_and_deploy(page: Any, console: ConsoleProcess, dialect: st
         assert "stopped" in flash(page)
         with pytest.raises(httpx.TransportError):
             httpx.get(f"http://127.0.0.1:{port}/health", timeout=5)
+
+
+def test_the_projects_page(page: Any) -> None:
+    page.goto("/projects")
+    rows = page.locator("table.list tbody tr")
+    assert rows.count() >= 1
+    assert "Acme Shop" in rows.first.inner_text() and "development" in rows.first.inner_text()
+    shot(page, "1-projects", full=False)

@@ -219,16 +219,18 @@ class Store:
         return (frozenset(str(r[0]) for r in rows),
                 frozenset(str(r[1]) for r in rows if r[1] is not None))
 
+    def _role_grants(self) -> Any:
+        """role ⋈ role_permission ⋈ permission."""
+        _, role = self._table("role")
+        _, rp = self._table("role_permission")
+        _, perm = self._table("permission")
+        return role.join(rp, self._c("role_permission", "roleid") == self._c("role", "id")) \
+            .join(perm, self._c("role_permission", "permissionid") == self._c("permission", "id"))
+
     async def role_permissions(self, role_name: str) -> frozenset[str]:
         def build() -> Any:
-            _, role = self._table("role")
-            _, rp = self._table("role_permission")
-            _, perm = self._table("permission")
-            joined = role.join(rp, self._c("role_permission", "roleid") == self._c("role", "id")) \
-                .join(perm, self._c("role_permission", "permissionid")
-                      == self._c("permission", "id"))
-            return sa.select(self._c("permission", "name")).select_from(joined).where(
-                self._c("role", "name") == sa.bindparam("n"))
+            return sa.select(self._c("permission", "name")).select_from(self._role_grants()) \
+                .where(self._c("role", "name") == sa.bindparam("n"))
 
         rows = await self._all(("role_permissions",), build, {"n": role_name})
         return frozenset(str(r[0]) for r in rows)
@@ -250,14 +252,8 @@ class Store:
         """Every (role name, permission name) pair a role holds."""
 
         def build() -> Any:
-            _, role = self._table("role")
-            _, rp = self._table("role_permission")
-            _, perm = self._table("permission")
-            joined = role.join(rp, self._c("role_permission", "roleid") == self._c("role", "id")) \
-                .join(perm, self._c("role_permission", "permissionid")
-                      == self._c("permission", "id"))
             return sa.select(self._c("role", "name"), self._c("permission", "name")) \
-                .select_from(joined)
+                .select_from(self._role_grants())
 
         return [(str(r[0]), str(r[1])) for r in await self._all(("grants",), build, {})]
 

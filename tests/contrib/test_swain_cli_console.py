@@ -19,20 +19,14 @@ from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
 
-from console_helpers import ADMIN_EMAIL, ADMIN_PASSWORD, api_client, create_admin, shop_ddl
+from console_helpers import ADMIN_EMAIL, ADMIN_PASSWORD, api_client, console, shop_ddl
 from test_swain_cli_interactive import DOWN, ENTER, SWAIN_CLI, Terminal
 
 from swain.contrib.swain_cli import cli
 from swain.contrib.testing import FreshDatabase
 from swain.contrib.testing.console import ConsoleProcess
 
-
-@pytest.fixture(scope="module")
-def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleProcess]:
-    with ConsoleProcess(tmp_path_factory.mktemp("console")) as running:
-        assert running.setup_link
-        create_admin(running.url, running.setup_link)
-        yield running
+__all__ = ["console"]
 
 
 @pytest.fixture(scope="module")

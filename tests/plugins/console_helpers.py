@@ -13,6 +13,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from swain.contrib.testing import free_port
+from swain.contrib.testing.console import ConsoleProcess
 from swain.plugins.auth.passwords import Argon2Hasher
 
 ADMIN_EMAIL = "founder@acme.test"
@@ -88,6 +89,15 @@ def smtp_inbox() -> Iterator[tuple[int, Inbox]]:
         yield port, inbox
     finally:
         controller.stop()
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleProcess]:
+    """A running console whose first admin is made (ADMIN_EMAIL / ADMIN_PASSWORD)."""
+    with ConsoleProcess(tmp_path_factory.mktemp("console")) as running:
+        assert running.setup_link, running.log()
+        create_admin(running.url, running.setup_link)
+        yield running
 
 
 def api_client(url: str, email_address: str = ADMIN_EMAIL,

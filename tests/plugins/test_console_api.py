@@ -21,6 +21,7 @@ from console_helpers import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
     api_client,
+    console,
     create_admin,
     shop_ddl,
     smtp_inbox,
@@ -31,19 +32,11 @@ from swain.contrib.testing import FreshDatabase, free_port
 from swain.contrib.testing.console import ConsoleProcess
 from swain.contrib.testing.process import ServeProcess
 
-__all__ = ["smtp_inbox"]
+__all__ = ["console", "smtp_inbox"]
 SECRETS = {"password": "db-pass-9f3a1c", "smtp.password": "smtp-pass-77c1e0",
            "auth.jwt_secret": "jwt-secret-5b0e7d-long-enough-for-hs256-signing-ok",
            "social.google.client_secret": "google-secret-e4a9d2",
            "social.github.client_secret": "github-secret-0c8b33"}
-
-
-@pytest.fixture(scope="module")
-def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleProcess]:
-    with ConsoleProcess(tmp_path_factory.mktemp("console")) as running:
-        assert running.setup_link
-        create_admin(running.url, running.setup_link)
-        yield running
 
 
 @pytest.fixture(scope="module")

@@ -413,3 +413,56 @@ def test_the_store_on_postgresql(tmp_path: Path) -> None:
             with api_client(first.url) as client:
                 assert [p["name"] for p in client.get("/api/projects").json()["data"]] == ["kept"]
         assert db.query("SELECT version_num FROM console_alembic_version") == [("c0001",)]
+
+
+def test_deleting_a_project_needs_its_name(http: httpx.Client, shop: FreshDatabase) -> None:
+    made = http.post("/api/projects", json={"name": "Short lived"}).json()
+    http.post(f"/api/projects/{made['id']}/connections",
+              json={"stage": "development", "url": shop.swain_url})
+    wrong = http.delete(f"/api/projects/{made['id']}", params={"confirm": "short lived"})
+    assert wrong.status_code == 422 and "confirm" in _details(wrong)
+    assert http.delete(f"/api/projects/{made['id']}",
+                       params={"confirm": "Short lived"}).status_code == 204
+    assert http.get(f"/api/projects/{made['id']}").status_code == 404
+    assert http.get(f"/api/projects/{made['id']}/connections").status_code == 404
+
+
+def test_generate_makes_a_new_jwt_secret(http: httpx.Client, console: ConsoleProcess) -> None:
+    made = http.post("/api/projects", json={"name": "Rotating"}).json()
+    assert made["secrets_set"] == ["auth.jwt_secret"]  # made with the project
+    store = console.data_dir / "console.db"
+    before = store.read_bytes()
+    done = http.put(f"/api/projects/{made['id']}/settings/general",
+                    json={"auth.enabled": True, "auth.jwt_secret.generate": True})
+    assert done.status_code == 200 and "auth.jwt_secret" in done.json()["secrets_set"]
+    assert store.read_bytes() != before
+
+
+def test_pages_load_only_local_assets(console: ConsoleProcess) -> None:
+    with _browser_session(console.url) as browser:
+        html = browser.get("/projects").text
+    assets = re.findall(r'<(?:script|link|img)[^>]+(?:src|href)="([^"]+)"', html)
+    assert assets and all(a.startswith("/static/") for a in assets), assets
+    for asset in assets:
+        assert httpx.get(console.url + asset, timeout=30).status_code == 200
+
+
+def test_the_console_key(tmp_path: Path) -> None:
+    from cryptography.fernet import Fernet
+
+    from swain.plugins.console.crypto import ConsoleKeyError, Vault, load_key
+
+    made = load_key(tmp_path / "console.key", environ={})
+    assert stat.S_IMODE((tmp_path / "console.key").stat().st_mode) == 0o600
+    assert load_key(tmp_path / "console.key", environ={}) == made
+    given = Fernet.generate_key().decode()
+    assert load_key(tmp_path / "other.key", environ={"SWAIN_CONSOLE_KEY": given}) == given.encode()
+    with pytest.raises(ConsoleKeyError, match="not a console key"):
+        load_key(tmp_path / "x.key", environ={"SWAIN_CONSOLE_KEY": "too short"})
+    (tmp_path / "console.key").chmod(0o644)
+    with pytest.raises(ConsoleKeyError, match="must be private"):
+        load_key(tmp_path / "console.key", environ={})
+    sealed = Vault(made).seal("a secret")
+    assert "a secret" not in sealed and Vault(made).open(sealed) == "a secret"
+    with pytest.raises(ConsoleKeyError, match="not the one the store was written with"):
+        Vault(Fernet.generate_key()).open(sealed)

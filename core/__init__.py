@@ -1,14 +1,15 @@
 """swain's core: the one import surface for plugin authors.
 
 A plugin is a module (or object) with ``swain_*`` functions decorated with
-:data:`hookimpl`; see :mod:`swain.core.hookspecs` for every hook.
+:data:`hookimpl`; see :mod:`swain.core.hookspecs` for every hook and
+``docs/plugins.md`` for an example of each.
 """
 
 from __future__ import annotations
 
 from .app import create_app, load_config
 from .config import Config, Setting
-from .dialect import DBConnection, Dialect, ExecResult
+from .dialect import DBConnection, Dialect, ExecResult, PoolStats
 from .errors import (
     ApiError,
     BadRequest,
@@ -41,22 +42,26 @@ from .protocols import (
     PasswordHasher,
     PasswordVerifier,
     Predicate,
+    RequestObserver,
     RowPolicy,
     WritePreparer,
 )
 from .queryapi import filter_predicate, parse_payload
-from .runtime import Runtime
+from .routes import table_routes
+from .runtime import Runtime, audit_event, open_runtime
 from .schema import Column, ForeignKey, Relationship, Schema, Table
-from .tableapi import json_response, read_json, resolve_table, table_routes
+from .services import ServiceKey, Services
+from .tableapi import json_response, read_json, resolve_table
 
 __all__ = [
     "IDENTITY", "REQUEST_ID", "RUNTIME", "Action", "ApiError", "AuditEvent", "AuditSink",
     "AuthProvider", "Authorizer", "BadRequest", "Column", "Config", "ConfigError", "Conflict",
-    "DBConnection", "Detail", "Dialect", "EmailMessage", "EmailTransport", "ExecResult", "Forbidden",
-    "ForeignKey", "HashInfo", "Identity", "ListQuery", "NotFound", "Page", "PasswordHasher",
-    "PasswordVerifier", "PayloadTooLarge", "Predicate", "RateLimited", "Relationship", "RowPolicy",
-    "Runtime", "Schema", "ServiceUnavailable", "Setting", "Table", "TableGateway", "Unauthorized",
-    "ValidationFailed", "WritePreparer", "create_app", "filter_predicate", "hookimpl", "invalid",
-    "json_response", "load_config", "parse_payload", "public", "read_json", "resolve_table",
-    "table_routes",
+    "DBConnection", "Detail", "Dialect", "EmailMessage", "EmailTransport", "ExecResult",
+    "Forbidden", "ForeignKey", "HashInfo", "Identity", "ListQuery", "NotFound", "Page",
+    "PasswordHasher", "PasswordVerifier", "PayloadTooLarge", "PoolStats", "Predicate",
+    "RateLimited", "Relationship", "RequestObserver", "RowPolicy", "Runtime", "Schema",
+    "ServiceKey", "ServiceUnavailable", "Services", "Setting", "Table", "TableGateway",
+    "Unauthorized", "ValidationFailed", "WritePreparer", "audit_event", "create_app",
+    "filter_predicate", "hookimpl", "invalid", "json_response", "load_config", "open_runtime",
+    "parse_payload", "public", "read_json", "resolve_table", "table_routes",
 ]

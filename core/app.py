@@ -20,12 +20,14 @@ from aiohttp import web
 from . import codec
 from . import config as config_module
 from .config import CORE_SECTIONS, Config, merge_sections
+from .cors import cors_middleware
 from .errors import ApiError, ConfigError, ServiceUnavailable
 from .keys import RUNTIME
 from .middleware import authenticate, error_envelope, public, request_context
-from .plugins import collect, create_plugin_manager, load_dialect
+from .plugins import collect, create_plugin_manager
+from .routes import add_table_routes
 from .runtime import Runtime
-from .tableapi import add_table_routes, json_response
+from .tableapi import json_response
 
 log = logging.getLogger("swain")
 SCHEMA_RETRY_SECONDS = 2.0
@@ -44,6 +46,7 @@ def load_config(path: Path | str | None = None, stage: str | None = None,
     plugin_list = list(plugins)
     pm = create_plugin_manager(disable=plugin_section["disable"], modules=plugin_section["modules"],
                                plugins=plugin_list)
+    # Of two declarations of one key, the one pluggy calls first wins (as everywhere).
     sections = merge_sections(CORE_SECTIONS, *reversed(pm.hook.swain_config_sections()))
     # Environment overrides for plugin-owned sections need the merged list.
     raw = config_module.read_raw(path, environ, sections)
@@ -165,11 +168,12 @@ async def ready(request: web.Request) -> web.Response:
 
 
 def create_app(config: Config, pm: pluggy.PluginManager | None = None) -> web.Application:
+    """The application for ``config``: the runtime is built (every pipeline hook runs
+    once), the middlewares, cleanup contexts and routes are collected, then
+    ``swain_startup`` wires the plugins to the finished runtime."""
     if pm is None:
         pm = create_plugin_manager(disable=config.plugins.disable, modules=config.plugins.modules)
-    connection = config.connection()
-    dialect = load_dialect(pm, connection.dialect)(connection)
-    runtime = Runtime.build(config, pm, dialect)
+    runtime = Runtime.build(config, pm)
     if config.auth.enabled and not runtime.auth_providers:
         raise ConfigError("auth.enabled: authentication is on but no enabled plugin provides it; "
                           "enable an auth plugin, or set [auth] enabled = false to serve an "
@@ -177,18 +181,21 @@ def create_app(config: Config, pm: pluggy.PluginManager | None = None) -> web.Ap
     if not config.auth.enabled:
         log.warning("auth is disabled: anyone who can reach this server can read and write every "
                     "exposed table")
-    middlewares = [request_context, error_envelope, authenticate,
-                   *collect(pm, "swain_middlewares", config=config)]
+    hook_args = {"config": config, "runtime": runtime}
+    cors = cors_middleware(config)
+    middlewares = [request_context(runtime), *([cors] if cors is not None else []),
+                   error_envelope, authenticate, *collect(pm, "swain_middlewares", **hook_args)]
     app = web.Application(middlewares=middlewares, client_max_size=config.api.max_body_size)
     app[RUNTIME] = runtime
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_sighup)
-    for ctx in collect(pm, "swain_cleanup_ctx", config=config):
+    for ctx in collect(pm, "swain_cleanup_ctx", **hook_args):
         app.cleanup_ctx.append(ctx)
     app.router.add_get("/health", health)
     app.router.add_get("/ready", ready)
-    app.router.add_routes(collect(pm, "swain_routes", config=config))
+    app.router.add_routes(collect(pm, "swain_routes", **hook_args))
     add_table_routes(app)
+    runtime.start()
     return app
 
 

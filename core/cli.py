@@ -8,8 +8,9 @@ import json
 import re
 import sys
 import tomllib
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 import pluggy
@@ -22,13 +23,16 @@ from .app import load_config
 from .config import Config
 from .errors import ConfigError
 from .plugins import create_plugin_manager, describe, load_dialect
+from .runtime import Runtime, open_runtime
 from .schema import Schema, diff
+
+T = TypeVar("T")
 
 # soft_wrap: messages stay on one line when piped, so scripts can grep them.
 console = Console(stderr=False, highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
-STARTER = '''# swain project file (SPEC: docs/configuration).
+STARTER = '''# swain project file; every setting is described in docs/configuration.md.
 # Values may use ${ENV_VAR} or ${ENV_VAR:-default} ($$ is a literal $), and any
 # key can be overridden by an environment variable SWAIN_<SECTION>_<KEY>
 # (e.g. SWAIN_API_MAX_PAGE_SIZE=100, SWAIN_CONNECTIONS_PRODUCTION_PASSWORD=...).
@@ -319,25 +323,43 @@ def connection_add(obj: Context, target_stage: str, url: str) -> None:
 # -- schema -----------------------------------------------------------------------
 
 
-def _introspect(obj: Context) -> tuple[Config, Schema]:
-    config, pm = obj.load()
+def with_catalog(config: Config, pm: pluggy.PluginManager,
+                 work: Callable[[Runtime], Awaitable[T]], *, prepare: bool = True,
+                 probe: bool = False) -> T:
+    """Run ``work`` for a command on a runtime holding the stage's live catalog
+    (:func:`~swain.core.runtime.open_runtime`).  A configuration problem, or a
+    database that cannot be reached or read, becomes a one-line command error;
+    what ``work`` raises is its own."""
     try:
         connection = config.connection()
-        dialect = load_dialect(pm, connection.dialect)(connection)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    opened = False
 
-    async def run() -> Schema:
-        await dialect.probe()
-        return await dialect.introspect()
+    async def main() -> T:
+        nonlocal opened
+        async with open_runtime(config, pm, prepare=prepare, probe=probe) as runtime:
+            opened = True
+            return await work(runtime)
 
     try:
-        return config, asyncio.run(run())
+        return asyncio.run(main())
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     except Exception as exc:
+        if opened:
+            raise
         raise click.ClickException(f"cannot introspect {connection.safe_url}: "
                                    f"{_reason(exc, (connection.url.password,))}") from None
+
+
+def _introspect(obj: Context) -> tuple[Config, Schema]:
+    config, pm = obj.load()
+
+    async def schema(runtime: Runtime) -> Schema:
+        return runtime.schema
+
+    return config, with_catalog(config, pm, schema, prepare=False, probe=True)
 
 
 def print_summary(schema: Schema) -> None:

@@ -1,4 +1,6 @@
-"""``swain.toml``: loading, interpolation, overrides and validation (SPEC §3).
+"""``swain.toml``: loading, interpolation, overrides and validation.
+
+Every setting is listed in ``docs/configuration.md``.
 
 Loading happens in three steps so that plugins can own config sections:
 
@@ -104,7 +106,12 @@ CORE_SECTIONS: dict[str, dict[str, Setting]] = {
         "max_page_size": Setting("int", 1000, minimum=1),
         "sql_preview": Setting("list", ["development"]),
         "max_body_size": Setting("size", 1024 * 1024, minimum=1024),
-        "cors_origins": Setting("list", []),
+        "cors_origins": Setting("list", [], doc="origins browsers may call the API from "
+                                                "(CORS; empty: off), or \"*\""),
+        "cors_allow_credentials": Setting("bool", False, doc="let those origins send cookies "
+                                                             "and Authorization"),
+        "cors_max_age": Setting("duration", 600.0, minimum=0,
+                                doc="how long a browser may cache a preflight answer"),
     },
     "auth": {
         "enabled": Setting("bool", True),
@@ -175,6 +182,8 @@ class Connection:
     connect_timeout: float
     statement_timeout: float
     prepared_statements: bool
+    #: the project file's folder: file databases named by a relative path live there
+    base_dir: Path = field(default_factory=Path.cwd)
 
     @property
     def safe_url(self) -> str:
@@ -568,8 +577,6 @@ def validate(raw: dict[str, Any], sections: Mapping[str, Mapping[str, Setting]],
 
 # -- connections -----------------------------------------------------------------
 
-_DRIVERS = {"postgresql": "postgresql+psycopg", "mysql": "mysql+aiomysql",
-            "mariadb": "mysql+aiomysql", "sqlite": "sqlite+aiosqlite"}
 #: other names of a dialect (URL schemes people write), mapped to the registered name
 ALIASES = {"postgres": "postgresql", "pgsql": "postgresql", "mariadb": "mysql", "sqlite3": "sqlite"}
 _URL_PARTS = ("host", "port", "database", "username", "password")
@@ -607,7 +614,8 @@ def _connection(stage: str, section: Section, base_dir: Path) -> Connection:
         if not section.database:
             raise ConfigError(f"{path}.database: required when no url is given (for sqlite, the "
                               "file's path)")
-        url = URL.create(_DRIVERS.get(section.dialect, section.dialect), **overrides)
+        # The dialect's name as the scheme: the dialect sets its own driver.
+        url = URL.create(dialect, **overrides)
     installed = known_dialects()
     # A plugin may provide a dialect through swain_get_dialect without an entry
     # point, so only a near miss of an installed name is an error here.
@@ -623,7 +631,7 @@ def _connection(stage: str, section: Section, base_dir: Path) -> Connection:
     return Connection(stage=stage, url=url, dialect=dialect, schemas=list(section.schemas),
                       pool_size=section.pool_size, connect_timeout=section.connect_timeout,
                       statement_timeout=section.statement_timeout,
-                      prepared_statements=section.prepared_statements)
+                      prepared_statements=section.prepared_statements, base_dir=base_dir)
 
 
 # -- display ------------------------------------------------------------------------

@@ -17,11 +17,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy import types as sat
+from sqlalchemy.engine import URL
 from sqlalchemy.engine import Dialect as SADialect
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from .errors import ApiError
+from .errors import ApiError, ConfigError
+from .introspect import integer_bounds, introspect, kind_of
 from .schema import Column, Schema, Table
 
 if TYPE_CHECKING:
@@ -35,6 +38,24 @@ T = TypeVar("T")
 class ExecResult:
     rowcount: int
     lastrowid: Any = None
+
+
+@dataclass(frozen=True)
+class PoolStats:
+    """What a connection pool holds at one moment (for ``/metrics``)."""
+
+    #: the most connections the pool opens
+    max: int
+    #: connections open now
+    open: int
+    #: open connections waiting to be used
+    idle: int
+    #: requests waiting for a connection, where the pool tells
+    waiting: int | None = None
+
+    @property
+    def in_use(self) -> int:
+        return self.open - self.idle
 
 
 class DBConnection(abc.ABC):
@@ -88,34 +109,45 @@ class Dialect(abc.ABC):
     #: the SQLAlchemy driver name used for compiling SQL and for introspection
     driver: ClassVar[str]
 
+    #: INSERT / UPDATE / DELETE … RETURNING: the written row comes back in one statement
+    #: (otherwise it is read back by key in the same transaction)
     supports_returning_insert: ClassVar[bool] = False
     supports_returning_update: ClassVar[bool] = False
     supports_returning_delete: ClassVar[bool] = False
-    supports_ilike: ClassVar[bool] = False
-    supports_native_rls: ClassVar[bool] = False
-    supports_json_aggregation: ClassVar[bool] = False
-    supports_arrays: ClassVar[bool] = False
-    #: many rows go in as one array per column (``INSERT … SELECT FROM unnest``):
-    #: a short statement the server can prepare, instead of a parameter per value
-    inserts_from_arrays: ClassVar[bool] = False
-    supports_estimated_count: ClassVar[bool] = False
-    supports_schemas: ClassVar[bool] = False
-    #: "on_conflict" (PostgreSQL, SQLite) or "on_duplicate_key" (MySQL)
-    upsert_style: ClassVar[str] = "on_conflict"
-    #: whether a text timestamp keeps its zone (SQLite stores the ISO text as given)
-    stores_datetimes_as_text: ClassVar[bool] = False
+    #: every connection checkout can run as one transaction opening with settings made
+    #: transaction-local (see :meth:`use_transaction_settings`)
+    supports_transaction_settings: ClassVar[bool] = False
+    #: :meth:`upsert` builds an insert-or-update statement (bulk ``on_conflict``)
+    supports_upsert: ClassVar[bool] = False
+    #: the upsert of :meth:`upsert` fires on a clash with *any* unique key of the row,
+    #: not only the one named, and its row count cannot tell an ignored row from a
+    #: written one (MySQL's ``ON DUPLICATE KEY``): callers look for clashes first
+    upsert_matches_any_key: ClassVar[bool] = False
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
         self.url = connection.url.set(drivername=self.driver)
-        self.sa_dialect: SADialect = self.url.get_dialect()(paramstyle=self.paramstyle)  # type: ignore[call-arg]
+        self.sa_dialect: SADialect = self.compiler()
         self.server_version = ""
-        #: where ``supports_native_rls``: settings made transaction-local (``SET
-        #: LOCAL``) on every checkout, which then runs as one transaction (the rls
-        #: plugin's tenant, read by its native policies); ``None`` is plain autocommit
+        #: where ``supports_transaction_settings``: settings made transaction-local
+        #: on every checkout, which then runs as one transaction; ``None`` is plain
+        #: autocommit.  Core sets it from ``swain_transaction_settings``.
         self.transaction_settings: Callable[[], Mapping[str, str]] | None = None
 
+    def use_transaction_settings(self, settings: Callable[[], Mapping[str, str]]) -> None:
+        """Apply ``settings()`` transaction-locally on every checkout from now on."""
+        if not self.supports_transaction_settings:
+            raise ConfigError(f"a plugin asks for per-transaction settings "
+                              f"(swain_transaction_settings), which the {self.name} dialect "
+                              "cannot apply")
+        self.transaction_settings = settings
+
     paramstyle: ClassVar[str] = "pyformat"
+
+    @classmethod
+    def compiler(cls) -> SADialect:
+        """The SQLAlchemy dialect this backend compiles SQL (and DDL) with; no connection."""
+        return URL.create(cls.driver).get_dialect()(paramstyle=cls.paramstyle)  # type: ignore[call-arg]
 
     # -- lifecycle -------------------------------------------------------
 
@@ -130,6 +162,10 @@ class Dialect(abc.ABC):
     @abc.abstractmethod
     def acquire(self) -> Any:
         """An async context manager yielding a :class:`DBConnection`."""
+
+    def pool_stats(self) -> PoolStats | None:
+        """The pool's state now, or ``None`` when it is closed or cannot tell."""
+        return None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[DBConnection]:
@@ -203,6 +239,26 @@ class Dialect(abc.ABC):
         the column's collation (backends with case-insensitive defaults override)."""
         return value
 
+    def upsert(self, sa_table: sa.Table, row: Mapping[str, Any], sets: Mapping[str, Any],
+               conflict: Sequence[str]) -> sa.Insert:
+        """``INSERT`` of ``row`` that, when a row with the ``conflict`` key exists,
+        sets ``sets`` on it instead (or, with no ``sets``, leaves it as it is).  Only
+        where :attr:`supports_upsert`."""
+        raise NotImplementedError(f"the {self.name} dialect has no upsert")
+
+    def insert_from_arrays(self, table: Table, sa_table: sa.Table, names: Sequence[str],
+                           returning: Sequence[Any]) -> sa.Insert | None:
+        """An ``INSERT … RETURNING`` taking each column of many rows as one array
+        parameter ``_a<j>`` (a short statement the server can prepare instead of a
+        parameter per value), or ``None`` to bind every value (the default)."""
+        return None
+
+    def writable_where(self, sa_table: sa.Table, key: Sequence[str],
+                       where: Sequence[Any]) -> list[Any]:
+        """The WHERE clauses of an ``UPDATE``/``DELETE`` by filter; backends that
+        refuse a subquery on the target table rewrite them here."""
+        return list(where)
+
     def json_page(self, stmt: sa.Select[Any], columns: Sequence[Column],
                   count_stmt: sa.Select[Any] | None) -> sa.Select[Any] | None:
         """A statement returning ``(total?, json_text)`` for a page, built in the database,
@@ -242,8 +298,6 @@ class Dialect(abc.ABC):
         return create_async_engine(self.url, poolclass=NullPool)
 
     async def introspect(self) -> Schema:
-        from .introspect import introspect
-
         engine = self.introspection_engine()
         try:
             async with engine.connect() as conn:
@@ -251,6 +305,16 @@ class Dialect(abc.ABC):
         finally:
             await engine.dispose()
         return schema
+
+    def column_kind(self, type_: sat.TypeEngine[Any]) -> str | None:
+        """The JSON-level kind of an introspected column type, or ``None`` when the
+        type alone cannot tell (then its declared name decides).  Backends add
+        their own types (MySQL's ``TINYINT(1)`` is a boolean) before the generic rules."""
+        return kind_of(type_)
+
+    def integer_bounds(self, type_: sat.TypeEngine[Any]) -> tuple[int, int] | None:
+        """The values an integer column type holds, or ``None`` when it cannot tell."""
+        return integer_bounds(type_)
 
     def declared_types(self, sync_conn: Any, schema: str | None, table: str) -> dict[str, str]:
         """Column → declared type name, for types SQLAlchemy does not recognise."""

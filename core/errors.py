@@ -1,4 +1,4 @@
-"""The error envelope of SPEC §14 and the exceptions that produce it.
+"""The error envelope and the exceptions that produce it.
 
 Handlers and plugins raise :class:`ApiError` subclasses; the error middleware
 turns them into ``{"error": {"code", "message", "details"}}`` with the right

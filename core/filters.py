@@ -1,4 +1,4 @@
-"""The filter grammar of SPEC §6: JSON payload → typed tree → SQLAlchemy Core.
+"""The filter grammar: JSON payload → typed tree → SQLAlchemy Core.
 
 :func:`parse` checks a payload against a table and returns a :class:`FilterRequest`
 whose nodes are typed (:class:`Condition`, :class:`Group`, :class:`RelationFilter`);

@@ -4,7 +4,13 @@ A :class:`TableGateway` is made per request for the caller's identity.  Before
 it runs anything it asks every authorizer, ANDs in every row policy's
 predicate and passes writes through every write preparer, so an endpoint
 (core's or a plugin's) that uses the gateway cannot forget authorization or
-tenant scoping.
+tenant scoping.  Reads (pages, rows, counts, aggregates), single-row writes,
+many-row inserts, upserts and by-filter updates and deletes all live here;
+what differs between databases is asked of the dialect.
+
+Every write is told to the audit sinks once it has committed: at once for a
+statement in its own transaction, and through :meth:`TableGateway.flush_audit`
+when the caller runs the transaction (a bulk request).
 
 SQL is built with SQLAlchemy Core, compiled once per request *shape* and
 cached on the catalog; values are bound as parameters on the driver's own
@@ -23,14 +29,17 @@ import sqlalchemy as sa
 from . import codec
 from .catalog import Catalog, Compiled
 from .dialect import DBConnection
-from .errors import Forbidden, NotFound, ServiceUnavailable, ValidationFailed, invalid
-from .protocols import Action, Identity, Predicate
-from .runtime import Runtime
+from .errors import Conflict, Forbidden, NotFound, ServiceUnavailable, ValidationFailed, invalid
+from .protocols import Action, AuditEvent, Identity, Predicate
+from .runtime import Runtime, audit_event
 from .schema import Column, Table
 
 Decoder = Callable[[Any], Any] | None
-#: rows as dicts; an alias because ``TableGateway.list`` shadows ``list`` in annotations
+#: aliases because ``TableGateway.list`` shadows ``list`` in annotations: rows as dicts,
+#: rows as the driver returns them, and keys as column names
 RowDicts = list[dict[str, Any]]
+RawRows = list[Sequence[Any]]
+Keys = list[tuple[str, ...]]
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,30 @@ class PageResult:
     total: int | None
 
 
+@dataclass
+class AggregateQuery:
+    """Grouped aggregates over a table: ``aggregates`` are SQL expressions by alias
+    (``shape`` says what they are, for the statement cache); ``having`` is a clause
+    on the aliases with its cache key and parameters; ``sort`` orders by group
+    columns or aliases.  Without a ``page`` the groups come unordered and unpaged."""
+
+    group_by: tuple[str, ...]
+    aggregates: Mapping[str, Any]
+    shape: Hashable
+    filters: list[Predicate] = field(default_factory=list)
+    having: tuple[Any, Hashable, Mapping[str, Any]] | None = None
+    sort: tuple[tuple[str, bool, str | None], ...] = ()
+    page: Page | None = None
+    count: str = "none"  # exact | estimated | none
+
+
+def key_of(table: Table, row: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A row's primary key as ``{column: value}`` (``None`` without a key)."""
+    if not table.primary_key:
+        return None
+    return {name: row.get(name) for name in table.primary_key}
+
+
 class TableGateway:
     def __init__(self, runtime: Runtime, identity: Identity | None,
                  catalog: Catalog | None = None) -> None:
@@ -70,6 +103,31 @@ class TableGateway:
         self.dialect = runtime.dialect
         #: (sql, params) of every list statement run, for the SQL preview
         self.statements: list[tuple[str, dict[str, Any]]] = []
+        #: audit events of writes in a caller's transaction, until it commits
+        self._pending: list[AuditEvent] = []
+
+    # -- audit ------------------------------------------------------------
+
+    async def _audited(self, action: str, table: Table, target: Any,
+                       conn: DBConnection | None, detail: Mapping[str, Any] | None = None) -> None:
+        """Tell the sinks about a write: now when it ran in its own (committed)
+        transaction, else once the caller's transaction commits."""
+        if not self.runtime.audit_sinks:
+            return
+        event = audit_event(self.identity, action, table.key, target, detail)
+        if conn is None:
+            await self.runtime.audit([event])
+        else:
+            self._pending.append(event)
+
+    async def flush_audit(self) -> None:
+        """The caller's transaction committed: record its writes."""
+        events, self._pending = self._pending, []
+        await self.runtime.audit(events)
+
+    def discard_audit(self) -> None:
+        """The caller's transaction rolled back: nothing it wrote happened."""
+        self._pending = []
 
     # -- policy -----------------------------------------------------------
 
@@ -348,8 +406,10 @@ class TableGateway:
 
         compiled = self.catalog.compiled(key, build)
         params = self._encoded(table, values)
-        return await self.dialect.run_in_transaction(
+        row = await self.dialect.run_in_transaction(
             conn, lambda c: self._insert(table, values, compiled, params, c))
+        await self._audited("create", table, key_of(table, row), conn)
+        return row
 
     async def _insert(self, table: Table, values: dict[str, Any], compiled: Compiled,
                       params: dict[str, Any], conn: DBConnection) -> dict[str, Any]:
@@ -415,7 +475,9 @@ class TableGateway:
                 raise NotFound(f"no row in {table.key!r} with that key")
             return found[0]
 
-        return await self.dialect.run_in_transaction(conn, run)
+        row = await self.dialect.run_in_transaction(conn, run)
+        await self._audited("update", table, key_of(table, row), conn)
+        return row
 
     async def delete(self, table: Table, key_values: Sequence[Any],
                      conn: DBConnection | None = None) -> dict[str, Any]:
@@ -448,7 +510,259 @@ class TableGateway:
             await c.execute(compiled.sql, params)
             return found[0]
 
-        return await self.dialect.run_in_transaction(conn, run)
+        row = await self.dialect.run_in_transaction(conn, run)
+        await self._audited("delete", table, key_of(table, row), conn)
+        return row
+
+
+    # -- many rows ----------------------------------------------------------------
+
+    async def insert_many(self, table: Table, names: tuple[str, ...], rows: RowDicts,
+                          conn: DBConnection) -> RowDicts:
+        """Insert rows in one statement and return them as stored (needs RETURNING).
+
+        The rows all have the columns ``names`` and are already checked, authorized
+        and prepared by the caller (who can then replay a failing batch row by row
+        with :meth:`insert`).  Where the dialect can, each column travels as one
+        array (:meth:`Dialect.insert_from_arrays`)."""
+        sa_table = self.catalog.sa_table(table)
+        columns = self.output_columns(table)
+        returning = [sa_table.c[c.name] for c in columns]
+        kinds = [table.existing_column(name).kind for name in names]
+        encode = self.dialect.encode
+
+        def from_arrays() -> Compiled:
+            stmt = self.dialect.insert_from_arrays(table, sa_table, names, returning)
+            if stmt is None:
+                return Compiled("", [])  # remembered: this shape has no array form
+            return Compiled(*self.dialect.compile(stmt), list(columns))
+
+        compiled = self.catalog.compiled(("insert_arrays", table.key, names), from_arrays)
+        if compiled.sql:
+            params: dict[str, Any] = {
+                f"_a{j}": [encode(kind, row[name]) for row in rows]
+                for j, (name, kind) in enumerate(zip(names, kinds, strict=True))}
+        else:
+            def from_values() -> Compiled:
+                stmt = sa.insert(sa_table).values([
+                    {name: sa.bindparam(f"_b{i}_{j}") for j, name in enumerate(names)}
+                    for i in range(len(rows))]).returning(*returning)
+                return Compiled(*self.dialect.compile(stmt), list(columns))
+
+            compiled = self.catalog.compiled(("insert_values", table.key, names, len(rows)),
+                                             from_values)
+            params = {f"_b{i}_{j}": encode(kind, row[name]) for i, row in enumerate(rows)
+                      for j, (name, kind) in enumerate(zip(names, kinds, strict=True))}
+        stored = self.rows_to_dicts(compiled.columns, await conn.fetch_all(compiled.sql, params))
+        for row in stored:
+            await self._audited("create", table, key_of(table, row), conn)
+        return stored
+
+    async def select_matching(self, table: Table, match: Mapping[str, Any],
+                              predicates: Sequence[Predicate], conn: DBConnection) -> RowDicts:
+        """Rows whose columns equal ``match``, under ``predicates`` (none: every row,
+        whoever's it is, for a clash check)."""
+        sa_table = self.catalog.sa_table(table)
+        columns = self.output_columns(table)
+        names = tuple(match)
+        clauses = [sa_table.c[n] == sa.bindparam(f"_m{i}") for i, n in enumerate(names)]
+        stmt = sa.select(*[sa_table.c[c.name] for c in columns]).where(
+            *clauses, *[p.clause for p in predicates])
+        params = {f"_m{i}": self.dialect.encode(table.existing_column(n).kind, match[n])
+                  for i, n in enumerate(names)}
+        params.update(self._params(predicates))
+        sql, _ = self.dialect.compile(stmt)
+        return self.rows_to_dicts(columns, await conn.fetch_all(sql, params))
+
+    def unique_keys(self, table: Table, values: Mapping[str, Any]) -> Keys:
+        """The primary key and unique constraints whose every column ``values`` sets."""
+        keys = [tuple(table.primary_key)] + [tuple(u["columns"]) for u in table.unique_constraints]
+        return list(dict.fromkeys(k for k in keys if k and all(n in values for n in k)))
+
+    async def upsert(self, table: Table, values: dict[str, Any], conflict: tuple[str, ...],
+                     mode: str, update_scope: Sequence[Predicate],
+                     conn: DBConnection) -> tuple[dict[str, Any], bool]:
+        """Insert a checked row, or on a clash with ``conflict`` update it (``mode``
+        ``update``) or leave it (``ignore``); the row as the caller may read it and
+        whether ``ignore`` skipped it.  ``update_scope`` are the caller's predicates
+        for ``update`` (the database's upsert cannot see row policies)."""
+        sa_table = self.catalog.sa_table(table)
+        match = {name: values[name] for name in conflict}
+        any_key = self.dialect.upsert_matches_any_key
+        if mode == "update" and update_scope:
+            # A conflicting row the caller may not update must not be overwritten
+            # through the upsert; where it fires on any unique key, every key the
+            # row carries must pass the check.
+            keys = self.unique_keys(table, values) if any_key else [conflict]
+            for names in keys:
+                match_k = {name: values[name] for name in names}
+                if await self.select_matching(table, match_k, [], conn) and \
+                        not await self.select_matching(table, match_k, update_scope, conn):
+                    raise Conflict("a row with this key exists and you may not change it")
+        inserted = await self.prepare_write(table, dict(values), "create")
+        names = tuple(inserted)
+        updated = await self.prepare_write(table, {k: v for k, v in values.items()
+                                                   if k not in conflict}, "update") \
+            if mode == "update" else {}
+        update_names = tuple(updated)
+        params = {f"_v{i}": self.dialect.encode(table.existing_column(n).kind, inserted[n])
+                  for i, n in enumerate(names)}
+        params.update({f"_w{i}": self.dialect.encode(table.existing_column(n).kind, updated[n])
+                       for i, n in enumerate(update_names)})
+
+        def build() -> Compiled:
+            row: dict[str, Any] = {n: sa.bindparam(f"_v{i}") for i, n in enumerate(names)}
+            sets: dict[str, Any] = {n: sa.bindparam(f"_w{i}") for i, n in enumerate(update_names)}
+            return Compiled(*self.dialect.compile(self.dialect.upsert(sa_table, row, sets,
+                                                                      conflict)))
+
+        compiled = self.catalog.compiled(("upsert", table.key, names, update_names, conflict),
+                                         build)
+        skipped = False
+        if mode == "ignore" and any_key:
+            # Its row count answers a skipped row and a new one alike: look first.
+            for names_k in self.unique_keys(table, inserted):
+                if await self.select_matching(table, {n: inserted[n] for n in names_k}, [], conn):
+                    skipped = True
+                    break
+        outcome = await conn.execute(compiled.sql, params)
+        if mode == "ignore" and not any_key:
+            skipped = outcome.rowcount == 0
+        # read back under the write's own action, as RETURNING would (not under read)
+        found = await self.select_matching(
+            table, match, await self.scope(table, "update" if mode == "update" else "create"),
+            conn)
+        if found:
+            if not skipped:
+                await self._audited("upsert", table, key_of(table, found[0]), conn)
+            return found[0], skipped
+        if skipped:
+            # ``ignore`` met a row the caller cannot see (another tenant's, or outside
+            # a row policy).  Reporting success would be a lie (the row is not theirs
+            # and a read says 404), and the key is taken for every caller alike: a
+            # plain insert of it already answers 409.  So answer exactly that, from
+            # the same statement a plain insert runs: the database's own unique
+            # violation, classified as for POST /{t} (no data of the other row).  A
+            # new key still succeeds, and ignoring adds nothing a plain insert does
+            # not already tell.  If the other row is gone by now, the insert succeeds.
+            return await self.insert(table, dict(values), conn), False
+        await self._audited("upsert", table, key_of(table, values), conn)
+        return dict(values), False
+
+    # -- by filter ------------------------------------------------------------------
+
+    async def count_where(self, table: Table, action: Action,
+                          filters: Sequence[Predicate]) -> int:
+        """How many rows an ``action`` by filter would change (a dry run)."""
+        return await self._where_statement(table, action, filters, {}, None, None, dry_run=True)
+
+    async def update_where(self, table: Table, filters: Sequence[Predicate],
+                           values: dict[str, Any], *, max_affected: int | None = None,
+                           detail: Mapping[str, Any] | None = None) -> int:
+        """Set checked ``values`` on every row the filters (and the caller's scope)
+        match, in one transaction; more than ``max_affected`` rows is a 409 and
+        nothing changes.  ``detail`` (e.g. the filter) goes into the audit event."""
+        values = await self.prepare_write(table, values, "update")
+        return await self._where_statement(table, "update", filters, values, max_affected,
+                                           detail)
+
+    async def delete_where(self, table: Table, filters: Sequence[Predicate], *,
+                           max_affected: int | None = None,
+                           detail: Mapping[str, Any] | None = None) -> int:
+        """Delete every row the filters (and the caller's scope) match; as
+        :meth:`update_where`."""
+        return await self._where_statement(table, "delete", filters, {}, max_affected, detail)
+
+    async def _where_statement(self, table: Table, action: Action, filters: Sequence[Predicate],
+                               values: Mapping[str, Any], max_affected: int | None,
+                               detail: Mapping[str, Any] | None, dry_run: bool = False) -> int:
+        self._require_writable(table, action)
+        predicates = await self.scope(table, action) + list(filters)
+        sa_table = self.catalog.sa_table(table)
+        where = self._where(sa_table, predicates)
+        names = tuple(values)
+        shape = ("by_filter", action, dry_run, table.key, names, tuple(p.key for p in predicates))
+
+        def build() -> Compiled:
+            if dry_run:
+                return Compiled(*self.dialect.compile(
+                    sa.select(sa.func.count()).select_from(sa_table).where(*where)))
+            clauses = self.dialect.writable_where(sa_table, table.primary_key, where)
+            stmt: Any = sa.update(sa_table).where(*clauses).values(
+                {n: sa.bindparam(f"_u{i}") for i, n in enumerate(names)}) \
+                if action == "update" else sa.delete(sa_table).where(*clauses)
+            return Compiled(*self.dialect.compile(stmt))
+
+        compiled = self.catalog.compiled(shape, build)
+        params = self._params(predicates)
+        params.update({f"_u{i}": self.dialect.encode(table.existing_column(n).kind, values[n])
+                       for i, n in enumerate(names)})
+        if dry_run:
+            async with self.dialect.acquire() as conn:
+                row = await conn.fetch_one(compiled.sql, params)
+            return int(row[0]) if row else 0
+        async with self.dialect.transaction() as conn:
+            affected = int((await conn.execute(compiled.sql, params)).rowcount)
+            if max_affected is not None and affected > max_affected:
+                raise Conflict(f"this would {action} {affected} rows, more than max_affected="
+                               f"{max_affected}; nothing was changed")
+        await self._audited(f"mass_{action}", table, None, None,
+                            {**(detail or {}), "columns": list(names), "affected": affected})
+        return affected
+
+    # -- aggregates -------------------------------------------------------------------
+
+    async def aggregate(self, table: Table,
+                        query: AggregateQuery) -> tuple[RawRows, int | None]:
+        """The groups of ``query`` as rows (group columns, then the aggregates in
+        order) and, unless ``count`` is ``none``, how many groups there are."""
+        predicates = await self.scope(table, "read") + query.filters
+        sa_table = self.catalog.sa_table(table)
+        having, having_key, having_params = query.having or (None, None, {})
+        shape = ("aggregate", table.key, query.group_by, query.shape, having_key, query.sort,
+                 tuple(p.key for p in predicates), query.page is not None, query.count)
+
+        def build() -> Compiled:
+            group = [sa_table.c[name] for name in query.group_by]
+            labels = [expr.label(alias) for alias, expr in query.aggregates.items()]
+            stmt = sa.select(*group, *labels).where(*self._where(sa_table, predicates))
+            if group:
+                stmt = stmt.group_by(*group)
+            if having is not None:
+                stmt = stmt.having(having)
+            count_sql = None
+            if query.count != "none":
+                count_sql = self.dialect.compile(sa.select(sa.func.count()).select_from(
+                    stmt.subquery()))[0]
+            if query.page is not None:
+                outputs = {**{name: sa_table.c[name] for name in query.group_by},
+                           **query.aggregates}
+                order: list[Any] = []
+                for name, descending, nulls in query.sort:
+                    order.extend(self.dialect.order_by(outputs[name], descending, nulls))
+                sorted_by = {name for name, _, _ in query.sort}
+                order.extend(sa_table.c[name].asc() for name in query.group_by
+                             if name not in sorted_by)
+                stmt = stmt.order_by(*order).limit(sa.bindparam("_limit", type_=sa.Integer)) \
+                    .offset(sa.bindparam("_offset", type_=sa.Integer))
+            sql, names = self.dialect.compile(stmt)
+            return Compiled(sql, names, extra=count_sql)
+
+        compiled = self.catalog.compiled(shape, build)
+        params = self._params(predicates)
+        params.update(having_params)
+        count_params = dict(params)
+        if query.page is not None:
+            params["_limit"] = query.page.size
+            params["_offset"] = (query.page.number - 1) * query.page.size
+            self.statements.append((compiled.sql, params))
+        async with self.dialect.acquire() as conn:
+            rows = await conn.fetch_all(compiled.sql, params)
+            total = None
+            if compiled.extra is not None:
+                row = await conn.fetch_one(compiled.extra, count_params)
+                total = int(row[0]) if row else 0
+        return rows, total
 
 
 def equality_filters(table: Table, sa_table: sa.Table, pairs: Sequence[tuple[str, Any]],

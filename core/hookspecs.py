@@ -9,12 +9,23 @@ request-time work lives in the async methods of those objects (see
 :mod:`swain.core.protocols`), which core awaits in a defined order.
 
 Hooks are called with keyword arguments only.  Implementations may accept any
-subset of the arguments named in the spec.
+subset of the arguments named in the spec, so a hook that gains an argument
+keeps every existing implementation valid.  Most hooks receive the
+application's :class:`~swain.core.runtime.Runtime` as ``runtime``: the
+per-app context (configuration, plugin manager, dialect, catalog and the
+typed ``services`` plugins share).  Plugins keep their state there, never in
+module globals.
+
+A list hook's results are gathered in the order pluggy calls the
+implementations: ``tryfirst`` ones first, ``trylast`` ones last, otherwise
+the most recently registered plugin first (so an installed plugin comes
+before the built-ins).  Every hook is documented with an example in
+``docs/plugins.md``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -35,12 +46,28 @@ if TYPE_CHECKING:
         EmailTransport,
         FilterOperator,
         PasswordVerifier,
+        RequestObserver,
         RowPolicy,
         WritePreparer,
     )
+    from .runtime import Runtime
     from .schema import Schema
 
 hookspec = pluggy.HookspecMarker("swain")
+
+# -- the plugin manager ----------------------------------------------------------
+
+
+@hookspec(historic=True)
+def swain_addhooks(pm: pluggy.PluginManager) -> None:
+    """Add hook specifications of a feature package: ``pm.add_hookspecs(module)``.
+
+    Called for every plugin as it is registered (a historic hook, as pytest's
+    ``pytest_addhooks``), so a package's own hooks exist before the plugins
+    implementing them are checked.  Specs added here use
+    ``pluggy.HookspecMarker("swain")`` and a ``swain_<feature>_`` prefix.
+    """
+
 
 # -- configuration ---------------------------------------------------------
 
@@ -67,16 +94,31 @@ def swain_get_dialect(name: str) -> type[Dialect] | None:
     """
 
 
+@hookspec
+def swain_transaction_settings(config: Config,
+                               runtime: Runtime) -> Callable[[], Mapping[str, str]] | None:
+    """Return a function giving settings to make transaction-local on every checkout.
+
+    Core merges every plugin's settings and hands them to the dialect, which
+    then runs each connection checkout as one transaction opening with them
+    (PostgreSQL: ``set_config(name, value, true)``).  The function is called
+    per checkout, so it may read a context variable set by a middleware.
+    Start-up fails when the dialect cannot apply settings
+    (``Dialect.supports_transaction_settings``).
+    """
+
+
 # -- schema ------------------------------------------------------------------
 
 
 @hookspec
-def swain_prepare_schema(schema: Schema, config: Config) -> None:
+def swain_prepare_schema(schema: Schema, config: Config, runtime: Runtime) -> None:
     """Adjust the schema model after every introspection, before it is served.
 
     Plugins mark columns as secret (never read, written, filtered or sorted
     through the table API), hide tables, or validate their own mapping
     against it (raise :class:`~swain.core.errors.ConfigError` to refuse to start).
+    Also called by commands that open a catalog (``swain.core.open_runtime``).
     """
 
 
@@ -84,17 +126,17 @@ def swain_prepare_schema(schema: Schema, config: Config) -> None:
 
 
 @hookspec
-def swain_auth_providers(config: Config) -> Iterable[AuthProvider]:
+def swain_auth_providers(config: Config, runtime: Runtime) -> Iterable[AuthProvider]:
     """Return auth providers; each turns a request into an identity or declines.
 
-    Core awaits providers in registration order and keeps the first identity.
-    A provider raises :class:`~swain.core.errors.Unauthorized` only when a
-    credential of its kind is present and wrong.
+    Core awaits providers in the order they were collected and keeps the first
+    identity.  A provider raises :class:`~swain.core.errors.Unauthorized` only
+    when a credential of its kind is present and wrong.
     """
 
 
 @hookspec
-def swain_authorizers(config: Config) -> Iterable[Authorizer]:
+def swain_authorizers(config: Config, runtime: Runtime) -> Iterable[Authorizer]:
     """Return authorization deciders, consulted for every table action.
 
     Each one may raise :class:`~swain.core.errors.Forbidden`; all must allow.
@@ -104,7 +146,7 @@ def swain_authorizers(config: Config) -> Iterable[Authorizer]:
 
 
 @hookspec
-def swain_row_policies(config: Config) -> Iterable[RowPolicy]:
+def swain_row_policies(config: Config, runtime: Runtime) -> Iterable[RowPolicy]:
     """Return query scopers: predicates ANDed into every statement on a table.
 
     Core applies them to reads, counts, updates and deletes, including the rows
@@ -113,13 +155,13 @@ def swain_row_policies(config: Config) -> Iterable[RowPolicy]:
 
 
 @hookspec
-def swain_write_preparers(config: Config) -> Iterable[WritePreparer]:
+def swain_write_preparers(config: Config, runtime: Runtime) -> Iterable[WritePreparer]:
     """Return write preparers that inject, strip or validate values before
-    every insert and update (single, bulk and mass)."""
+    every insert and update (single, bulk and mass), in the order collected."""
 
 
 @hookspec
-def swain_routes(config: Config) -> Iterable[web.AbstractRouteDef]:
+def swain_routes(config: Config, runtime: Runtime) -> Iterable[web.AbstractRouteDef]:
     """Return aiohttp route definitions to add to the application.
 
     Plugin routes are registered before the table routes, so a fixed path
@@ -128,19 +170,45 @@ def swain_routes(config: Config) -> Iterable[web.AbstractRouteDef]:
 
 
 @hookspec
-def swain_middlewares(config: Config) -> Iterable[Any]:
+def swain_middlewares(config: Config, runtime: Runtime) -> Iterable[Any]:
     """Return aiohttp middlewares, placed inside core's error and auth middlewares.
 
-    They run after authentication (the identity is set) and in registration
-    order, outermost first.  An error raised by the handler passes through them
-    as an exception; core's envelope turns it into the response outside them.
+    They run after authentication (the identity is set), the first collected
+    outermost.  An error raised by the handler passes through them as an
+    exception; core's envelope turns it into the response outside them.
     """
 
 
 @hookspec
-def swain_cleanup_ctx(config: Config) -> Iterable[CleanupContext]:
+def swain_request_observers(config: Config, runtime: Runtime) -> Iterable[RequestObserver]:
+    """Return observers told about every finished request (route, status, duration).
+
+    Core calls ``observe`` synchronously from its outermost middleware, for
+    every request (errors, unknown routes and refused credentials included),
+    so an observer must be cheap: count, never do I/O.  Metrics live here.
+    """
+
+
+@hookspec
+def swain_cleanup_ctx(config: Config, runtime: Runtime) -> Iterable[CleanupContext]:
     """Return async generators run as aiohttp ``cleanup_ctx``: code before
-    ``yield`` runs at startup, after it at shutdown (startup/shutdown hook)."""
+    ``yield`` runs when the server starts, after it when it stops.  Open and
+    close resources (pools, clients, background tasks) here."""
+
+
+@hookspec
+def swain_startup(runtime: Runtime) -> None:
+    """Wire a plugin into the application once its runtime is complete.
+
+    Called once per application, synchronously, after every other hook of the
+    app (providers, routes, middlewares, cleanup contexts…) has been
+    collected and before the app is frozen; as Datasette's ``startup``, it
+    receives the per-app context.  Provide services here
+    (``runtime.services.provide(KEY, obj)``), check what other plugins
+    provide, or raise :class:`~swain.core.errors.ConfigError` to refuse to
+    start.  Not called for commands (``open_runtime``); async work belongs in
+    ``swain_cleanup_ctx``.
+    """
 
 
 @hookspec(firstresult=True)
@@ -157,51 +225,60 @@ def swain_handle_exception(request: web.Request,
 
 
 @hookspec
-def swain_filter_operators(config: Config) -> Mapping[str, FilterOperator]:
+def swain_filter_operators(config: Config, runtime: Runtime) -> Mapping[str, FilterOperator]:
     """Return extra filter operators by name (regex, JSON containment, full text…).
 
     ``FilterOperator.build(column, value)`` receives the value already bound as
     a parameter and checks it itself; any constant in the clause it returns
-    must be inlined (``sqlalchemy.literal_column``), not bound anew.  A later
-    plugin's operator replaces an earlier one of the same name.
+    must be inlined (``sqlalchemy.literal_column``), not bound anew.  Of two
+    operators with one name, the one collected first wins.
     """
 
 
 @hookspec
-def swain_aggregate_functions(config: Config) -> Mapping[str, AggregateFunction]:
-    """Return extra aggregate functions by upper-case name."""
+def swain_aggregate_functions(config: Config,
+                              runtime: Runtime) -> Mapping[str, AggregateFunction]:
+    """Return extra aggregate functions by upper-case name (the first collected wins)."""
 
 
 # -- auth helpers ------------------------------------------------------------
 
 
 @hookspec
-def swain_password_hashers(config: Config) -> Iterable[PasswordVerifier]:
+def swain_password_hashers(config: Config, runtime: Runtime) -> Iterable[PasswordVerifier]:
     """Return password verifiers, one per stored-hash format family.
 
-    Collected in registration order.  The very first (the built-in argon2id
-    of the ``passwords`` plugin) must be a :class:`~swain.core.PasswordHasher`:
-    it makes every new hash and always verifies.  Every other one verifies only
-    when its ``name`` is listed in ``[auth] password_formats``; a listed name
-    no verifier has stops the app at startup.
+    The first collected must be a :class:`~swain.core.PasswordHasher`: it makes
+    every new hash and always verifies (the ``passwords`` plugin's argon2id,
+    which is ``tryfirst`` for that).  Every other one verifies only when its
+    ``name`` is listed in ``[auth] password_formats``; a listed name no
+    verifier has stops the app at startup.
     """
 
 
 @hookspec
-def swain_email_transports(config: Config) -> Mapping[str, EmailTransport]:
+def swain_email_transports(config: Config, runtime: Runtime) -> Mapping[str, EmailTransport]:
     """Return email transports by name (``smtp``, ``console``, ``file``…)."""
 
 
 @hookspec
-def swain_audit_sinks(config: Config) -> Iterable[AuditSink]:
-    """Return sinks that record administrative actions and mutations (who, what, when)."""
+def swain_audit_sinks(config: Config, runtime: Runtime) -> Iterable[AuditSink]:
+    """Return sinks that record every write and administrative action (who, what, when).
+
+    Core awaits ``record(event)`` on each sink after a write commits: every
+    insert, update and delete through the table gateway (bulk rows one event
+    each, a mass operation one event with its filter and count) and the
+    administrative endpoints and commands.  A failing sink is logged; it never
+    undoes or fails the write.
+    """
 
 
 # -- documentation and tooling -------------------------------------------------
 
 
 @hookspec
-def swain_spec_contributions(spec: APISpec, schema: Schema, config: Config) -> None:
+def swain_spec_contributions(spec: APISpec, schema: Schema, config: Config,
+                             runtime: Runtime) -> None:
     """Add paths, components or security schemes to the OpenAPI document.
 
     Called every time the document is built (at startup and after a reload),

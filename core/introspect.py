@@ -1,11 +1,13 @@
 """Introspection: SQLAlchemy's inspector, through a dialect, into the schema model.
 
 Runs synchronously inside ``AsyncConnection.run_sync`` on the dialect's own
-async driver.  Type mapping is by SQLAlchemy type class first, then by the
-declared type name (for types SQLAlchemy does not know, such as MariaDB's
-``UUID`` or SQLite's free-form names), then by CHECK constraints (MariaDB's
-JSON is ``LONGTEXT CHECK (json_valid(...))``, an SQLite "enum" is a
-``CHECK (x IN (...))`` list).
+async driver.  Type mapping is the dialect's (:meth:`Dialect.column_kind`,
+whose default is :func:`kind_of` over SQLAlchemy's generic type classes),
+then by the declared type name (for types SQLAlchemy does not know, such as
+MariaDB's ``UUID`` or SQLite's free-form names), then by CHECK constraints
+(MariaDB's JSON is ``LONGTEXT CHECK (json_valid(...))``, an SQLite "enum" is
+a ``CHECK (x IN (...))`` list).  This module knows no particular database:
+what it asks of one is :class:`IntrospectionRules`, which every dialect is.
 
 Rules the API relies on:
 
@@ -22,16 +24,44 @@ from __future__ import annotations
 import contextlib
 import re
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy import types as sat
-from sqlalchemy.dialects import mysql, postgresql
 
+from .config import Connection
 from .schema import Column, ForeignKey, Schema, Table
 
-if TYPE_CHECKING:
-    from .dialect import Dialect
+
+class IntrospectionRules(Protocol):
+    """What introspection asks of a dialect (every :class:`~swain.core.Dialect` is one)."""
+
+    name: str
+    server_version: str
+    connection: Connection
+
+    def column_kind(self, type_: sat.TypeEngine[Any]) -> str | None: ...
+
+    def integer_bounds(self, type_: sat.TypeEngine[Any]) -> tuple[int, int] | None: ...
+
+    def default_schema(self, sync_conn: Any) -> str | None: ...
+
+    def declared_types(self, sync_conn: Any, schema: str | None, table: str) -> dict[str, str]: ...
+
+    def check_constraints(self, sync_conn: Any, inspector: Any, schema: str | None,
+                          table: str) -> list[dict[str, Any]]: ...
+
+    def check_constraint_kinds(self, checks: list[dict[str, Any]]
+                               ) -> dict[str, tuple[str, Any]]: ...
+
+    def unique_constraints(self, sync_conn: Any, inspector: Any, schema: str | None,
+                           table: str) -> list[dict[str, Any]]: ...
+
+    def view_updatable(self, sync_conn: Any, schema: str | None, view: str) -> bool: ...
+
+    def view_base_table(self, sync_conn: Any, schema: str | None, view: str) -> str | None: ...
+
+    def finish_table(self, table: Table) -> None: ...
 
 _NAME_KINDS: list[tuple[str, str]] = [
     (r"\bbool", "boolean"),
@@ -59,13 +89,7 @@ def kind_by_name(type_name: str) -> str | None:
 
 
 def kind_of(type_: sat.TypeEngine[Any]) -> str | None:
-    """The JSON-level kind for a SQLAlchemy type, or ``None`` when it cannot tell."""
-    if isinstance(type_, mysql.TINYINT) and getattr(type_, "display_width", None) == 1:
-        return "boolean"
-    if isinstance(type_, mysql.TIMESTAMP):
-        return "datetime_tz"  # stored in UTC; sessions run with time_zone '+00:00'
-    if isinstance(type_, mysql.YEAR):
-        return "integer"
+    """The JSON-level kind for a generic SQLAlchemy type, or ``None`` when it cannot tell."""
     checks: list[tuple[type[Any], str]] = [
         (sat.Boolean, "boolean"),
         (sat.Enum, "string"),
@@ -86,37 +110,31 @@ def kind_of(type_: sat.TypeEngine[Any]) -> str | None:
         if isinstance(type_, cls):
             if kind == "datetime" and getattr(type_, "timezone", False):
                 return "datetime_tz"
-            if kind == "number" and isinstance(type_, postgresql.DOUBLE_PRECISION | sat.REAL):
-                return "number"
             return kind
     return None
 
 
-def _bounds(bits: int, unsigned: bool) -> tuple[int, int]:
+def bounds(bits: int, unsigned: bool) -> tuple[int, int]:
     """The range of a ``bits``-wide integer."""
     return (0, 2**bits - 1) if unsigned else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
 
 
 def integer_bounds(type_: sat.TypeEngine[Any]) -> tuple[int, int] | None:
-    """The values an integer column type holds, or ``None`` when SQLAlchemy cannot tell."""
+    """The values a generic integer column type holds, or ``None`` when it cannot tell."""
     unsigned = bool(getattr(type_, "unsigned", False))
-    if isinstance(type_, mysql.TINYINT):
-        return _bounds(8, unsigned)
-    if isinstance(type_, mysql.MEDIUMINT):
-        return _bounds(24, unsigned)
     if isinstance(type_, sat.SmallInteger):
-        return _bounds(16, unsigned)
+        return bounds(16, unsigned)
     if isinstance(type_, sat.BigInteger):
-        return _bounds(64, unsigned)
+        return bounds(64, unsigned)
     if isinstance(type_, sat.Integer):
-        return _bounds(32, unsigned)
+        return bounds(32, unsigned)
     return None
 
 
-def _column(info: dict[str, Any], declared: str | None, implied: tuple[str, Any] | None,
-            sa_dialect: Any) -> Column:
+def _column(rules: IntrospectionRules, info: dict[str, Any], declared: str | None,
+            implied: tuple[str, Any] | None, sa_dialect: Any) -> Column:
     type_ = info["type"]
-    kind = None if isinstance(type_, sat.NullType) else kind_of(type_)
+    kind = None if isinstance(type_, sat.NullType) else rules.column_kind(type_)
     sql_type = declared or _type_name(type_, sa_dialect)
     if kind is None or (declared and kind in ("decimal", "string") and kind_by_name(declared)
                         not in (None, kind)):
@@ -147,15 +165,15 @@ def _column(info: dict[str, Any], declared: str | None, implied: tuple[str, Any]
     if isinstance(type_, sat.Numeric) and kind == "decimal":
         column.precision, column.scale = type_.precision, type_.scale
     if kind == "integer":
-        bounds = integer_bounds(type_)
-        if bounds is not None:
-            column.minimum, column.maximum = bounds
+        found = rules.integer_bounds(type_)
+        if found is not None:
+            column.minimum, column.maximum = found
     if isinstance(type_, sat.ARRAY):
-        column.item_kind = kind_of(type_.item_type) or "string"
+        column.item_kind = rules.column_kind(type_.item_type) or "string"
         if column.item_kind == "integer":
-            bounds = integer_bounds(type_.item_type)
-            if bounds is not None:
-                column.minimum, column.maximum = bounds
+            found = rules.integer_bounds(type_.item_type)
+            if found is not None:
+                column.minimum, column.maximum = found
         item_length = getattr(type_.item_type, "length", None)
         if column.item_kind == "string" and item_length:
             column.max_length = int(item_length)
@@ -174,7 +192,7 @@ def _type_name(type_: sat.TypeEngine[Any], sa_dialect: Any = None) -> str:
     return type(type_).__name__.upper()
 
 
-def introspect(sync_conn: sa.Connection, dialect: Dialect) -> Schema:
+def introspect(sync_conn: sa.Connection, dialect: IntrospectionRules) -> Schema:
     inspector = sa.inspect(sync_conn)
     default_schema = dialect.default_schema(sync_conn)
     wanted: list[str | None] = [*dialect.connection.schemas] or [None]
@@ -220,7 +238,7 @@ def _adopt_base_table(view: Table, base: Table) -> None:
             view.existing_column(name).nullable = False
 
 
-def _table(inspector: Any, sync_conn: sa.Connection, dialect: Dialect, schema_name: str | None,
+def _table(inspector: Any, sync_conn: sa.Connection, dialect: IntrospectionRules, schema_name: str | None,
            key_schema: str | None, name: str, kind: str, default_schema: str | None) -> Table:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", sa.exc.SAWarning)
@@ -228,8 +246,8 @@ def _table(inspector: Any, sync_conn: sa.Connection, dialect: Dialect, schema_na
         declared = dialect.declared_types(sync_conn, schema_name, name)
         checks = dialect.check_constraints(sync_conn, inspector, schema_name, name)
         implied = dialect.check_constraint_kinds(checks)
-        columns = [_column(c, declared.get(c["name"]), implied.get(c["name"]), sync_conn.dialect)
-                   for c in raw_columns]
+        columns = [_column(dialect, c, declared.get(c["name"]), implied.get(c["name"]),
+                           sync_conn.dialect) for c in raw_columns]
         pk = inspector.get_pk_constraint(name, schema=schema_name) if kind == "table" else {}
         fks = inspector.get_foreign_keys(name, schema=schema_name) if kind == "table" else []
         uniques = (dialect.unique_constraints(sync_conn, inspector, schema_name, name)

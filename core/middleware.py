@@ -1,5 +1,10 @@
-"""Core middlewares, outermost first: request id and access log, error
-envelope, authentication.  Plugins' middlewares run inside these."""
+"""Core middlewares, outermost first: request id, access log and request
+observers; CORS (only when ``api.cors_origins`` is set); error envelope;
+authentication.  Plugins' middlewares run inside these.
+
+Settings are resolved when the app is built, not per request: the request
+context is made by :func:`request_context` for one runtime.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import logging
 import random
 import re
 import time
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -15,6 +20,9 @@ from aiohttp.typedefs import Handler
 from . import codec, logs
 from .errors import ApiError, ServiceUnavailable, Unauthorized
 from .keys import IDENTITY, REQUEST_ID, RUNTIME
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
 
 H = TypeVar("H")
 log = logging.getLogger("swain")
@@ -35,42 +43,54 @@ def error_response(error: ApiError, request_id: str | None = None) -> web.Respon
                         content_type="application/json", headers=error.headers)
 
 
-@web.middleware
-async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Request id in and out, security headers, one access-log line per request."""
-    incoming = request.headers.get("X-Request-ID", "")
-    # getrandbits, not uuid4: no system call per request (and random reseeds after fork)
-    request_id = incoming if incoming and _SAFE_ID.fullmatch(incoming) \
-        else f"{random.getrandbits(128):032x}"
-    request[REQUEST_ID] = request_id
-    started = time.perf_counter()
-    status = 500
-    try:
+def request_context(runtime: Runtime) -> Any:
+    """The outermost middleware of an app: request id in and out, security headers,
+    then one access-log line and one call of each request observer per request."""
+    access_log = bool(runtime.config.logging.access_log)
+    observers = tuple(runtime.request_observers)
+
+    @web.middleware
+    async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+        incoming = request.headers.get("X-Request-ID", "")
+        # getrandbits, not uuid4: no system call per request (and random reseeds after fork)
+        request_id = incoming if incoming and _SAFE_ID.fullmatch(incoming) \
+            else f"{random.getrandbits(128):032x}"
+        request[REQUEST_ID] = request_id
+        started = time.perf_counter()
+        status = 500
         try:
-            response: web.StreamResponse = await handler(request)
-        except web.HTTPException as exc:  # redirects: the envelope lets only those through
-            response = exc
-        status = response.status
-        response.headers["X-Request-ID"] = request_id
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        if isinstance(response, web.HTTPException):
-            raise response
-        return response
-    finally:
-        if request.app[RUNTIME].config.logging.access_log:
-            identity = request.get(IDENTITY)
-            route = request.match_info.route.resource
-            logs.access({
-                "request_id": request_id,
-                "method": request.method,
-                "path": request.path,
-                "route": route.canonical if route is not None else None,
-                "status": status,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                "user_id": identity.user_id if identity else None,
-                "remote": request.remote,
-            })
+            try:
+                response: web.StreamResponse = await handler(request)
+            except web.HTTPException as exc:  # redirects: the envelope lets only those through
+                response = exc
+            status = response.status
+            response.headers["X-Request-ID"] = request_id
+            for name, value in SECURITY_HEADERS.items():
+                response.headers.setdefault(name, value)
+            if isinstance(response, web.HTTPException):
+                raise response
+            return response
+        finally:
+            if access_log or observers:
+                seconds = time.perf_counter() - started
+                resource = request.match_info.route.resource
+                route = resource.canonical if resource is not None else ""
+                for observer in observers:
+                    observer.observe(request, route, status, seconds)
+                if access_log:
+                    identity = request.get(IDENTITY)
+                    logs.access({
+                        "request_id": request_id,
+                        "method": request.method,
+                        "path": request.path,
+                        "route": route or None,
+                        "status": status,
+                        "duration_ms": round(seconds * 1000, 2),
+                        "user_id": identity.user_id if identity else None,
+                        "remote": request.remote,
+                    })
+
+    return request_context
 
 
 @web.middleware

@@ -2,15 +2,22 @@
 
 Registration order is policy: built-in plugins first, then the ``swain``
 entry-point group (so a third party can override a built-in), then explicit
-plugins (``[plugins] modules`` and those passed by code, e.g. tests).  pluggy
-calls the most recently registered implementation first, so for a
-``firstresult`` hook the last registered plugin wins; :func:`collect` turns
-list hooks back into registration order.
+plugins (``[plugins] modules`` and those passed by code, e.g. tests).  Hooks
+are called as pluggy documents: ``tryfirst`` implementations first,
+``trylast`` ones last, and otherwise the most recently registered plugin
+first, so a later plugin overrides an earlier one.  :func:`collect` keeps
+that order.
+
+A plugin declares the plugins it needs with ``requires = ("jwt",)`` (a module
+attribute, or an attribute of a plugin object); a requirement that is
+disabled or not installed stops start-up with a message naming both.
+Feature packages add their own hook specifications from ``swain_addhooks``.
 
 Any problem found while building the manager is a :class:`ConfigError` that
 names the plugin: a module that fails to import, an unknown ``swain_*`` hook
 (a misspelling such as ``swain_rotues``), an implementation whose arguments
-the spec does not have, or an ``async def`` implementation.
+the spec does not have, an ``async def`` implementation, or a missing
+requirement.
 """
 
 from __future__ import annotations
@@ -47,8 +54,12 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "swain.plugins.admin",
     "swain.plugins.aggregations",
     "swain.plugins.bulk",
+    # Operations: Prometheus /metrics and the audit log.
+    "swain.plugins.metrics",
+    "swain.plugins.audit",
+    # The mapping cards: which of the operator's tables play the auth and RBAC roles.
+    "swain.plugins.mapping",
     # Authentication: inert unless [auth] is enabled and [mapping.user] is mapped.
-    "swain.plugins.auth.mapping",
     "swain.plugins.auth.passwords",
     "swain.plugins.auth.hash_formats",
     "swain.plugins.auth.jwt",
@@ -57,7 +68,9 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "swain.plugins.auth.smtp",
     "swain.plugins.auth.password_reset",
     "swain.plugins.auth.rate_limit",
-    # Social login: inert unless [social.google] / [social.github] name a client_id.
+    # Social login: inert unless a provider ([social.google], [social.github]) names a
+    # client_id; providers come from the swain_social_providers hook.
+    "swain.plugins.auth.social",
     "swain.plugins.auth.google",
     "swain.plugins.auth.github",
     # Authorization: inert unless [rbac] enabled = true.
@@ -121,8 +134,9 @@ def dialect_entry_points() -> list[EntryPoint]:
     return _entry_points(DIALECT_GROUP)
 
 
-def _spec_names() -> list[str]:
-    return [n for n in dir(hookspecs) if n.startswith(HOOK_PREFIX)]
+def _spec_names(pm: pluggy.PluginManager) -> list[str]:
+    return [name for name, caller in vars(pm.hook).items()
+            if isinstance(caller, pluggy.HookCaller) and caller.spec is not None]
 
 
 def _register(pm: SwainPluginManager, plugin: object, name: str, origin: str) -> None:
@@ -135,19 +149,44 @@ def _register(pm: SwainPluginManager, plugin: object, name: str, origin: str) ->
         raise ConfigError(f"plugin {name!r} ({origin}): {exc}; give each plugin its own "
                           "name") from None
     pm.origins[name] = origin
-    for caller in pm.get_hookcallers(plugin) or []:
-        if caller.spec is None:
-            suggestion = difflib.get_close_matches(caller.name, _spec_names(), n=1)
-            hint = f"; did you mean {suggestion[0]}?" if suggestion else ""
-            raise ConfigError(f"plugin {name!r} ({origin}): unknown hook {caller.name}{hint} "
-                              "(every hook is listed in swain.core.hookspecs)")
-        for impl in caller.get_hookimpls():
-            if impl.plugin is plugin and (inspect.iscoroutinefunction(impl.function)
-                                          or inspect.isasyncgenfunction(impl.function)):
-                raise ConfigError(
-                    f"plugin {name!r} ({origin}): hook {caller.name} is async; hooks run once "
-                    "while the app is built and must be plain functions that return objects "
-                    "(put request-time work in those objects' async methods)")
+
+
+def _check_hooks(pm: SwainPluginManager) -> None:
+    """Every implementation matches a spec (feature packages' specs included, so this
+    runs once all plugins are in) and is a plain function."""
+    for name, plugin in pm.list_name_plugin():
+        origin = pm.origins.get(name, "explicit")
+        for caller in pm.get_hookcallers(plugin) or []:
+            if caller.spec is None:
+                suggestion = difflib.get_close_matches(caller.name, _spec_names(pm), n=1)
+                hint = f"; did you mean {suggestion[0]}?" if suggestion else ""
+                raise ConfigError(f"plugin {name!r} ({origin}): unknown hook {caller.name}{hint} "
+                                  "(every hook is listed in swain.core.hookspecs)")
+            for impl in caller.get_hookimpls():
+                if impl.plugin is plugin and (inspect.iscoroutinefunction(impl.function)
+                                              or inspect.isasyncgenfunction(impl.function)):
+                    raise ConfigError(
+                        f"plugin {name!r} ({origin}): hook {caller.name} is async; hooks run "
+                        "once while the app is built and must be plain functions that return "
+                        "objects (put request-time work in those objects' async methods)")
+
+
+def requirements(plugin: object) -> tuple[str, ...]:
+    """The plugin names ``plugin`` declares it needs (its ``requires`` attribute)."""
+    declared = getattr(plugin, "requires", ())
+    if isinstance(declared, str):
+        return (declared,)
+    return tuple(declared)
+
+
+def _check_requirements(pm: SwainPluginManager, disabled: set[str]) -> None:
+    for name, plugin in pm.list_name_plugin():
+        for needed in requirements(plugin):
+            if pm.has_plugin(needed):
+                continue
+            why = "disabled in plugins.disable" if needed in disabled else "not installed"
+            raise ConfigError(f"plugin {name!r} requires plugin {needed!r}, which is {why}; "
+                              f"enable {needed!r}, or add {name!r} to plugins.disable as well")
 
 
 def _display_name(plugin: object) -> str:
@@ -165,6 +204,8 @@ def create_plugin_manager(disable: Iterable[str] = (), modules: Iterable[str] = 
     """
     pm = SwainPluginManager()
     pm.add_hookspecs(hookspecs)
+    # Historic: every plugin's swain_addhooks runs as it is registered.
+    pm.hook.swain_addhooks.call_historic(kwargs={"pm": pm})
     disabled = set(disable)
     eps = plugin_entry_points()
     available = set(builtin_names()) | {ep.name for ep in eps}
@@ -199,9 +240,11 @@ def create_plugin_manager(disable: Iterable[str] = (), modules: Iterable[str] = 
         _register(pm, module, module_path, "plugins.modules")
     for plugin in plugins:
         _register(pm, plugin, _display_name(plugin), "explicit")
+    _check_hooks(pm)
+    _check_requirements(pm, disabled)
     try:
         pm.check_pending()
-    except pluggy.PluginValidationError as exc:  # pragma: no cover - _register catches these
+    except pluggy.PluginValidationError as exc:  # pragma: no cover - _check_hooks finds these
         raise ConfigError(f"plugin {pm.get_name(exc.plugin)!r}: {exc}") from exc
     return pm
 
@@ -247,18 +290,19 @@ def load_dialect(pm: pluggy.PluginManager, name: str) -> type[Dialect]:
 
 
 def collect(pm: pluggy.PluginManager, hook: str, **kwargs: Any) -> list[Any]:
-    """Flatten a hook's list results into one list, in registration order."""
-    results = getattr(pm.hook, hook)(**kwargs)
-    # pluggy returns the LIFO order of registration; policy is FIFO, so reverse.
+    """Flatten a hook's list results into one list, in the order pluggy called the
+    implementations (``tryfirst`` first, ``trylast`` last, else the most recently
+    registered first)."""
     flat: list[Any] = []
-    for result in reversed(results):
+    for result in getattr(pm.hook, hook)(**kwargs):
         if result:
             flat.extend(result)
     return flat
 
 
 def collect_mappings(pm: pluggy.PluginManager, hook: str, **kwargs: Any) -> dict[str, Any]:
-    """Merge a hook's mapping results; a later-registered plugin overrides a name."""
+    """Merge a hook's mapping results; of two entries with one name, the one pluggy
+    called first wins (as for a ``firstresult`` hook)."""
     merged: dict[str, Any] = {}
     for result in reversed(getattr(pm.hook, hook)(**kwargs)):
         if result:

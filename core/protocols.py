@@ -148,14 +148,33 @@ class EmailTransport(Protocol):
 
 @dataclass(frozen=True)
 class AuditEvent:
+    """One write or administrative action, after it took effect.
+
+    ``actor`` is the caller's user id (``None`` for an anonymous caller, or
+    ``"cli:<os user>"`` for a command), ``provider`` how it authenticated;
+    ``action`` is ``create``, ``update``, ``upsert``, ``delete``,
+    ``mass_update``, ``mass_delete`` or an administrative verb (``reload``,
+    ``rbac.grant``…); ``target`` the row's primary key values (``None`` where
+    there is no one row, e.g. a mass operation, whose ``detail`` carries the
+    filter and the number of rows).
+    """
+
     actor: Any
     action: str
     table: str | None
     target: Any
     at: datetime
     detail: Mapping[str, Any] = field(default_factory=dict)
+    provider: str | None = None
 
 
 @runtime_checkable
 class AuditSink(Protocol):
     async def record(self, event: AuditEvent) -> None: ...
+
+
+@runtime_checkable
+class RequestObserver(Protocol):
+    def observe(self, request: web.Request, route: str, status: int, seconds: float) -> None:
+        """Count one finished request; ``route`` is the matched route's template
+        (``/{table}/{id}``) or ``""`` when no route matched.  Must not block."""

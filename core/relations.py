@@ -19,7 +19,6 @@ import orjson
 import sqlalchemy as sa
 
 from . import codec
-from .catalog import Compiled
 from .filters import (
     AggregationSpec,
     FilterCompiler,
@@ -28,7 +27,7 @@ from .filters import (
     aggregate_expression,
     parse_aggregations,
 )
-from .gateway import ListQuery, TableGateway
+from .gateway import AggregateQuery, ListQuery, TableGateway
 from .protocols import Predicate
 from .schema import Column, Relationship, Table
 
@@ -181,33 +180,21 @@ async def per_parent(gw: TableGateway, node: RelationFilter, spec: AggregationSp
     target = node.target
     rel: Relationship = node.relationship
     sa_table = gw.catalog.sa_table(target)
-    predicates = await gw.scope(target, "read")
-    predicates.append(keys_predicate(gw, target, rel.target_columns, keys, f"_ak{level}_"))
+    predicates = [keys_predicate(gw, target, rel.target_columns, keys, f"_ak{level}_")]
     compiler = FilterCompiler(gw, prefix=f"_ai{level}_")
     predicate = await compiler.predicate(target, node.where)
     if predicate is not None:
         predicates.append(predicate)
-    shape = ("rel_aggregate", target.key, tuple(rel.target_columns),
-             tuple((a.alias, a.function, a.column.name if a.column else None)
-                   for a in spec.functions), tuple(p.key for p in predicates))
-
-    def build() -> Compiled:
-        group = [sa_table.c[c] for c in rel.target_columns]
-        stmt = sa.select(*group, *[aggregate_expression(a, sa_table).label(a.alias)
-                                   for a in spec.functions]) \
-            .where(*[p.clause for p in predicates]).group_by(*group)
-        return Compiled(*gw.dialect.compile(stmt))
-
-    compiled = gw.catalog.compiled(shape, build)
-    params: dict[str, Any] = {}
-    for p in predicates:
-        params.update(p.params)
-    async with gw.dialect.acquire() as conn:
-        result = await conn.fetch_all(compiled.sql, params)
+    rows, _ = await gw.aggregate(target, AggregateQuery(
+        group_by=tuple(rel.target_columns),
+        aggregates={a.alias: aggregate_expression(a, sa_table) for a in spec.functions},
+        shape=("per_parent", tuple((a.alias, a.function, a.column.name if a.column else None)
+                                   for a in spec.functions)),
+        filters=predicates))
     width = len(rel.target_columns)
     key_columns = [target.column(c) for c in rel.target_columns]
     out: dict[Hashable, dict[str, Any]] = {}
-    for row in result:
+    for row in rows:
         key = tuple(_json_value(gw, spec_col, value)  # type: ignore[arg-type]
                     for spec_col, value in zip(key_columns, row[:width], strict=True))
         out[key] = {a.alias: result_value(gw, a.result_kind, a.column, v)

@@ -2,7 +2,7 @@
 
 It is plain data (dataclasses), saved as ``swain.schema.json`` by ``swain
 schema sync`` and compared by ``swain schema diff``.  Relationship names are
-derived here once (SPEC §6) so every part of the API agrees on them.
+derived here once so every part of the API agrees on them.
 """
 
 from __future__ import annotations
@@ -175,7 +175,7 @@ class Schema:
     # -- relationships -------------------------------------------------
 
     def derive_relationships(self) -> None:
-        """Name every foreign key in both directions (SPEC §6).
+        """Name every foreign key in both directions.
 
         Forward (many-to-one) relationships take the target table's name, or
         the key column when two keys of one table point at the same target

@@ -1,10 +1,7 @@
-"""The table API of SPEC §5: HTTP in, gateway calls, JSON out.
+"""The table API: HTTP in, gateway calls, JSON out (the routes are in :mod:`.routes`).
 
-Routes are dynamic (``/{table}``, ``/{table}/{id}`` and the same under
-``/tables/``) so a schema reload can add or drop tables without rebuilding the
-router.  Fixed paths (``/auth/...``, ``/swagger/...``) are registered first
-and always win; a table named like one of them is served only under
-``/tables/``.
+The shared request helpers (resolving the table, reading JSON, paging) live
+here; the query endpoints (:mod:`.queryapi`) build on them.
 
 Composite keys are addressed by their values in key order, separated by
 commas, each value percent-encoded (so a literal comma is ``%2C`` and a slash
@@ -19,7 +16,6 @@ positive integer is a 422.
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import unquote
 
@@ -41,7 +37,6 @@ from .keys import IDENTITY, RUNTIME
 from .protocols import Predicate
 from .schema import Table
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 LIST_PARAMETERS = frozenset({"page", "page_size", "sort", "fields", "count", "filter"})
 JSON = "application/json"
 
@@ -195,8 +190,7 @@ def query_filters(request: web.Request, catalog: Catalog, table: Table, gw: Tabl
 
 
 async def list_rows(request: web.Request) -> web.Response:
-    if "filter" in request.query:
-        return await queryapi.list_with_filter(request)
+    """``GET /{t}``: a page of rows (``?filter=`` is the query API's, see :mod:`.routes`)."""
     catalog, table = resolve_table(request)
     gw = gateway(request)
     filters = query_filters(request, catalog, table, gw, LIST_PARAMETERS)
@@ -257,41 +251,3 @@ async def delete_row(request: web.Request) -> web.Response:
     key = parse_key(table, request)
     row = await gateway(request).delete(table, key)
     return json_response(codec.dumps(row))
-
-
-# Imported here, not at the top: the query endpoints build on this module's helpers.
-from . import queryapi  # noqa: E402
-
-#: (method, path suffix, handler) — order matters: fixed suffixes before ``{id}``.
-TABLE_ROUTES: list[tuple[str, str, Handler]] = [
-    ("GET", "", list_rows),
-    ("POST", "", create_row),
-    ("GET", "/count", count_rows),
-    ("POST", "/count", queryapi.count_filtered),
-    ("POST", "/filter", queryapi.filter_rows),
-    ("POST", "/filter/query", queryapi.filter_query),
-    ("GET", "/{id}", get_row),
-    ("PUT", "/{id}", update_row),
-    ("PATCH", "/{id}", update_row),
-    ("DELETE", "/{id}", delete_row),
-]
-
-
-def table_routes(method: str, suffix: str, handler: Handler) -> list[web.RouteDef]:
-    """A table-level route under both ``/{table}`` and ``/tables/{table}``.
-
-    Plugins return these from ``swain_routes`` (e.g. ``/filter``, ``/bulk``);
-    plugin routes are registered before core's, so ``/{table}/filter`` wins
-    over ``/{table}/{id}``.
-    """
-    return [web.route(method, prefix + suffix, handler)
-            for prefix in ("/tables/{table}", "/{table}")]
-
-
-def add_table_routes(app: web.Application) -> None:
-    # One prefix at a time: consecutive methods on one path then share an aiohttp
-    # resource, and the router walks fewer of them on every request.  Matching is
-    # unchanged, since the two prefixes sit in different buckets of its index.
-    app.router.add_routes([web.route(method, prefix + suffix, handler)
-                           for prefix in ("/tables/{table}", "/{table}")
-                           for method, suffix, handler in TABLE_ROUTES])

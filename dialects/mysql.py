@@ -20,10 +20,13 @@ import aiomysql
 import pymysql
 import sqlalchemy as sa
 from pymysql.constants import CLIENT
+from sqlalchemy import types as sat
+from sqlalchemy.dialects import mysql as mysql_types
 
 from swain.core.codec import json_from_text, json_text
-from swain.core.dialect import DBConnection, Dialect, ExecResult
+from swain.core.dialect import DBConnection, Dialect, ExecResult, PoolStats
 from swain.core.errors import ApiError, Conflict, Detail, ServiceUnavailable, ValidationFailed
+from swain.core.introspect import bounds
 from swain.core.schema import Column
 
 _SQL_MODE = ("STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,"
@@ -76,10 +79,8 @@ class MySQLConnection(DBConnection):
 class MySQLDialect(Dialect):
     name = "mysql"
     driver = "mysql+aiomysql"
-    supports_ilike = False
-    supports_json_aggregation = False
-    supports_estimated_count = True
-    upsert_style = "on_duplicate_key"
+    supports_upsert = True
+    upsert_matches_any_key = True
     version_query = "SELECT VERSION()"
 
     def __init__(self, connection: Any) -> None:
@@ -120,6 +121,11 @@ class MySQLDialect(Dialect):
             self.pool.close()
             await self.pool.wait_closed()
             self.pool = None
+
+    def pool_stats(self) -> PoolStats | None:
+        if self.pool is None:
+            return None
+        return PoolStats(max=self.pool.maxsize, open=self.pool.size, idle=self.pool.freesize)
 
     @asynccontextmanager
     async def acquire(self) -> AsyncIterator[DBConnection]:
@@ -179,6 +185,51 @@ class MySQLDialect(Dialect):
             "WHERE TABLE_SCHEMA = coalesce(:s, DATABASE()) AND TABLE_NAME = :v"),
             {"s": schema, "v": view}).first()
         return bool(row and row[0] == "YES")
+
+    # -- types -------------------------------------------------------------------------
+
+    def column_kind(self, type_: sat.TypeEngine[Any]) -> str | None:
+        if isinstance(type_, mysql_types.TINYINT) and getattr(type_, "display_width", None) == 1:
+            return "boolean"
+        if isinstance(type_, mysql_types.TIMESTAMP):
+            return "datetime_tz"  # stored in UTC; sessions run with time_zone '+00:00'
+        if isinstance(type_, mysql_types.YEAR):
+            return "integer"
+        return super().column_kind(type_)
+
+    def integer_bounds(self, type_: sat.TypeEngine[Any]) -> tuple[int, int] | None:
+        unsigned = bool(getattr(type_, "unsigned", False))
+        if isinstance(type_, mysql_types.TINYINT):
+            return bounds(8, unsigned)
+        if isinstance(type_, mysql_types.MEDIUMINT):
+            return bounds(24, unsigned)
+        return super().integer_bounds(type_)
+
+    # -- SQL ---------------------------------------------------------------------------
+
+    def upsert(self, sa_table: sa.Table, row: Mapping[str, Any], sets: Mapping[str, Any],
+               conflict: Sequence[str]) -> sa.Insert:
+        stmt = mysql_types.insert(sa_table).values(dict(row))
+        # A no-op assignment skips the row without INSERT IGNORE, which would also
+        # turn data errors into warnings.
+        return stmt.on_duplicate_key_update(dict(sets) or {conflict[0]: sa_table.c[conflict[0]]})
+
+    def writable_where(self, sa_table: sa.Table, key: Sequence[str],
+                       where: Sequence[Any]) -> list[Any]:
+        """``key IN (SELECT key FROM (SELECT DISTINCT key FROM t WHERE …) AS m)``.
+
+        MySQL refuses an UPDATE/DELETE whose WHERE reads the target table (error
+        1093), as a relationship filter on a self-referencing key does; a derived
+        table that cannot be merged (DISTINCT) is materialised first, which lifts it.
+        """
+        if not key:
+            return list(where)
+        columns = [sa_table.c[name] for name in key]
+        matched = sa.select(*columns).distinct().where(*where).subquery("_swain_match")
+        keys = sa.select(*[matched.c[name] for name in key])
+        if len(columns) == 1:
+            return [columns[0].in_(keys)]
+        return [sa.tuple_(*columns).in_(keys)]
 
     def order_by(self, column: sa.ColumnElement[Any], descending: bool,
                  nulls: str | None) -> list[Any]:

@@ -19,10 +19,11 @@ from psycopg import sql as pgsql
 from psycopg.pq import TransactionStatus
 from psycopg.types.json import Json
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from sqlalchemy.dialects import postgresql as pg_types
 
-from swain.core.dialect import DBConnection, Dialect, ExecResult
+from swain.core.dialect import DBConnection, Dialect, ExecResult, PoolStats
 from swain.core.errors import ApiError, Conflict, Detail, ServiceUnavailable, ValidationFailed
-from swain.core.schema import Column
+from swain.core.schema import Column, Table
 
 
 class PostgresConnection(DBConnection):
@@ -96,14 +97,8 @@ class PostgresDialect(Dialect):
     supports_returning_insert = True
     supports_returning_update = True
     supports_returning_delete = True
-    supports_ilike = True
-    supports_native_rls = True
-    supports_json_aggregation = True
-    supports_arrays = True
-    inserts_from_arrays = True
-    supports_estimated_count = True
-    supports_schemas = True
-    upsert_style = "on_conflict"
+    supports_transaction_settings = True
+    supports_upsert = True
     version_query = "SHOW server_version"
 
     _JSON_AS_TEXT: ClassVar[set[str]] = {"decimal", "interval"}
@@ -145,6 +140,13 @@ class PostgresDialect(Dialect):
         self.server_version = str(row[0]) if row else ""
         return self.server_version
 
+    def pool_stats(self) -> PoolStats | None:
+        if self.pool is None:
+            return None
+        stats = self.pool.get_stats()
+        return PoolStats(max=stats["pool_max"], open=stats["pool_size"],
+                         idle=stats["pool_available"], waiting=stats.get("requests_waiting", 0))
+
     def acquire(self) -> _Acquire:
         assert self.pool is not None, "dialect not opened"
         return _Acquire(self.pool, self.transaction_settings)
@@ -171,6 +173,29 @@ class PostgresDialect(Dialect):
             return None
         base_schema, base, current = (str(v) for v in rows[0])
         return base if base_schema == current else f"{base_schema}.{base}"
+
+    def upsert(self, sa_table: sa.Table, row: Mapping[str, Any], sets: Mapping[str, Any],
+               conflict: Sequence[str]) -> sa.Insert:
+        stmt = pg_types.insert(sa_table).values(dict(row))
+        if sets:
+            return stmt.on_conflict_do_update(index_elements=list(conflict), set_=dict(sets))
+        return stmt.on_conflict_do_nothing(index_elements=list(conflict))
+
+    def insert_from_arrays(self, table: Table, sa_table: sa.Table, names: Sequence[str],
+                           returning: Sequence[Any]) -> sa.Insert | None:
+        """``INSERT … SELECT * FROM unnest(:_a0::T0[], …)``: one array per column.
+        Arrays of arrays would flatten, and a type SQLAlchemy does not know has no
+        array type to cast to: those shapes bind every value instead."""
+        for name in names:
+            if table.existing_column(name).kind == "array" or \
+                    isinstance(sa_table.c[name].type, sa.types.NullType | sa.ARRAY):
+                return None
+        arrays = [sa.cast(sa.bindparam(f"_a{j}"), pg_types.ARRAY(_element_type(table, sa_table,
+                                                                              name)))
+                  for j, name in enumerate(names)]
+        source: Any = sa.select(sa.literal_column("*")).select_from(
+            sa.func.unnest(*arrays).alias("u"))
+        return sa.insert(sa_table).from_select(list(names), source).returning(*returning)
 
     def _json_expression(self, column: sa.ColumnElement[Any], spec: Column) -> Any:
         if spec.kind in self._JSON_AS_TEXT or (spec.kind == "array" and spec.item_kind in
@@ -265,6 +290,27 @@ class PostgresDialect(Dialect):
             return ValidationFailed(f"{column}: {reason}" if column else reason,
                                     [Detail(column or "", reason)])
         return None
+
+
+class _DeclaredType(sa.types.UserDefinedType[Any]):
+    """A column's own type name, as the database declared it."""
+
+    cache_ok = True
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return self.name
+
+
+def _element_type(table: Table, sa_table: sa.Table, name: str) -> Any:
+    """The array element type for a column: an enum (an enum type or a CHECK list)
+    needs its declared type, since text does not turn into an enum implicitly."""
+    column = table.existing_column(name)
+    if column.enum_values and column.sql_type:
+        return _DeclaredType(column.sql_type)
+    return sa_table.c[name].type
 
 
 def _key_columns(detail: str | None) -> list[str]:

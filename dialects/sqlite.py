@@ -30,9 +30,10 @@ from typing import Any
 import aiosqlite
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite as sqlite_types
 
 from swain.core.codec import json_from_text, json_text
-from swain.core.dialect import DBConnection, Dialect, ExecResult
+from swain.core.dialect import DBConnection, Dialect, ExecResult, PoolStats
 from swain.core.errors import ApiError, Conflict, Detail, ServiceUnavailable, ValidationFailed
 from swain.core.schema import Column, Table
 
@@ -66,15 +67,19 @@ class SQLiteDialect(Dialect):
     name = "sqlite"
     driver = "sqlite+aiosqlite"
     paramstyle = "named"
+    supports_upsert = True
     supports_returning_insert = True
     supports_returning_update = True
     supports_returning_delete = True
-    supports_json_aggregation = False
-    stores_datetimes_as_text = True
     version_query = "SELECT sqlite_version()"
 
     def __init__(self, connection: Any) -> None:
         super().__init__(connection)
+        database = self.url.database
+        if database and database != ":memory:" and not database.startswith("file:") \
+                and not os.path.isabs(database):
+            # a relative file is relative to the project's folder, not the process's
+            self.url = self.url.set(database=str(connection.base_dir / database))
         self.sa_dialect.insert_returning = True
         self.sa_dialect.update_returning = True
         self.sa_dialect.delete_returning = True
@@ -112,6 +117,11 @@ class SQLiteDialect(Dialect):
         self._all.clear()
         self._idle = None
 
+    def pool_stats(self) -> PoolStats | None:
+        if self._idle is None:
+            return None
+        return PoolStats(max=self._size, open=len(self._all), idle=self._idle.qsize())
+
     @asynccontextmanager
     async def acquire(self) -> AsyncIterator[DBConnection]:
         assert self._idle is not None, "dialect not opened"
@@ -128,6 +138,13 @@ class SQLiteDialect(Dialect):
             if conn.in_transaction:
                 await conn.rollback()
             self._idle.put_nowait(conn)
+
+    def upsert(self, sa_table: sa.Table, row: Mapping[str, Any], sets: Mapping[str, Any],
+               conflict: Sequence[str]) -> sa.Insert:
+        stmt = sqlite_types.insert(sa_table).values(dict(row))
+        if sets:
+            return stmt.on_conflict_do_update(index_elements=list(conflict), set_=dict(sets))
+        return stmt.on_conflict_do_nothing(index_elements=list(conflict))
 
     def declared_types(self, sync_conn: Any, schema: str | None, table: str) -> dict[str, str]:
         quoted = table.replace('"', '""')

@@ -1,4 +1,4 @@
-"""Administrative endpoints under ``/_swain``: schema reload.
+"""Administrative endpoints under ``/_swain``: schema reload (an audited action).
 
 ``POST /_swain/reload`` re-introspects the database and swaps the schema in
 without dropping requests in flight.  It needs an admin identity; when auth
@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from aiohttp import web
 
-from swain.core import IDENTITY, RUNTIME, Config, Forbidden, hookimpl, json_response
+from swain.core import IDENTITY, RUNTIME, Forbidden, audit_event, hookimpl, json_response
 from swain.core.codec import dumps
 
 
@@ -30,10 +30,13 @@ def is_admin(request: web.Request) -> bool:
 async def reload_schema(request: web.Request) -> web.Response:
     if not is_admin(request):
         raise Forbidden("reloading the schema needs an administrator")
-    catalog = await request.app[RUNTIME].load_schema()
+    runtime = request.app[RUNTIME]
+    catalog = await runtime.load_schema()
+    await runtime.audit([audit_event(request.get(IDENTITY), "reload", detail={
+        "tables": len(catalog.schema.visible_tables), "remote": request.remote})])
     return json_response(dumps({"reloaded": True, "tables": len(catalog.schema.visible_tables)}))
 
 
 @hookimpl
-def swain_routes(config: Config) -> Iterable[web.RouteDef]:
+def swain_routes() -> Iterable[web.RouteDef]:
     return [web.post("/_swain/reload", reload_schema)]

@@ -1,4 +1,4 @@
-"""Aggregate functions for the filter grammar's ``aggregations`` (SPEC §6).
+"""Aggregate functions for the filter grammar's ``aggregations``.
 
 ``COUNT``, ``COUNT_DISTINCT``, ``SUM``, ``AVG``, ``MIN`` and ``MAX``, offered
 through ``swain_aggregate_functions``.  Core's query engine groups, filters

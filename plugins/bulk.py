@@ -1,4 +1,4 @@
-"""Bulk and mass operations (SPEC §7).
+"""Bulk and mass operations.
 
 * ``POST /{t}/bulk`` inserts an array of rows (at most ``bulk.max_rows``) in one
   transaction.  Rows go in as multi-row INSERTs first; only when a batch fails
@@ -7,19 +7,20 @@
   207 otherwise); ``?atomic=true`` writes nothing unless every row is good
   (then the status is the first failure's, with the same body).
   ``?on_conflict=update|ignore`` (with ``conflict_columns``, default the
-  primary key) upserts with the database's own statement (``ON CONFLICT`` or
-  ``ON DUPLICATE KEY``, per :attr:`Dialect.upsert_style`), row by row.  A row
-  ``ignore`` skipped is reported in ``succeeded`` with ``"ignored": true`` and
-  the stored row; one that clashes with a row the caller cannot see fails as a
-  plain insert of it would (see :func:`_upsert`).
+  primary key) upserts with the database's own statement
+  (:meth:`Dialect.upsert`), row by row.  A row ``ignore`` skipped is reported
+  in ``succeeded`` with ``"ignored": true`` and the stored row; one that
+  clashes with a row the caller cannot see fails as a plain insert of it would
+  (see :meth:`TableGateway.upsert`).
 * ``PUT /{t}/bulk`` updates rows by the primary key each element carries.
 * ``PUT /{t}/filter`` (``updateData``) and ``DELETE /{t}/filter`` change every
   row a filter matches; an empty filter needs ``"all": true``;
   ``?dry_run=true`` only counts; ``?max_affected=N`` rolls back when more rows
   would change.
 
-All of it goes through the table gateway: the same authorizers, row policies
-and write preparers as single-row operations.
+All of it goes through the table gateway (its statements, authorizers, row
+policies, write preparers and audit events are the same as for single-row
+operations); this module is the HTTP side and the per-row results.
 """
 
 from __future__ import annotations
@@ -28,10 +29,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
-import sqlalchemy as sa
 from aiohttp import web
-from sqlalchemy.dialects import mysql as mysql_sql
-from sqlalchemy.dialects import postgresql as pg_sql
 
 from swain.core import (
     IDENTITY,
@@ -39,7 +37,6 @@ from swain.core import (
     Action,
     ApiError,
     Config,
-    Conflict,
     DBConnection,
     Forbidden,
     Setting,
@@ -54,7 +51,7 @@ from swain.core import (
     resolve_table,
     table_routes,
 )
-from swain.core.catalog import RESERVED_NAMES, Compiled
+from swain.core.catalog import RESERVED_NAMES
 from swain.core.codec import dumps, parse_value
 
 #: bound parameters per multi-row INSERT; below every backend's limit
@@ -151,6 +148,8 @@ async def bulk_create(request: web.Request) -> web.Response:
     on_conflict = request.query.get("on_conflict")
     if on_conflict not in (None, "update", "ignore"):
         raise invalid("on_conflict", "expected update or ignore")
+    if on_conflict and not gw.dialect.supports_upsert:
+        raise invalid("on_conflict", f"the {gw.dialect.name} database has no upsert")
     conflict = _conflict_columns(table, request.query.get("conflict_columns"), on_conflict)
     rows = _rows(await read_json(request), request.app[RUNTIME].config.bulk.max_rows)
     await gw.authorize(table, "create")
@@ -170,8 +169,8 @@ async def bulk_create(request: web.Request) -> web.Response:
     async def write(conn: DBConnection) -> None:
         if on_conflict:
             for index, values in checked:
-                await _savepointed(gw, conn, result, index, lambda v=values: _upsert(
-                    gw, conn, table, v, conflict, on_conflict, update_scope))
+                await _savepointed(gw, conn, result, index, lambda v=values: gw.upsert(
+                    table, v, conflict, on_conflict, update_scope, conn))
         else:
             await _insert_batched(gw, conn, table, checked, result)
 
@@ -190,7 +189,12 @@ async def _written(gw: TableGateway, result: BulkResult, atomic: bool,
             if atomic and result.failed:
                 raise _Rollback(result.response(atomic=True))
     except _Rollback as rollback:
+        gw.discard_audit()
         return rollback.response
+    except BaseException:
+        gw.discard_audit()
+        raise
+    await gw.flush_audit()
     return result.response(atomic=atomic)
 
 
@@ -234,7 +238,7 @@ async def _insert_batched(gw: TableGateway, conn: DBConnection, table: Table,
             if gw.dialect.supports_returning_insert and names:
                 await conn.savepoint("swain_batch")
                 try:
-                    rows = await _insert_many(gw, conn, table, names, [r for _, _, r in chunk])
+                    rows = await gw.insert_many(table, names, [r for _, _, r in chunk], conn)
                 except Exception as exc:
                     if _classified(gw, exc) is None:
                         raise
@@ -247,69 +251,6 @@ async def _insert_batched(gw: TableGateway, conn: DBConnection, table: Table,
             for index, values, _ in chunk:
                 await _savepointed(gw, conn, result, index,
                                    lambda v=values: gw.insert(table, dict(v), conn))
-
-
-async def _insert_many(gw: TableGateway, conn: DBConnection, table: Table,
-                       names: tuple[str, ...], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    sa_table = gw.catalog.sa_table(table)
-    columns = gw.output_columns(table)
-    returning = [sa_table.c[c.name] for c in columns]
-    kinds = [table.existing_column(name).kind for name in names]
-    encode = gw.dialect.encode
-    if _from_arrays(gw, sa_table, names, kinds):
-        def from_arrays() -> Any:
-            arrays = [sa.cast(sa.bindparam(f"_a{j}"), pg_sql.ARRAY(_element_type(table, sa_table, name)))
-                      for j, name in enumerate(names)]
-            source: Any = sa.select(sa.literal_column("*")).select_from(
-                sa.func.unnest(*arrays).alias("u"))
-            stmt = sa.insert(sa_table).from_select(list(names), source).returning(*returning)
-            return Compiled(*gw.dialect.compile(stmt), list(columns))
-
-        compiled = gw.catalog.compiled(("bulk_insert_arrays", table.key, names), from_arrays)
-        params: dict[str, Any] = {f"_a{j}": [encode(kind, row[name]) for row in rows]
-                                  for j, (name, kind) in enumerate(zip(names, kinds, strict=True))}
-    else:
-        def from_values() -> Any:
-            stmt = sa.insert(sa_table).values([
-                {name: sa.bindparam(f"_b{i}_{j}") for j, name in enumerate(names)}
-                for i in range(len(rows))]).returning(*returning)
-            return Compiled(*gw.dialect.compile(stmt), list(columns))
-
-        compiled = gw.catalog.compiled(("bulk_insert", table.key, names, len(rows)), from_values)
-        params = {f"_b{i}_{j}": encode(kind, row[name]) for i, row in enumerate(rows)
-                  for j, (name, kind) in enumerate(zip(names, kinds, strict=True))}
-    returned = await conn.fetch_all(compiled.sql, params)
-    return gw.rows_to_dicts(compiled.columns, returned)
-
-
-class _DeclaredType(sa.types.UserDefinedType[Any]):
-    """A column's own type name, as the database declared it."""
-
-    cache_ok = True
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def get_col_spec(self, **kw: Any) -> str:
-        return self.name
-
-
-def _element_type(table: Table, sa_table: sa.Table, name: str) -> Any:
-    """The array element type for a column: an enum (an enum type or a CHECK list)
-    needs its declared type, since text does not turn into an enum implicitly."""
-    column = table.existing_column(name)
-    if column.enum_values and column.sql_type:
-        return _DeclaredType(column.sql_type)
-    return sa_table.c[name].type
-
-
-def _from_arrays(gw: TableGateway, sa_table: sa.Table, names: tuple[str, ...],
-                 kinds: list[str]) -> bool:
-    """Whether these columns can travel as one array each: arrays of arrays would
-    flatten, and a type SQLAlchemy does not know has no array type to cast to."""
-    return gw.dialect.inserts_from_arrays and all(
-        kind != "array" and not isinstance(sa_table.c[name].type, sa.types.NullType | sa.ARRAY)
-        for name, kind in zip(names, kinds, strict=True))
 
 
 def _conflict_columns(table: Table, text: str | None, on_conflict: str | None) -> tuple[str, ...]:
@@ -325,110 +266,6 @@ def _conflict_columns(table: Table, text: str | None, on_conflict: str | None) -
         raise invalid("conflict_columns", f"must be the primary key or a unique constraint "
                       f"(choices: {choices})")
     return names
-
-
-async def _upsert(gw: TableGateway, conn: DBConnection, table: Table, values: dict[str, Any],
-                  conflict: tuple[str, ...], mode: str,
-                  update_scope: list[Any]) -> tuple[dict[str, Any], bool]:
-    """Upsert one row; return the row as the caller may read it and whether
-    ``ignore`` skipped it for an existing row."""
-    sa_table = gw.catalog.sa_table(table)
-    match = {name: values[name] for name in conflict}
-    if mode == "update" and update_scope:
-        # The database's upsert cannot see row policies: a conflicting row the
-        # caller may not update must not be overwritten through it.
-        keys = [conflict]
-        if gw.dialect.upsert_style == "on_duplicate_key":
-            # MySQL updates the row that clashes on *any* unique key, not only
-            # the named one: every key the row carries must pass the check.
-            keys += [tuple(table.primary_key)] + [tuple(u["columns"])
-                                                  for u in table.unique_constraints]
-        for names in dict.fromkeys(k for k in keys if k and all(n in values for n in k)):
-            match_k = {name: values[name] for name in names}
-            exists = await _select(gw, conn, table, match_k, [])
-            if exists and not await _select(gw, conn, table, match_k, update_scope):
-                raise Conflict("a row with this key exists and you may not change it")
-    inserted = await gw.prepare_write(table, dict(values), "create")
-    names = tuple(inserted)
-    updated = await gw.prepare_write(table, {k: v for k, v in values.items()
-                                             if k not in conflict}, "update") \
-        if mode == "update" else {}
-    update_names = tuple(updated)
-    params = {f"_v{i}": gw.dialect.encode(table.existing_column(n).kind, inserted[n])
-              for i, n in enumerate(names)}
-    params.update({f"_w{i}": gw.dialect.encode(table.existing_column(n).kind, updated[n])
-                   for i, n in enumerate(update_names)})
-
-    def build() -> Any:
-        row: dict[str, Any] = {n: sa.bindparam(f"_v{i}") for i, n in enumerate(names)}
-        sets: dict[str, Any] = {n: sa.bindparam(f"_w{i}") for i, n in enumerate(update_names)}
-        if gw.dialect.upsert_style == "on_duplicate_key":
-            stmt: Any = mysql_sql.insert(sa_table).values(row)
-            # A no-op assignment skips the row without INSERT IGNORE, which
-            # would also turn data errors into warnings.
-            noop = {conflict[0]: sa_table.c[conflict[0]]}
-            stmt = stmt.on_duplicate_key_update(sets or noop)
-        else:
-            # SQLAlchemy's ON CONFLICT construct compiles for PostgreSQL and SQLite alike.
-            stmt = pg_sql.insert(sa_table).values(row)
-            if sets:
-                stmt = stmt.on_conflict_do_update(index_elements=list(conflict), set_=sets)
-            else:
-                stmt = stmt.on_conflict_do_nothing(index_elements=list(conflict))
-        return Compiled(*gw.dialect.compile(stmt))
-
-    compiled = gw.catalog.compiled(("upsert", table.key, names, update_names, conflict,
-                                    gw.dialect.upsert_style), build)
-    mysql = gw.dialect.upsert_style == "on_duplicate_key"
-    skipped = mode == "ignore" and mysql and await _clashes(gw, conn, table, inserted)
-    outcome = await conn.execute(compiled.sql, params)
-    if mode == "ignore" and not mysql:
-        skipped = outcome.rowcount == 0
-    # read back under the write's own action, as RETURNING would (not under read)
-    found = await _select(gw, conn, table, match,
-                          await gw.scope(table, "update" if mode == "update" else "create"))
-    if found:
-        return found[0], skipped
-    if skipped:
-        # ``ignore`` met a row the caller cannot see (another tenant's, or outside
-        # a row policy).  Reporting success would be a lie (the row is not theirs
-        # and a read says 404), and the key is taken for every caller alike: a
-        # plain insert of it already answers 409.  So answer exactly that, from
-        # the same statement a plain insert runs: the database's own unique
-        # violation, classified as for POST /{t} (no data of the other row).  A
-        # new key still succeeds, and ignoring adds nothing a plain insert does
-        # not already tell.  If the other row is gone by now, the insert succeeds.
-        return await gw.insert(table, dict(values), conn), False
-    return {k: v for k, v in values.items()}, False
-
-
-async def _clashes(gw: TableGateway, conn: DBConnection, table: Table,
-                   values: Mapping[str, Any]) -> bool:
-    """Whether a row already holds a unique key of ``values``, whoever's it is.
-
-    MySQL answers a skipped row and a new one alike (the connection counts
-    found rows), and ``ON DUPLICATE KEY`` fires on any unique key: look first."""
-    keys = [tuple(table.primary_key)] + [tuple(u["columns"]) for u in table.unique_constraints]
-    for names in dict.fromkeys(k for k in keys if k and all(n in values for n in k)):
-        if await _select(gw, conn, table, {n: values[n] for n in names}, []):
-            return True
-    return False
-
-
-async def _select(gw: TableGateway, conn: DBConnection, table: Table, match: Mapping[str, Any],
-                  predicates: list[Any]) -> list[dict[str, Any]]:
-    sa_table = gw.catalog.sa_table(table)
-    columns = gw.output_columns(table)
-    names = tuple(match)
-    clauses = [sa_table.c[n] == sa.bindparam(f"_m{i}") for i, n in enumerate(names)]
-    stmt = sa.select(*[sa_table.c[c.name] for c in columns]).where(
-        *clauses, *[p.clause for p in predicates])
-    params = {f"_m{i}": gw.dialect.encode(table.existing_column(n).kind, match[n])
-              for i, n in enumerate(names)}
-    for p in predicates:
-        params.update(p.params)
-    sql, _ = gw.dialect.compile(stmt)
-    return gw.rows_to_dicts(columns, await conn.fetch_all(sql, params))
 
 
 # -- PUT /{t}/bulk -------------------------------------------------------------------
@@ -488,21 +325,6 @@ def _max_affected(request: web.Request) -> int | None:
     return value
 
 
-def _materialised(sa_table: sa.Table, key: Sequence[str], where: list[Any]) -> Any:
-    """``key IN (SELECT key FROM (SELECT DISTINCT key FROM t WHERE …) AS m)``.
-
-    MySQL refuses an UPDATE/DELETE whose WHERE reads the target table (error
-    1093), as a relationship filter on a self-referencing key does; a derived
-    table that cannot be merged (DISTINCT) is materialised first, which lifts it.
-    """
-    columns = [sa_table.c[name] for name in key]
-    matched = sa.select(*columns).distinct().where(*where).subquery("_swain_match")
-    keys = sa.select(*[matched.c[name] for name in key])
-    if len(columns) == 1:
-        return columns[0].in_(keys)
-    return sa.tuple_(*columns).in_(keys)
-
-
 async def _mass(request: web.Request, action: Action) -> web.Response:
     _, table = resolve_table(request)
     _writable(table)
@@ -521,8 +343,7 @@ async def _mass(request: web.Request, action: Action) -> web.Response:
     if req.empty and not everything:
         raise invalid("expressions", "an empty filter matches every row; send \"all\": true "
                       "to mean it")
-    predicates = await gw.scope(table, action)
-    predicates += await filter_predicate(gw, req)
+    filters = await filter_predicate(gw, req)
     values: dict[str, Any] = {}
     if action == "update":
         if "updateData" not in req.extra:
@@ -531,41 +352,16 @@ async def _mass(request: web.Request, action: Action) -> web.Response:
                                  path="updateData")
         if not values:
             raise invalid("updateData", "give at least one column to change")
-        values = await gw.prepare_write(table, values, "update")
-    sa_table = gw.catalog.sa_table(table)
-    where = [p.clause for p in predicates]
-    params: dict[str, Any] = {}
-    for p in predicates:
-        params.update(p.params)
-    names = tuple(values)
-    shape = ("mass", action, dry_run, table.key, names, tuple(p.key for p in predicates))
-
-    def build() -> Any:
-        clauses = where
-        if not dry_run and gw.dialect.name == "mysql" and table.primary_key:
-            clauses = [_materialised(sa_table, table.primary_key, where)]
-        if dry_run:
-            stmt: Any = sa.select(sa.func.count()).select_from(sa_table).where(*clauses)
-        elif action == "update":
-            stmt = sa.update(sa_table).where(*clauses).values(
-                {n: sa.bindparam(f"_u{i}") for i, n in enumerate(names)})
-        else:
-            stmt = sa.delete(sa_table).where(*clauses)
-        return Compiled(*gw.dialect.compile(stmt))
-
-    compiled = gw.catalog.compiled(shape, build)
-    params.update({f"_u{i}": gw.dialect.encode(table.existing_column(n).kind, values[n])
-                   for i, n in enumerate(names)})
     word = "updated" if action == "update" else "deleted"
     if dry_run:
-        async with gw.dialect.acquire() as conn:
-            row = await conn.fetch_one(compiled.sql, params)
-        return json_response(dumps({word: int(row[0]) if row else 0, "dry_run": True}))
-    async with gw.dialect.transaction() as conn:
-        affected = (await conn.execute(compiled.sql, params)).rowcount
-        if limit is not None and affected > limit:
-            raise Conflict(f"this would {action} {affected} rows, more than max_affected="
-                           f"{limit}; nothing was changed")
+        count = await gw.count_where(table, action, filters)
+        return json_response(dumps({word: count, "dry_run": True}))
+    detail = {"expressions": body.get("expressions", []), "all": everything}
+    if action == "update":
+        affected = await gw.update_where(table, filters, values, max_affected=limit,
+                                         detail=detail)
+    else:
+        affected = await gw.delete_where(table, filters, max_affected=limit, detail=detail)
     return json_response(dumps({word: affected}))
 
 

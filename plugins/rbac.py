@@ -1,4 +1,4 @@
-"""Role-based access control (SPEC §9): permissions ``{table}.{action}``.
+"""Role-based access control: permissions ``{table}.{action}`` (``docs/rbac.md``).
 
 Roles, permissions and who holds what live in the operator's own tables,
 named by the ``role``, ``permission``, ``role_permission`` and ``user_role``
@@ -26,12 +26,10 @@ stage's database and seeds ``admin``/``manager``/``member``.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
+import getpass
 import time
-import uuid
-import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import click
@@ -40,37 +38,30 @@ from aiohttp import web
 
 from swain.core import (
     IDENTITY,
-    RUNTIME,
     Action,
+    AuditEvent,
     Authorizer,
     Config,
     ConfigError,
-    DBConnection,
     Detail,
-    Dialect,
     Forbidden,
     Identity,
     Runtime,
+    ServiceKey,
     ServiceUnavailable,
     Setting,
     Table,
+    audit_event,
     hookimpl,
 )
-from swain.core.catalog import Catalog, Compiled
-from swain.core.config import validate_section
+from swain.core.catalog import Catalog
+from swain.core.cli import with_catalog
+from swain.plugins.mapping import MappedCard, Store, parse, require
+
+#: the mapping cards RBAC reads: [mapping.role] and friends (defined with the others)
+requires = ("mapping",)
 
 ACTIONS: tuple[str, ...] = ("read", "create", "update", "delete")
-
-#: The mapping cards RBAC reads, with their roles (``description`` is optional, as on the
-#: mapping cards: without it the CLI simply does not write descriptions).
-CARDS: dict[str, tuple[str, ...]] = {
-    "role": ("id", "name", "description"),
-    "permission": ("id", "name", "description"),
-    "role_permission": ("id", "roleid", "permissionid"),
-    "user_role": ("id", "userid", "roleid"),
-}
-_REQUIRED = {"role": ("id", "name"), "permission": ("id", "name"),
-             "role_permission": ("roleid", "permissionid"), "user_role": ("userid", "roleid")}
 
 
 # -- permissions --------------------------------------------------------------------
@@ -103,239 +94,130 @@ def allows(permissions: Iterable[str], table: str, action: str) -> bool:
 
 # -- the mapped tables ----------------------------------------------------------------
 
-
-@dataclasses.dataclass(frozen=True)
-class Cards:
-    """The RBAC cards as mapped: card → {"table": …, role: column}, plus the user card."""
-
-    mapped: dict[str, dict[str, str]]
-    user: dict[str, str] | None
-
-    def table(self, card: str) -> str:
-        return self.mapped[card]["table"]
-
-    def col(self, card: str, role: str) -> str:
-        return self.mapped[card][role]
+#: The cards RBAC reads (``[mapping.role]`` and friends), besides the user card.
+RBAC_CARDS = ("role", "permission", "role_permission", "user_role")
 
 
-def parse_cards(config: Config) -> Cards:
-    """The RBAC cards from ``[mapping.*]``; a missing card or role names its key."""
-    section = config.section("mapping")
-    mapped: dict[str, dict[str, str]] = {}
-    for card, roles in CARDS.items():
-        raw = section.get(card)
-        if raw is None:
-            raise ConfigError(f"mapping.{card}: required by [rbac] (the table holding "
-                              f"{card.replace('_', ' ')}s)")
-        settings = {"table": Setting("str", None), **{r: Setting("str", None) for r in roles}}
-        values = validate_section(f"mapping.{card}", raw, settings)
-        for role in ("table", *_REQUIRED[card]):
-            if not values[role]:
-                raise ConfigError(f"mapping.{card}.{role}: required by [rbac]")
-        mapped[card] = {k: v for k, v in values.items() if v}
-    user = section.get("user")
-    user_card = {k: v for k, v in user.items() if isinstance(v, str)} \
-        if isinstance(user, dict) else None
-    return Cards(mapped, user_card)
+def rbac_cards(config: Config) -> dict[str, MappedCard]:
+    """The mapped cards with the four RBAC ones checked present (naming a missing one)."""
+    mapped = parse(config)
+    require(mapped, RBAC_CARDS, "[rbac]")
+    return mapped
 
 
-class Store:
-    """Statements on the mapped RBAC tables, for the resolver and the CLI.
+class Grants:
+    """RBAC's statements on the mapped tables (joins and links), for the resolver and
+    the CLI, built on the mapping store.
 
     These are RBAC's own bookkeeping, so they bypass the table gateway (and
     with it the authorizer that depends on them) on purpose.
     """
 
-    def __init__(self, dialect: Dialect, catalog: Catalog, cards: Cards) -> None:
-        self.dialect = dialect
-        self.catalog = catalog
-        self.cards = cards
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.c = store.sa_column
 
-    def _table(self, card: str) -> tuple[Table, sa.Table]:
-        name = self.cards.user["table"] if card == "user" and self.cards.user \
-            else self.cards.table(card)
-        table = self.catalog.schema.tables.get(name)
-        if table is None:
-            raise ConfigError(f"mapping.{card}.table: table {name!r} not in the schema")
-        return table, self.catalog.sa_table(table)
-
-    def _c(self, card: str, role: str) -> sa.ColumnElement[Any]:
-        _, sa_table = self._table(card)
-        name = self.cards.user[role] if card == "user" and self.cards.user \
-            else self.cards.col(card, role)
-        return sa_table.c[name]
-
-    def _encode(self, card: str, role: str, value: Any) -> Any:
-        table, _ = self._table(card)
-        column = table.column(self._c(card, role).name)
-        assert column is not None
-        if column.kind == "integer" and isinstance(value, str):
-            value = int(value)  # a ValueError for anything but digits
-        elif column.kind == "uuid" and isinstance(value, str):
-            value = uuid.UUID(value)
-        return self.dialect.encode(column.kind, value)
-
-    def _compiled(self, key: tuple[Any, ...], build: Callable[[], Any]) -> str:
-        compiled: Compiled = self.catalog.compiled(
-            ("rbac", *key), lambda: Compiled(*self.dialect.compile(build())))
-        sql: str = compiled.sql
-        return sql
-
-    async def _all(self, key: tuple[Any, ...], build: Callable[[], Any],
-                   params: dict[str, Any]) -> list[Sequence[Any]]:
-        sql = self._compiled(key, build)
-        conn: DBConnection
-        async with self.dialect.acquire() as conn:
-            rows: list[Sequence[Any]] = await conn.fetch_all(sql, params)
-        return rows
-
-    async def _execute(self, key: tuple[Any, ...], build: Callable[[], Any],
-                       params: dict[str, Any]) -> int:
-        sql = self._compiled(key, build)
-        conn: DBConnection
-        async with self.dialect.acquire() as conn:
-            changed: int = (await conn.execute(sql, params)).rowcount
-        return changed
+    @property
+    def catalog(self) -> Catalog:
+        return self.store.catalog
 
     # -- reads ----------------------------------------------------------------
 
     async def effective(self, user_id: Any) -> tuple[frozenset[str], frozenset[str]]:
         """The names of a user's roles and of the permissions those roles hold."""
+        c = self.c
 
         def build() -> Any:
-            _, ur = self._table("user_role")
-            _, role = self._table("role")
-            _, rp = self._table("role_permission")
-            _, perm = self._table("permission")
-            grants = rp.join(perm, self._c("role_permission", "permissionid")
-                             == self._c("permission", "id"))
-            joined = ur.join(role, self._c("user_role", "roleid") == self._c("role", "id")) \
-                .outerjoin(grants, self._c("role_permission", "roleid") == self._c("role", "id"))
-            return sa.select(self._c("role", "name"), self._c("permission", "name")) \
-                .select_from(joined).where(self._c("user_role", "userid") == sa.bindparam("u"))
+            _, ur = self.store.table("user_role")
+            _, role = self.store.table("role")
+            _, rp = self.store.table("role_permission")
+            _, perm = self.store.table("permission")
+            grants = rp.join(perm, c("role_permission", "permissionid") == c("permission", "id"))
+            joined = ur.join(role, c("user_role", "roleid") == c("role", "id")) \
+                .outerjoin(grants, c("role_permission", "roleid") == c("role", "id"))
+            return sa.select(c("role", "name"), c("permission", "name")) \
+                .select_from(joined).where(c("user_role", "userid") == sa.bindparam("u"))
 
-        rows = await self._all(("effective",), build,
-                               {"u": self._encode("user_role", "userid", user_id)})
+        rows = await self.store.rows(("rbac", "effective"), build,
+                                     {"u": self.store.encode("user_role", "userid", user_id)})
         return (frozenset(str(r[0]) for r in rows),
                 frozenset(str(r[1]) for r in rows if r[1] is not None))
 
     def _role_grants(self) -> Any:
         """role ⋈ role_permission ⋈ permission."""
-        _, role = self._table("role")
-        _, rp = self._table("role_permission")
-        _, perm = self._table("permission")
-        return role.join(rp, self._c("role_permission", "roleid") == self._c("role", "id")) \
-            .join(perm, self._c("role_permission", "permissionid") == self._c("permission", "id"))
+        c = self.c
+        _, role = self.store.table("role")
+        _, rp = self.store.table("role_permission")
+        _, perm = self.store.table("permission")
+        return role.join(rp, c("role_permission", "roleid") == c("role", "id")) \
+            .join(perm, c("role_permission", "permissionid") == c("permission", "id"))
 
     async def role_permissions(self, role_name: str) -> frozenset[str]:
-        def build() -> Any:
-            return sa.select(self._c("permission", "name")).select_from(self._role_grants()) \
-                .where(self._c("role", "name") == sa.bindparam("n"))
+        c = self.c
 
-        rows = await self._all(("role_permissions",), build, {"n": role_name})
+        def build() -> Any:
+            return sa.select(c("permission", "name")).select_from(self._role_grants()) \
+                .where(c("role", "name") == sa.bindparam("n"))
+
+        rows = await self.store.rows(("rbac", "role_permissions"), build, {"n": role_name})
         return frozenset(str(r[0]) for r in rows)
 
     async def names(self, card: str) -> list[tuple[str, str | None]]:
         """(name, description) of every role or permission, by name."""
-        has_description = self.has_description(card)
-
-        def build() -> Any:
-            columns = [self._c(card, "name")]
-            if has_description:
-                columns.append(self._c(card, "description"))
-            return sa.select(*columns).order_by(self._c(card, "name"))
-
-        rows = await self._all(("names", card), build, {})
-        return [(str(r[0]), (r[1] if has_description else None)) for r in rows]
+        roles = ["name", "description"] if self.has_description(card) else ["name"]
+        rows = await self.store.fetch(card, [], roles)
+        found = [(str(r["name"]), r.get("description")) for r in rows]
+        return sorted(found, key=lambda pair: pair[0])
 
     async def grants(self) -> list[tuple[str, str]]:
         """Every (role name, permission name) pair a role holds."""
-
-        def build() -> Any:
-            return sa.select(self._c("role", "name"), self._c("permission", "name")) \
-                .select_from(self._role_grants())
-
-        return [(str(r[0]), str(r[1])) for r in await self._all(("grants",), build, {})]
+        c = self.c
+        rows = await self.store.rows(("rbac", "grants"), lambda: sa.select(
+            c("role", "name"), c("permission", "name")).select_from(self._role_grants()), {})
+        return [(str(r[0]), str(r[1])) for r in rows]
 
     async def users(self, limit: int) -> list[tuple[Any, str, list[str]]]:
         """(id, email, role names) of the first ``limit`` users by email."""
-        if not self.cards.user or "email" not in self.cards.user:
+        if "user" not in self.store.cards or not self.store.card("user").has("email"):
             raise ConfigError("mapping.user: required to name users")
-        rows = await self._all(("users",), lambda: sa.select(
-            self._c("user", "id"), self._c("user", "email"))
-            .order_by(self._c("user", "email")).limit(sa.bindparam("n", type_=sa.Integer)),
-            {"n": limit})
+        c = self.c
+        rows = await self.store.rows(("rbac", "users"), lambda: sa.select(
+            c("user", "id"), c("user", "email")).order_by(c("user", "email"))
+            .limit(sa.bindparam("n", type_=sa.Integer)), {"n": limit})
 
         def build() -> Any:
-            _, ur = self._table("user_role")
-            _, role = self._table("role")
-            return sa.select(self._c("user_role", "userid"), self._c("role", "name")).select_from(
-                ur.join(role, self._c("user_role", "roleid") == self._c("role", "id")))
+            _, ur = self.store.table("user_role")
+            _, role = self.store.table("role")
+            return sa.select(c("user_role", "userid"), c("role", "name")).select_from(
+                ur.join(role, c("user_role", "roleid") == c("role", "id")))
 
         held: dict[Any, list[str]] = {}
-        for user_id, role_name in await self._all(("assignments",), build, {}):
+        for user_id, role_name in await self.store.rows(("rbac", "assignments"), build, {}):
             held.setdefault(user_id, []).append(str(role_name))
         return [(r[0], str(r[1]), sorted(held.get(r[0], []))) for r in rows]
 
     async def id_of(self, card: str, name: str) -> Any:
-        rows = await self._all(("id_of", card), lambda: sa.select(self._c(card, "id")).where(
-            self._c(card, "name") == sa.bindparam("n")), {"n": name})
-        return rows[0][0] if rows else None
+        row = await self.store.fetch_one(card, [("name", "eq", name)], ["id"])
+        return row["id"] if row else None
 
     async def user_id(self, who: str) -> Any:
         """A user's id from an email or an id; ``None`` if there is none."""
-        if not self.cards.user or "email" not in self.cards.user:
+        if "user" not in self.store.cards or not self.store.card("user").has("email"):
             raise ConfigError("mapping.user: required to name users")
-        rows = await self._all(("user_by_email",), lambda: sa.select(self._c("user", "id")).where(
-            sa.func.lower(self._c("user", "email")) == sa.bindparam("e")), {"e": who.lower()})
-        if rows:
-            return rows[0][0]
+        row = await self.store.fetch_one("user", [("email", "ieq", who)], ["id"])
+        if row is not None:
+            return row["id"]
         try:
-            value = self._encode("user", "id", who)
+            row = await self.store.fetch_one("user", [("id", "eq", who)], ["id"])
         except (ValueError, TypeError):
             return None
-        rows = await self._all(("user_by_id",), lambda: sa.select(self._c("user", "id")).where(
-            self._c("user", "id") == sa.bindparam("i")), {"i": value})
-        return rows[0][0] if rows else None
-
-    async def _link_exists(self, card: str, left: str, right: str, a: Any, b: Any) -> bool:
-        rows = await self._all(("link", card), lambda: sa.select(sa.func.count()).where(
-            self._c(card, left) == sa.bindparam("a"), self._c(card, right) == sa.bindparam("b")),
-            {"a": self._encode(card, left, a), "b": self._encode(card, right, b)})
-        return bool(rows and rows[0][0])
+        return row["id"] if row else None
 
     # -- writes ------------------------------------------------------------------
 
-    async def _new_id(self, card: str) -> Any:
-        table, _ = self._table(card)
-        column = table.column(self._c(card, "id").name)
-        assert column is not None
-        key = column.fresh_key()
-        if key is not None or column.has_default:
-            return key
-        rows = await self._all(("max_id", card), lambda: sa.select(
-            sa.func.max(self._c(card, "id"))), {})
-        return int(rows[0][0] or 0) + 1
-
-    async def _insert(self, card: str, values: dict[str, Any]) -> None:
-        if "id" in self.cards.mapped[card]:
-            new_id = await self._new_id(card)
-            if new_id is not None:
-                values = {"id": new_id, **values}
-        roles = tuple(values)
-        _, sa_table = self._table(card)
-
-        def build() -> Any:
-            return sa.insert(sa_table).values(
-                {self._c(card, r).name: sa.bindparam(f"v{i}") for i, r in enumerate(roles)})
-
-        await self._execute(("insert", card, roles), build,
-                            {f"v{i}": self._encode(card, r, values[r])
-                             for i, r in enumerate(roles)})
-
     def has_description(self, card: str) -> bool:
         """Whether the operator's ``card`` table has a mapped description column."""
-        return "description" in self.cards.mapped[card]
+        return "description" in self.store.card(card).columns
 
     async def ensure_named(self, card: str, name: str, description: str | None = None) -> bool:
         """Create a role or permission unless it exists; whether it was created."""
@@ -344,42 +226,41 @@ class Store:
         values: dict[str, Any] = {"name": name}
         if self.has_description(card):
             values["description"] = description
-        await self._insert(card, values)
+        await self.store.insert(card, values)
         return True
 
     async def link(self, card: str, left: str, right: str, a: Any, b: Any) -> bool:
         """Add a grant or an assignment unless it exists; whether it was added."""
-        if await self._link_exists(card, left, right, a, b):
+        if await self.store.fetch_one(card, [(left, "eq", a), (right, "eq", b)], [left]):
             return False
-        await self._insert(card, {left: a, right: b})
+        await self.store.insert(card, {left: a, right: b})
         return True
 
     async def unlink(self, card: str, left: str, right: str, a: Any, b: Any) -> int:
-        _, sa_table = self._table(card)
-        return await self._execute(("unlink", card), lambda: sa.delete(sa_table).where(
-            self._c(card, left) == sa.bindparam("a"), self._c(card, right) == sa.bindparam("b")),
-            {"a": self._encode(card, left, a), "b": self._encode(card, right, b)})
+        removed: int = await self.store.delete(card, [(left, "eq", a), (right, "eq", b)])
+        return removed
 
 
 # -- the authorizer ---------------------------------------------------------------
 
 
 class Rbac:
-    """The authorizer, its permission cache and the identity enrichment."""
+    """The authorizer, its permission cache and the identity enrichment; one per
+    application (the :data:`RBAC` service), so every hook shares the cache."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, runtime: Runtime | None = None) -> None:
         self.config = config
-        self.cards = parse_cards(config)
+        self.cards = rbac_cards(config)
         self.ttl = float(config.section("rbac").get("permission_cache", 30.0))
         self.anonymous_role: str | None = config.section("rbac").get("anonymous_role")
-        self.runtime: Runtime | None = None
+        self.runtime = runtime
         self._cache: dict[Any, tuple[float, frozenset[str], frozenset[str]]] = {}
 
-    def store(self) -> Store:
+    def grants(self) -> Grants:
         runtime = self.runtime
         if runtime is None or runtime.catalog is None:
             raise ServiceUnavailable("permissions are not available yet")
-        return Store(runtime.dialect, runtime.catalog, self.cards)
+        return Grants(Store(runtime, self.cards))
 
     async def _cached(self, key: Any,
                       load: Callable[[], Awaitable[tuple[frozenset[str], frozenset[str]]]]
@@ -402,7 +283,7 @@ class Rbac:
                 return frozenset(), frozenset()
 
             async def anonymous() -> tuple[frozenset[str], frozenset[str]]:
-                return frozenset({role}), await self.store().role_permissions(role)
+                return frozenset({role}), await self.grants().role_permissions(role)
 
             return await self._cached(("anonymous",), anonymous)
         if identity.user_id is None:
@@ -410,7 +291,7 @@ class Rbac:
             # so no user_role row can reach it: only what the provider put on it.
             return identity.roles, identity.permissions
         roles, permissions = await self._cached(
-            ("user", identity.user_id), lambda: self.store().effective(identity.user_id))
+            ("user", identity.user_id), lambda: self.grants().effective(identity.user_id))
         return identity.roles | roles, identity.permissions | permissions
 
     async def authorize(self, identity: Identity | None, table: Table, action: Action) -> None:
@@ -434,23 +315,16 @@ class Rbac:
         return rbac_identity
 
 
-#: One Rbac per configuration (by identity: configs are unhashable), shared by the hooks.
-_INSTANCES: dict[int, tuple[weakref.ref[Config], Rbac]] = {}
+#: The application's Rbac, shared by the authorizer and the middleware.
+RBAC: ServiceKey[Rbac] = ServiceKey("swain.rbac", provider="rbac")
 
 
 def enabled(config: Config) -> bool:
     return bool(config.section("rbac").get("enabled"))
 
 
-def instance(config: Config) -> Rbac:
-    found = _INSTANCES.get(id(config))
-    if found is not None and found[0]() is config:
-        return found[1]
-    for key in [k for k, (ref, _) in _INSTANCES.items() if ref() is None]:
-        del _INSTANCES[key]
-    rbac = Rbac(config)
-    _INSTANCES[id(config)] = (weakref.ref(config), rbac)
-    return rbac
+def instance(runtime: Runtime) -> Rbac:
+    return runtime.services.ensure(RBAC, lambda: Rbac(runtime.config, runtime))
 
 
 # -- hooks ----------------------------------------------------------------------------
@@ -471,69 +345,60 @@ def swain_config_sections() -> dict[str, dict[str, Setting]]:
 
 
 @hookimpl
-def swain_authorizers(config: Config) -> Iterable[Authorizer]:
-    return [instance(config)] if enabled(config) else []
+def swain_authorizers(config: Config, runtime: Runtime) -> Iterable[Authorizer]:
+    return [instance(runtime)] if enabled(config) else []
 
 
 @hookimpl
-def swain_middlewares(config: Config) -> Iterable[Any]:
-    return [instance(config).middleware()] if enabled(config) else []
-
-
-@hookimpl
-def swain_cleanup_ctx(config: Config) -> Iterable[Any]:
-    if not enabled(config):
-        return []
-    rbac = instance(config)
-
-    async def attach(app: web.Application) -> AsyncIterator[None]:
-        rbac.runtime = app[RUNTIME]
-        yield
-
-    return [attach]
+def swain_middlewares(config: Config, runtime: Runtime) -> Iterable[Any]:
+    return [instance(runtime).middleware()] if enabled(config) else []
 
 
 # -- CLI --------------------------------------------------------------------------------
 
 
-def _run(ctx: click.Context, work: Callable[[Store], Awaitable[None]]) -> None:
-    """Run ``work`` against the stage's database through the mapped tables."""
+def _run(ctx: click.Context, work: Callable[[Grants], Awaitable[None]],
+         action: str | None = None, detail: Callable[[], dict[str, Any]] | None = None) -> None:
+    """Run ``work`` against the stage's database through the mapped tables; with an
+    ``action``, record it in the audit sinks afterwards (who ran which command)."""
+    config, pm = ctx.obj.load()
+    try:
+        cards = rbac_cards(config)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
 
-    async def main() -> None:
-        from swain.core.plugins import load_dialect
-
-        config, pm = ctx.obj.load()
-        cards = parse_cards(config)
-        connection = config.connection()
-        dialect = load_dialect(pm, connection.dialect)(connection)
-        await dialect.open()
-        try:
-            schema = await dialect.introspect()
-            await work(Store(dialect, Catalog(schema), cards))
-        finally:
-            await dialect.close()
+    async def main(runtime: Runtime) -> None:
+        await work(Grants(Store(runtime, cards)))
+        if action is not None:
+            await runtime.audit([command_event(f"rbac.{action}", detail() if detail else {})])
 
     try:
-        asyncio.run(main())
-    except (ConfigError, ValueError) as exc:
+        with_catalog(config, pm, main)
+    except ValueError as exc:
         raise click.ClickException(str(exc)) from None
 
 
-async def _require(store: Store, card: str, name: str) -> Any:
+def command_event(action: str, detail: dict[str, Any]) -> AuditEvent:
+    """An audit event for a command run by the current operating-system user."""
+    return dataclasses.replace(audit_event(None, action, detail=detail),
+                               actor=f"cli:{getpass.getuser()}", provider="cli")
+
+
+async def _require(store: Grants, card: str, name: str) -> Any:
     found = await store.id_of(card, name)
     if found is None:
         raise click.ClickException(f"no {card} named {name!r}")
     return found
 
 
-async def _user(store: Store, who: str) -> Any:
+async def _user(store: Grants, who: str) -> Any:
     found = await store.user_id(who)
     if found is None:
         raise click.ClickException(f"no user with email or id {who!r}")
     return found
 
 
-def _description(store: Store, card: str, description: str | None) -> str | None:
+def _description(store: Grants, card: str, description: str | None) -> str | None:
     """``description``, or ``None`` with a warning when the card maps no description column."""
     if description is not None and not store.has_description(card):
         click.echo(f"warning: mapping.{card} has no description column; --description ignored",
@@ -542,7 +407,7 @@ def _description(store: Store, card: str, description: str | None) -> str | None
     return description
 
 
-def _known_table(store: Store, permission: str) -> None:
+def _known_table(store: Grants, permission: str) -> None:
     table = permission.rpartition(".")[0]
     if table not in ("", "*") and store.catalog.table(table) is None:
         click.echo(f"warning: no table {table!r} in the schema", err=True)
@@ -565,19 +430,19 @@ def swain_cli_commands(cli: click.Group) -> None:
     def role_create(ctx: click.Context, name: str, description: str | None) -> None:
         """Create a role."""
 
-        async def work(store: Store) -> None:
+        async def work(store: Grants) -> None:
             created = await store.ensure_named("role", name, _description(store, "role",
                                                                            description))
             click.echo(f"{'created' if created else 'exists: '} role {name}")
 
-        _run(ctx, work)
+        _run(ctx, work, "role.create", lambda: {"role": name})
 
     @role_group.command("list")
     @click.pass_context
     def role_list(ctx: click.Context) -> None:
         """List roles with their permissions."""
 
-        async def work(store: Store) -> None:
+        async def work(store: Grants) -> None:
             for name, description in await store.names("role"):
                 permissions = ", ".join(sorted(await store.role_permissions(name)))
                 click.echo(f"{name}\t{permissions}\t{description or ''}".rstrip())
@@ -595,21 +460,21 @@ def swain_cli_commands(cli: click.Group) -> None:
     def permission_create(ctx: click.Context, name: str, description: str | None) -> None:
         """Create a permission such as orders.read, orders.*, *.read or *."""
 
-        async def work(store: Store) -> None:
+        async def work(store: Grants) -> None:
             check_permission(name)
             _known_table(store, name)
             created = await store.ensure_named("permission", name,
                                                _description(store, "permission", description))
             click.echo(f"{'created' if created else 'exists: '} permission {name}")
 
-        _run(ctx, work)
+        _run(ctx, work, "permission.create", lambda: {"permission": name})
 
     @permission_group.command("list")
     @click.pass_context
     def permission_list(ctx: click.Context) -> None:
         """List permissions."""
 
-        async def work(store: Store) -> None:
+        async def work(store: Grants) -> None:
             for name, description in await store.names("permission"):
                 click.echo(f"{name}\t{description or ''}".rstrip())
 
@@ -622,7 +487,7 @@ def swain_cli_commands(cli: click.Group) -> None:
     def grant(ctx: click.Context, role: str, permissions: tuple[str, ...]) -> None:
         """Give ROLE the PERMISSIONS (created if missing)."""
 
-        async def work(store: Store) -> None:
+        async def work(store: Grants) -> None:
             role_id = await _require(store, "role", role)
             for name in permissions:
                 check_permission(name)
@@ -632,7 +497,7 @@ def swain_cli_commands(cli: click.Group) -> None:
                                          await store.id_of("permission", name))
                 click.echo(f"{'granted' if added else 'already granted'} {name} to {role}")
 
-        _run(ctx, work)
+        _run(ctx, work, "grant", lambda: {"role": role, "permissions": list(permissions)})
 
     @rbac_group.command("revoke")
     @click.argument("role")
@@ -641,7 +506,7 @@ def swain_cli_commands(cli: click.Group) -> None:
     def revoke(ctx: click.Context, role: str, permissions: tuple[str, ...]) -> None:
         """Take PERMISSIONS away from ROLE."""
 
-        async def work(store: Store) -> None:
+        async def work(store: Grants) -> None:
             role_id = await _require(store, "role", role)
             for name in permissions:
                 permission_id = await _require(store, "permission", name)
@@ -649,7 +514,7 @@ def swain_cli_commands(cli: click.Group) -> None:
                                              role_id, permission_id)
                 click.echo(f"{'revoked' if removed else 'not granted:'} {name} from {role}")
 
-        _run(ctx, work)
+        _run(ctx, work, "revoke", lambda: {"role": role, "permissions": list(permissions)})
 
     @rbac_group.command("assign")
     @click.argument("user")
@@ -658,14 +523,14 @@ def swain_cli_commands(cli: click.Group) -> None:
     def assign(ctx: click.Context, user: str, roles: tuple[str, ...]) -> None:
         """Give USER (email or id) the ROLES."""
 
-        async def work(store: Store) -> None:
+        async def work(store: Grants) -> None:
             user_id = await _user(store, user)
             for role in roles:
                 added = await store.link("user_role", "userid", "roleid", user_id,
                                          await _require(store, "role", role))
                 click.echo(f"{'assigned' if added else 'already assigned'} {role} to {user}")
 
-        _run(ctx, work)
+        _run(ctx, work, "assign", lambda: {"user": user, "roles": list(roles)})
 
     @rbac_group.command("unassign")
     @click.argument("user")
@@ -674,14 +539,14 @@ def swain_cli_commands(cli: click.Group) -> None:
     def unassign(ctx: click.Context, user: str, roles: tuple[str, ...]) -> None:
         """Take ROLES away from USER (email or id)."""
 
-        async def work(store: Store) -> None:
+        async def work(store: Grants) -> None:
             user_id = await _user(store, user)
             for role in roles:
                 removed = await store.unlink("user_role", "userid", "roleid", user_id,
                                              await _require(store, "role", role))
                 click.echo(f"{'unassigned' if removed else 'not assigned:'} {role} from {user}")
 
-        _run(ctx, work)
+        _run(ctx, work, "unassign", lambda: {"user": user, "roles": list(roles)})
 
     @rbac_group.command("permissions")
     @click.argument("user")
@@ -689,7 +554,7 @@ def swain_cli_commands(cli: click.Group) -> None:
     def permissions(ctx: click.Context, user: str) -> None:
         """List the roles and effective permissions of USER (email or id)."""
 
-        async def work(store: Store) -> None:
+        async def work(store: Grants) -> None:
             roles, granted = await store.effective(await _user(store, user))
             click.echo(f"roles: {', '.join(sorted(roles)) or '(none)'}")
             for name in sorted(granted):
@@ -705,7 +570,7 @@ def swain_cli_commands(cli: click.Group) -> None:
     def seed(ctx: click.Context, tables: str | None) -> None:
         """Create admin (*), manager (read/create/update on --tables) and member (*.read)."""
 
-        async def work(store: Store) -> None:
+        async def work(store: Grants) -> None:
             config, _ = ctx.obj.load()
             chosen = [t.strip() for t in tables.split(",") if t.strip()] if tables is not None \
                 else list(config.section("rbac").get("manager_tables") or [])
@@ -726,4 +591,4 @@ def swain_cli_commands(cli: click.Group) -> None:
                                      await store.id_of("permission", name))
                 click.echo(f"{role}: {', '.join(granted) or '(no permissions)'}")
 
-        _run(ctx, work)
+        _run(ctx, work, "seed", lambda: {"tables": tables})

@@ -17,6 +17,9 @@ from aiohttp import web
 
 from swain.core import Config, hookimpl, public
 
+#: the page loads the document the openapi plugin serves at /swagger/doc.json
+requires = ("openapi",)
+
 ASSETS_DIR = Path(swagger_ui_bundle.swagger_ui_path)
 
 #: Asset types served, by file suffix; anything else in the bundle folder is not.

@@ -4,7 +4,7 @@
 the project file's path; ``swain demo`` then serves it.  The data is generated
 from a fixed seed, so every run has the same rows.
 
-Auth is on (SPEC §1): the ``users`` table is mapped as the user card, with
+Auth is on: the ``users`` table is mapped as the user card, with
 sessions, API keys and reset tokens in their own tables; :data:`DEMO_EMAIL`
 and :data:`DEMO_PASSWORD` log in, and a fresh JWT secret is written for every
 demo folder.  ``GET /products`` and ``GET /categories`` are public; reset

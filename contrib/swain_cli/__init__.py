@@ -1,4 +1,4 @@
-"""``swain_cli``: the SDK generator command line (SPEC §13).
+"""``swain_cli``: the SDK generator command line.
 
 ``gen`` runs the pinned OpenAPI Generator JAR on a spec file or a live swain
 document; ``interactive`` builds the same command with a wizard; ``auth``

@@ -1,4 +1,4 @@
-"""Authentication (SPEC §8, §11): one feature, several plugins.
+"""Authentication (``docs/authentication.md``): one feature, several plugins.
 
 Each module below is a plugin of its own, registered by name in
 ``DEFAULT_PLUGINS`` so an operator can disable any of them

@@ -1,4 +1,4 @@
-"""API keys (SPEC §8.3): ``X-API-Key: <key>``.
+"""API keys: ``X-API-Key: <key>``.
 
 Keys are random (256 bits), shown once when created, stored only as a
 SHA-256 hash in the ``api_key`` card, and refused once ``revokedat`` is set
@@ -27,16 +27,20 @@ from swain.core import (
     NotFound,
     Unauthorized,
     ValidationFailed,
+    audit_event,
     hookimpl,
     invalid,
     json_response,
     read_json,
 )
 from swain.core.codec import dumps, parse_value
+from swain.plugins.mapping import utcnow
 
-from . import docs, mapping
-from .service import AUTH, AuthService, token_hash
-from .store import utcnow
+from . import docs
+from .service import AuthService, accounts, auth_active, token_hash
+
+#: keys belong to the account service's users
+requires = ("jwt",)
 
 PREFIX = "swk_"
 HEADER = "X-API-Key"
@@ -56,7 +60,7 @@ def _manager(request: web.Request) -> tuple[AuthService, Identity]:
         raise Unauthorized("authentication required", headers={"WWW-Authenticate": "Bearer"})
     if identity.provider == "api_key":
         raise Forbidden("API keys cannot manage API keys; log in with a password or token")
-    service = request.app[AUTH]
+    service = accounts(request)
     if _owner(service, identity) is None:
         raise Forbidden("this account has no owner for API keys (mapping.api_key.accountid "
                         "needs a tenant)")
@@ -89,6 +93,8 @@ async def create_key(request: web.Request) -> web.Response:
     if card.has("name") and name is not None:
         values["name"] = name
     key_id = await service.store.insert("api_key", values)
+    await service.runtime.audit([audit_event(identity, "api_key.create", card.table,
+                                             {"id": key_id})])
     return json_response(dumps({"id": key_id, "key": key, "name": name, "created_at": now,
                                 "revoked_at": None}), status=201,
                          headers={"Cache-Control": "no-store"})
@@ -118,6 +124,9 @@ async def revoke_key(request: web.Request) -> web.Response:
         exists = await service.store.fetch_one("api_key", [("id", "eq", key_id), owner], ["id"])
         if exists is None:
             raise NotFound("no such API key")
+    else:
+        await service.runtime.audit([audit_event(identity, "api_key.revoke",
+                                                 service.cards["api_key"].table, {"id": key_id})])
     return json_response(dumps({"id": key_id, "revoked": True}))
 
 
@@ -130,7 +139,7 @@ class ApiKeyProvider:
         key = request.headers.get(HEADER)
         if key is None:
             return None
-        service = request.app[AUTH]
+        service = accounts(request)
         if not key.startswith(PREFIX) or len(key) > 200:
             raise Unauthorized("invalid API key", headers={"WWW-Authenticate": HEADER})
         role = _owner_role(service)
@@ -145,7 +154,7 @@ class ApiKeyProvider:
 
 
 def _active(config: Config) -> bool:
-    return mapping.auth_active(config) and config.section("mapping").get("api_key") is not None
+    return auth_active(config) and config.section("mapping").get("api_key") is not None
 
 
 @hookimpl

@@ -1,6 +1,5 @@
 """HTTP Basic with email (or, where ``[mapping.user] username`` is mapped, username)
-and password (SPEC §8.3), so generated SDKs' ``username``/``password``
-configuration works.
+and password, so generated SDKs' ``username``/``password`` configuration works.
 
 A verified pair is remembered for ``auth.basic_cache`` seconds (30 by
 default) under an HMAC of the pair with a per-process random key, so the
@@ -23,8 +22,11 @@ from aiohttp import web
 
 from swain.core import AuthProvider, Config, Identity, Setting, Unauthorized, hookimpl
 
-from . import docs, mapping
-from .service import AUTH
+from . import docs
+from .service import accounts, auth_active
+
+#: the account service checks the password (and counts attempts)
+requires = ("jwt",)
 
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="swain", charset="UTF-8"'}
 
@@ -54,7 +56,7 @@ class BasicProvider:
         login, colon, password = decoded.partition(":")
         if not colon:
             raise Unauthorized("malformed Basic credentials", headers=CHALLENGE)
-        service = request.app[AUTH]
+        service = accounts(request)
         fingerprint = self._fingerprint(login, password)
         now = time.monotonic()
         cached = self._verified.get(fingerprint)
@@ -83,12 +85,12 @@ def swain_config_sections() -> dict[str, dict[str, Setting]]:
 
 @hookimpl
 def swain_auth_providers(config: Config) -> Iterable[AuthProvider]:
-    if not mapping.auth_active(config):
+    if not auth_active(config):
         return []
     return [BasicProvider(float(config.auth.basic_cache))]
 
 
 @hookimpl
 def swain_spec_contributions(spec: Any, config: Config) -> None:
-    if mapping.auth_active(config):
+    if auth_active(config):
         docs.add_scheme(spec, "basicAuth", {"type": "http", "scheme": "basic"})

@@ -15,12 +15,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from swain.core import Config, PasswordVerifier, Runtime, Schema
-from swain.core.catalog import Catalog
+from swain.core import PasswordVerifier, Runtime
+from swain.plugins.mapping import MappedCard, Store
 
-from .mapping import MappedCard
 from .passwords import Passwords, enabled, identify, registered, stored_text
-from .store import Store
 
 log = logging.getLogger("swain")
 
@@ -130,20 +128,10 @@ async def at_startup(store: Store, passwords: Passwords) -> None:
                     "; ".join(census.lines(problems_only=True)))
 
 
-async def from_database(config: Config, pm: Any, schema: Schema,
-                        cards: dict[str, MappedCard]) -> list[str]:
-    """The census lines for ``swain mapping check``; a ConfigError for an unknown
-    name in ``[auth] password_formats``."""
-    from swain.core.plugins import load_dialect
-
-    found = registered(pm, config)
-    names = [v.name for v in enabled(found, config.auth.password_formats)]
-    connection = config.connection()
-    dialect = load_dialect(pm, connection.dialect)(connection)
-    await dialect.open()
-    try:
-        runtime = Runtime(config=config, pm=pm, dialect=dialect, catalog=Catalog(schema))
-        values = await sample(Store(runtime, cards))
-    finally:
-        await dialect.close()
+async def from_runtime(runtime: Runtime, cards: dict[str, MappedCard]) -> list[str]:
+    """The census lines for ``swain mapping check``, from a command's runtime; a
+    ConfigError for an unknown name in ``[auth] password_formats``."""
+    found = registered(runtime)
+    names = [v.name for v in enabled(found, runtime.config.auth.password_formats)]
+    values = await sample(Store(runtime, cards))
     return take(values, found, names, column_name(cards["user"])).lines()

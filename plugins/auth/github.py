@@ -1,4 +1,4 @@
-"""GitHub login (OAuth 2, SPEC §12): inert until ``[social.github]`` names a
+"""GitHub login (OAuth 2): inert until ``[social.github]`` names a
 ``client_id``.
 
 The profile is ``GET /user`` (its numeric ``id`` is the provider user id)
@@ -9,23 +9,21 @@ and the OAuth URLs point at GitHub Enterprise or a test provider when set.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-import click
-from aiohttp import web
-
-from swain.core import Config, Setting, Unauthorized, hookimpl
+from swain.core import Setting, Unauthorized, hookimpl
 
 from . import social
 from .social import AsyncOAuth2Client
 
-NAME = "github"
+#: the social plugin runs the flow
+requires = ("social",)
 
 
 @hookimpl
 def swain_config_sections() -> dict[str, dict[str, Setting]]:
-    return {"social": social.SOCIAL_SETTINGS, "social.github": {
+    return {"social.github": {
         "client_id": Setting("str", None),
         "client_secret": Setting("str", None, secret=True),
         "scope": Setting("str", "read:user user:email"),
@@ -61,25 +59,19 @@ async def fetch_profile(flow: social.SocialFlow, client: AsyncOAuth2Client,
                           email_verified=email is not None)
 
 
-def _active(config: Config) -> bool:
-    return social.configured(config, NAME)
+class GitHubProvider:
+    name = "github"
+    title = "GitHub"
+    oidc = False
+
+    def required_settings(self, settings: Mapping[str, Any]) -> tuple[str, ...]:
+        return ("client_secret", "authorize_url", "token_url", "api_base_url")
+
+    async def fetch_profile(self, flow: social.SocialFlow, client: AsyncOAuth2Client,
+                            token: Mapping[str, Any], pending: social.Pending) -> social.Profile:
+        return await fetch_profile(flow, client, token, pending)
 
 
 @hookimpl
-def swain_routes(config: Config) -> Iterable[web.RouteDef]:
-    if not _active(config):
-        return []
-    social.check_settings(config, NAME, ("client_secret", "authorize_url", "token_url",
-                                         "api_base_url"))
-    return social.SocialFlow(NAME, config, fetch_profile, oidc=False).routes()
-
-
-@hookimpl
-def swain_spec_contributions(spec: Any, config: Config) -> None:
-    if _active(config):
-        social.add_paths(spec, NAME, "GitHub")
-
-
-@hookimpl
-def swain_cli_commands(cli: click.Group) -> None:
-    social.add_cli(cli)
+def swain_social_providers() -> list[GitHubProvider]:
+    return [GitHubProvider()]

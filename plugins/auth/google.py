@@ -1,56 +1,104 @@
-"""Google login (OpenID Connect, SPEC §12): inert until ``[social.google]``
-names a ``client_id``.
+"""Google login (OpenID Connect): inert until ``[social.google]`` names a
+``client_id``.
 
-The ID token from the token endpoint is the source of truth: its signature
-is checked against the provider's JWKS, and its issuer, audience, expiry and
-nonce against this login.  Only ``email_verified: true`` counts as a
-verified address.  Endpoints default to Google's and may point anywhere (a
-test provider, a proxy).
+:class:`OidcProvider` is a generic OpenID Connect provider; Google is one
+with Google's endpoints as defaults.  The ID token from the token endpoint is
+the source of truth: its signature is checked against the provider's JWKS,
+and its issuer, audience, expiry and nonce against this login.  Only
+``email_verified: true`` counts as a verified address.  Endpoints may point
+anywhere (a test provider, a proxy), or come from a discovery document.
+
+Another OpenID Connect provider is a plugin of a few lines::
+
+    @hookimpl
+    def swain_config_sections():
+        return {"social.acme": oidc_settings(discovery_url="https://id.acme.example/"
+                                                           ".well-known/openid-configuration")}
+
+    @hookimpl
+    def swain_social_providers():
+        return [OidcProvider("acme", "Acme")]
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-import click
 import jwt
-from aiohttp import web
 
-from swain.core import Config, Setting, Unauthorized, hookimpl
+from swain.core import Setting, Unauthorized, hookimpl
 
 from . import social
 from .social import AsyncOAuth2Client, JoseError, JsonWebKey, JsonWebToken
 
-NAME = "google"
+#: the social plugin runs the flow
+requires = ("social",)
+
 ALGORITHMS = ["RS256"]
-#: seconds Google's signing keys are kept before they are fetched again
+#: seconds a provider's signing keys are kept before they are fetched again
 JWKS_TTL = 3600.0
+
+
+def oidc_settings(*, authorize_url: str | None = None, token_url: str | None = None,
+                  jwks_url: str | None = None, issuer: list[str] | None = None,
+                  discovery_url: str | None = None) -> dict[str, Setting]:
+    """The ``[social.<name>]`` settings of an OpenID Connect provider, with its defaults."""
+    return {
+        "client_id": Setting("str", None),
+        "client_secret": Setting("str", None, secret=True),
+        "scope": Setting("str", "openid email profile"),
+        "authorize_url": Setting("str", authorize_url),
+        "token_url": Setting("str", token_url),
+        "jwks_url": Setting("str", jwks_url),
+        "issuer": Setting("list", issuer or [], doc="accepted ID token issuers"),
+        "discovery_url": Setting("str", discovery_url, doc="OpenID discovery document; when "
+                                 "set it supplies the endpoints and issuer"),
+        "leeway": Setting("duration", 30.0, minimum=0, doc="clock skew allowed"),
+    }
+
+
+class OidcProvider:
+    """An OpenID Connect provider, configured from ``[social.<name>]``."""
+
+    oidc = True
+
+    def __init__(self, name: str, title: str) -> None:
+        self.name = name
+        self.title = title
+
+    def required_settings(self, settings: Mapping[str, Any]) -> tuple[str, ...]:
+        if settings.get("discovery_url"):
+            return ("client_secret",)
+        return ("client_secret", "authorize_url", "token_url", "jwks_url")
+
+    async def fetch_profile(self, flow: social.SocialFlow, client: AsyncOAuth2Client,
+                            token: Mapping[str, Any], pending: social.Pending) -> social.Profile:
+        return await fetch_profile(flow, client, token, pending)
 
 
 @hookimpl
 def swain_config_sections() -> dict[str, dict[str, Setting]]:
-    return {"social": social.SOCIAL_SETTINGS, "social.google": {
-        "client_id": Setting("str", None),
-        "client_secret": Setting("str", None, secret=True),
-        "scope": Setting("str", "openid email profile"),
-        "authorize_url": Setting("str", "https://accounts.google.com/o/oauth2/v2/auth"),
-        "token_url": Setting("str", "https://oauth2.googleapis.com/token"),
-        "jwks_url": Setting("str", "https://www.googleapis.com/oauth2/v3/certs"),
-        "issuer": Setting("list", ["https://accounts.google.com", "accounts.google.com"],
-                          doc="accepted ID token issuers"),
-        "discovery_url": Setting("str", None, doc="OpenID discovery document; when set it "
-                                                  "supplies the endpoints and issuer"),
-        "leeway": Setting("duration", 30.0, minimum=0, doc="clock skew allowed"),
-    }}
+    return {"social.google": oidc_settings(
+        authorize_url="https://accounts.google.com/o/oauth2/v2/auth",
+        token_url="https://oauth2.googleapis.com/token",
+        jwks_url="https://www.googleapis.com/oauth2/v3/certs",
+        issuer=["https://accounts.google.com", "accounts.google.com"])}
+
+
+@hookimpl
+def swain_social_providers() -> list[OidcProvider]:
+    return [OidcProvider("google", "Google")]
 
 
 async def fetch_profile(flow: social.SocialFlow, client: AsyncOAuth2Client,
                         token: Mapping[str, Any], pending: social.Pending) -> social.Profile:
+    """Who logged in, from the ID token of an OpenID Connect provider."""
+    name = flow.name
     id_token = token.get("id_token")
     if not isinstance(id_token, str) or not id_token:
-        raise Unauthorized("google answered without an ID token")
+        raise Unauthorized(f"{name} answered without an ID token")
     settings = flow.settings
     keys = await _signing_keys(flow, client, fresh=False)
     if not _holds(keys, id_token):
@@ -66,10 +114,10 @@ async def fetch_profile(flow: social.SocialFlow, client: AsyncOAuth2Client,
             "nonce": {"essential": True, "value": pending.nonce}})
         claims.validate(leeway=int(settings.leeway))
     except (JoseError, ValueError) as exc:
-        raise Unauthorized(f"invalid google ID token: {exc}"[:200]) from None
+        raise Unauthorized(f"invalid {name} ID token: {exc}"[:200]) from None
     azp = claims.get("azp")
     if azp is not None and azp != settings.client_id:
-        raise Unauthorized("invalid google ID token: azp is another client")
+        raise Unauthorized(f"invalid {name} ID token: azp is another client")
     sub = claims.get("sub")
     email = claims.get("email")
     return social.Profile(provider_user_id=sub if isinstance(sub, str) else "",
@@ -79,7 +127,7 @@ async def fetch_profile(flow: social.SocialFlow, client: AsyncOAuth2Client,
 
 async def _signing_keys(flow: social.SocialFlow, client: AsyncOAuth2Client, *,
                         fresh: bool) -> Any:
-    """Google's key set, fetched at most once per :data:`JWKS_TTL` unless ``fresh``."""
+    """The provider's key set, fetched at most once per :data:`JWKS_TTL` unless ``fresh``."""
     now = time.monotonic()
     cached = flow.cache.get("jwks")
     if cached is not None and cached[0] > now and not fresh:
@@ -89,7 +137,7 @@ async def _signing_keys(flow: social.SocialFlow, client: AsyncOAuth2Client, *,
         response.raise_for_status()
         keys = JsonWebKey.import_key_set(response.json())
     except Exception:  # unreachable or malformed key set
-        raise Unauthorized("google's signing keys could not be fetched") from None
+        raise Unauthorized(f"{flow.name}'s signing keys could not be fetched") from None
     flow.cache["jwks"] = (now + JWKS_TTL, keys)
     return keys
 
@@ -102,28 +150,3 @@ def _holds(keys: Any, id_token: str) -> bool:
     except (jwt.PyJWTError, ValueError):
         return False
     return True
-
-
-def _active(config: Config) -> bool:
-    return social.configured(config, NAME)
-
-
-@hookimpl
-def swain_routes(config: Config) -> Iterable[web.RouteDef]:
-    if not _active(config):
-        return []
-    social.check_settings(config, NAME, ("client_secret",) if config.section(
-        "social.google").get("discovery_url") else ("client_secret", "authorize_url",
-                                                    "token_url", "jwks_url"))
-    return social.SocialFlow(NAME, config, fetch_profile, oidc=True).routes()
-
-
-@hookimpl
-def swain_spec_contributions(spec: Any, config: Config) -> None:
-    if _active(config):
-        social.add_paths(spec, NAME, "Google")
-
-
-@hookimpl
-def swain_cli_commands(cli: click.Group) -> None:
-    social.add_cli(cli)

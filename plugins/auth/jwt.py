@@ -1,5 +1,5 @@
 """Accounts and bearer tokens: signup, login, the OAuth2 password grant,
-refresh, logout and ``/auth/me`` (SPEC §8.2, §8.3).
+refresh, logout and ``/auth/me`` (``docs/authentication.md``).
 
 Access tokens are JWTs (see :mod:`.tokens`).  Refresh tokens depend on the
 mapping: with the ``session`` card mapped they are opaque random strings
@@ -12,7 +12,7 @@ password change invalidates them); logout is then client-side: the server
 has nothing to revoke, and a refresh token stays usable until it expires.
 
 This plugin also builds the :class:`~.service.AuthService` the other
-credential plugins share.
+credential plugins share, and provides it as the ``AUTH`` service.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from swain.core import (
     ConfigError,
     Forbidden,
     Identity,
+    Runtime,
     Schema,
     Setting,
     Unauthorized,
@@ -40,11 +41,15 @@ from swain.core import (
     read_json,
 )
 from swain.core.codec import dumps
+from swain.plugins import mapping
 
-from . import census, docs, mapping
+from . import census, docs
 from .passwords import Passwords
-from .service import AUTH, AuthService
+from .service import AUTH, AuthService, accounts, auth_active
 from .tokens import ALGORITHMS, TokenSigner
+
+#: the cards (and their secret columns) and the hashers the accounts stand on
+requires = ("mapping", "passwords")
 
 
 def _body(value: Any) -> Mapping[str, Any]:
@@ -53,13 +58,9 @@ def _body(value: Any) -> Mapping[str, Any]:
     return value
 
 
-def _service(request: web.Request) -> AuthService:
-    return request.app[AUTH]
-
-
 @public
 async def signup(request: web.Request) -> web.Response:
-    service = _service(request)
+    service = accounts(request)
     if not service.config.auth.signup_enabled:
         raise Forbidden("signup is disabled (auth.signup_enabled)")
     body = _body(await read_json(request))
@@ -72,7 +73,7 @@ async def signup(request: web.Request) -> web.Response:
 
 @public
 async def login(request: web.Request) -> web.Response:
-    service = _service(request)
+    service = accounts(request)
     body = _body(await read_json(request))
     name, field = service.login_name(body)
     await service.limit(request, "login", name if isinstance(name, str) else None)
@@ -83,7 +84,7 @@ async def login(request: web.Request) -> web.Response:
 @public
 async def token(request: web.Request) -> web.Response:
     """OAuth2 resource-owner password grant (form-encoded), for Swagger UI's Authorize."""
-    service = _service(request)
+    service = accounts(request)
     if request.content_type != "application/x-www-form-urlencoded":
         raise BadRequest("expected a form-encoded body (application/x-www-form-urlencoded) with "
                          "username and password")
@@ -103,7 +104,7 @@ async def token(request: web.Request) -> web.Response:
 
 @public
 async def refresh(request: web.Request) -> web.Response:
-    service = _service(request)
+    service = accounts(request)
     body = _body(await read_json(request))
     await service.limit(request, "refresh", None)
     return json_response(dumps(await service.refresh(body.get("refresh_token"))))
@@ -111,7 +112,7 @@ async def refresh(request: web.Request) -> web.Response:
 
 @public
 async def logout(request: web.Request) -> web.Response:
-    service = _service(request)
+    service = accounts(request)
     body = _body(await read_json(request))
     await service.limit(request, "logout", None)
     await service.logout(body.get("refresh_token"))
@@ -119,7 +120,7 @@ async def logout(request: web.Request) -> web.Response:
 
 
 async def me(request: web.Request) -> web.Response:
-    service = _service(request)
+    service = accounts(request)
     identity = request.get(IDENTITY)
     if identity is None:
         raise Unauthorized("authentication required", headers={"WWW-Authenticate": "Bearer"})
@@ -131,7 +132,7 @@ async def me(request: web.Request) -> web.Response:
 
 @public
 async def jwks(request: web.Request) -> web.Response:
-    jwk = _service(request).signer.public_jwk
+    jwk = accounts(request).signer.public_jwk
     return json_response(dumps({"keys": [jwk] if jwk else []}))
 
 
@@ -145,23 +146,16 @@ class BearerProvider:
         scheme, _, credentials = header.partition(" ")
         if scheme.lower() != "bearer":
             return None
-        service = request.app[AUTH]
+        service = accounts(request)
         claims = service.signer.verify(credentials.strip(), "access")
         return await service.active_identity(service.user_id(claims["sub"]), self.name, claims)
 
 
-def _context(config: Config) -> Any:
-    async def auth_service(app: web.Application) -> AsyncIterator[None]:
-        runtime = app[RUNTIME]
-        passwords = Passwords.from_plugins(runtime.pm, config)
-        service = AuthService(config=config, runtime=runtime, cards=mapping.parse(config),
-                              signer=TokenSigner(config), passwords=passwords)
-        await passwords.warm_up()
-        await census.at_startup(service.store, passwords)
-        app[AUTH] = service
-        yield
-
-    return auth_service
+async def _warm_up(app: web.Application) -> AsyncIterator[None]:
+    service = app[RUNTIME].services.get(AUTH)
+    await service.passwords.warm_up()
+    await census.at_startup(service.store, service.passwords)
+    yield
 
 
 @hookimpl
@@ -187,26 +181,42 @@ def swain_config_sections() -> dict[str, dict[str, Setting]]:
 
 
 def _check(config: Config) -> bool:
-    if not mapping.auth_active(config):
+    if not auth_active(config):
         return False
     mapping.parse(config)  # refuse to start on a malformed card, naming its key
     TokenSigner(config)  # refuse a weak secret or unusable key now, not at first login
     return True
 
 
-@hookimpl
+# tryfirst: a bearer token is what most requests carry and the cheapest to check, so
+# it is asked before the other credentials (as it always was).
+@hookimpl(tryfirst=True)
 def swain_auth_providers(config: Config) -> Iterable[AuthProvider]:
     return [BearerProvider()] if _check(config) else []
 
 
+# tryfirst: the other auth plugins' startups use the account service.
+@hookimpl(tryfirst=True)
+def swain_startup(runtime: Runtime) -> None:
+    config = runtime.config
+    if not auth_active(config):
+        return
+    runtime.services.provide(AUTH, AuthService(config=config, runtime=runtime,
+                                               cards=mapping.parse(config),
+                                               signer=TokenSigner(config),
+                                               passwords=Passwords.from_runtime(runtime)))
+
+
 @hookimpl
 def swain_cleanup_ctx(config: Config) -> Iterable[Any]:
-    return [_context(config)] if mapping.auth_active(config) else []
+    # The dummy hash is computed (and the stored formats timed and counted) once at
+    # startup, so the first unknown-address login costs the same as the others.
+    return [_warm_up] if auth_active(config) else []
 
 
 @hookimpl
 def swain_routes(config: Config) -> Iterable[web.RouteDef]:
-    if not mapping.auth_active(config):
+    if not auth_active(config):
         return []
     routes = [
         web.post("/auth/signup", signup), web.post("/auth/register", signup),
@@ -221,7 +231,7 @@ def swain_routes(config: Config) -> Iterable[web.RouteDef]:
 
 @hookimpl
 def swain_spec_contributions(spec: Any, schema: Schema, config: Config) -> None:
-    if not mapping.auth_active(config):
+    if not auth_active(config):
         return
     docs.add_scheme(spec, "bearerAuth", {"type": "http", "scheme": "bearer",
                                          "bearerFormat": "JWT"})

@@ -1,4 +1,4 @@
-"""Password reset by email (SPEC §8.2, §11).
+"""Password reset by email (``docs/authentication.md``).
 
 ``POST /auth/password_reset`` (alias ``/auth/request-reset``) always answers
 202 with the same body, whether or not the address exists; for an active
@@ -32,6 +32,8 @@ from swain.core import (
     Config,
     ConfigError,
     EmailMessage,
+    Runtime,
+    ServiceKey,
     hookimpl,
     invalid,
     json_response,
@@ -39,12 +41,15 @@ from swain.core import (
     read_json,
 )
 from swain.core.codec import dumps
+from swain.plugins.mapping import utcnow
 
-from . import docs, mapping
-from .service import AUTH, AuthService, token_hash
+from . import docs
+from .service import AUTH, AuthService, auth_active, token_hash
 from .smtp import Mailer
 from .smtp import mailer as build_mailer
-from .store import utcnow
+
+#: the account service, and the [smtp] settings the links and transports come from
+requires = ("jwt", "smtp")
 
 INVALID_TOKEN = "the reset token is invalid, used or expired"
 ACCEPTED = {"status": "accepted",
@@ -52,7 +57,7 @@ ACCEPTED = {"status": "accepted",
 
 
 def _active(config: Config) -> bool:
-    return mapping.auth_active(config) and \
+    return auth_active(config) and \
         config.section("mapping").get("password_reset_token") is not None
 
 
@@ -151,12 +156,16 @@ class ResetFlow:
             await asyncio.gather(*self.pending, return_exceptions=True)
 
 
-FLOW: web.AppKey[ResetFlow] = web.AppKey("swain.auth.password_reset")
+FLOW: ServiceKey[ResetFlow] = ServiceKey("swain.auth.password_reset", provider="password_reset")
+
+
+def _flow(request: web.Request) -> ResetFlow:
+    return request.app[RUNTIME].services.get(FLOW)
 
 
 @public
 async def request_reset(request: web.Request) -> web.Response:
-    flow = request.app[FLOW]
+    flow = _flow(request)
     body = _body(await read_json(request))
     email = body.get("email")
     if not isinstance(email, str) or not email.strip() or len(email) > 254:
@@ -168,27 +177,24 @@ async def request_reset(request: web.Request) -> web.Response:
 
 @public
 async def confirm_reset(request: web.Request) -> web.Response:
-    flow = request.app[FLOW]
+    flow = _flow(request)
     body = _body(await read_json(request))
     await flow.service.limit(request, "reset", None)
     await flow.confirm(body.get("token"), body.get("new_password"))
     return json_response(dumps({"status": "password changed"}))
 
 
-def _context(config: Config) -> Any:
-    async def reset_flow(app: web.Application) -> AsyncIterator[None]:
-        if AUTH not in app:
-            raise ConfigError("password_reset: needs the jwt plugin (it provides the account "
-                              "service); remove it from plugins.disable")
-        transports: dict[str, Any] = {}
-        for result in reversed(app[RUNTIME].pm.hook.swain_email_transports(config=config)):
-            transports.update(result or {})
-        flow = ResetFlow(app[AUTH], build_mailer(config, transports))
-        app[FLOW] = flow
-        yield
-        await flow.drain()
+@hookimpl
+def swain_startup(runtime: Runtime) -> None:
+    if _active(runtime.config):
+        runtime.services.provide(FLOW, ResetFlow(
+            runtime.services.get(AUTH), build_mailer(runtime.config, runtime.email_transports)))
 
-    return reset_flow
+
+async def _drain(app: web.Application) -> AsyncIterator[None]:
+    yield
+    # emails still being sent finish (or fail and are logged) before the loop stops
+    await app[RUNTIME].services.get(FLOW).drain()
 
 
 @hookimpl
@@ -204,7 +210,7 @@ def swain_routes(config: Config) -> Iterable[web.RouteDef]:
 
 @hookimpl
 def swain_cleanup_ctx(config: Config) -> Iterable[Any]:
-    return [_context(config)] if _active(config) else []
+    return [_drain] if _active(config) else []
 
 
 @hookimpl

@@ -27,7 +27,6 @@ from functools import partial
 from typing import Any
 
 import argon2
-import pluggy
 
 from swain.core import (
     Config,
@@ -35,10 +34,12 @@ from swain.core import (
     HashInfo,
     PasswordHasher,
     PasswordVerifier,
+    Runtime,
     Setting,
     hookimpl,
     invalid,
 )
+from swain.core.plugins import collect
 
 from .hashing import Family, Prepared, argon2_prepared, bcrypt_prepared
 
@@ -111,12 +112,11 @@ def identify(verifiers: Iterable[PasswordVerifier],
     return None
 
 
-def registered(pm: pluggy.PluginManager, config: Config) -> list[PasswordVerifier]:
-    """Every verifier the plugins offer, in registration order (argon2id first)."""
-    found: list[PasswordVerifier] = []
-    for result in reversed(pm.hook.swain_password_hashers(config=config)):
-        found.extend(result or [])
-    return found
+def registered(runtime: Runtime) -> list[PasswordVerifier]:
+    """Every verifier the plugins offer, argon2id first (collected again for a command's
+    runtime, which does not run the pipeline hooks)."""
+    return list(runtime.password_hashers) or collect(
+        runtime.pm, "swain_password_hashers", config=runtime.config, runtime=runtime)
 
 
 def enabled(found: Sequence[PasswordVerifier], names: Sequence[str]) -> list[PasswordVerifier]:
@@ -171,9 +171,9 @@ class Passwords:
         self._dummy: str | None = None
 
     @classmethod
-    def from_plugins(cls, pm: pluggy.PluginManager, config: Config) -> Passwords:
-        auth = config.auth  # without this plugin its settings are missing: the defaults
-        found = registered(pm, config)
+    def from_runtime(cls, runtime: Runtime) -> Passwords:
+        auth = runtime.config.auth  # without this plugin its settings are missing: the defaults
+        found = registered(runtime)
         return cls(enabled(found, auth.get("password_formats", DEFAULT_FORMATS)),
                    auth.get("password_min_length", 8), auth.get("password_max_bytes", 256),
                    auth.get("rehash_legacy", True), found)
@@ -267,7 +267,8 @@ def swain_config_sections() -> dict[str, dict[str, Setting]]:
     }}
 
 
-@hookimpl
+# tryfirst: argon2id makes every new hash, so it must be the first verifier collected.
+@hookimpl(tryfirst=True)
 def swain_password_hashers(config: Config) -> Iterable[PasswordVerifier]:
     auth = config.auth
     return [Argon2Hasher(auth.argon2_time_cost, auth.argon2_memory_kib, auth.argon2_parallelism),

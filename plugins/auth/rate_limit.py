@@ -26,11 +26,13 @@ from typing import Any
 
 from aiohttp import web
 
-from swain.core import Config, ConfigError, RateLimited, Setting, hookimpl
+from swain.core import RUNTIME, Config, ConfigError, RateLimited, Runtime, Setting, hookimpl
 from swain.core.config import parse_duration
 
-from . import mapping
-from .service import AUTH
+from .service import LIMITER, auth_active
+
+#: the account service asks the limiter before every login, signup and reset
+requires = ("jwt",)
 
 log = logging.getLogger("swain")
 #: action -> (per-client limit, per-account limit); refresh and logout name no account
@@ -86,6 +88,8 @@ class RedisCounter:
 
 
 class Limiter:
+    """The ``LIMITER`` service: the account service calls :meth:`hit` per attempt."""
+
     def __init__(self, config: Config, counter: MemoryCounter | RedisCounter) -> None:
         section = config.rate_limit
         self.counter = counter
@@ -138,22 +142,27 @@ class Limiter:
                                   headers={"Retry-After": str(retry)})
 
 
-def _context(config: Config) -> Any:
-    async def rate_limits(app: web.Application) -> AsyncIterator[None]:
-        if AUTH not in app:
-            yield
-            return
-        section = config.rate_limit
-        counter: MemoryCounter | RedisCounter = (
-            RedisCounter(section.redis_url, section.key_prefix) if section.redis_url
-            else MemoryCounter())
-        app[AUTH].limiter = Limiter(config, counter)
-        try:
-            yield
-        finally:
-            await counter.close()
+def _enabled(config: Config) -> bool:
+    return auth_active(config) and bool(config.rate_limit.enabled)
 
-    return rate_limits
+
+@hookimpl
+def swain_startup(runtime: Runtime) -> None:
+    config = runtime.config
+    if not _enabled(config):
+        return
+    section = config.rate_limit
+    counter: MemoryCounter | RedisCounter = (
+        RedisCounter(section.redis_url, section.key_prefix) if section.redis_url
+        else MemoryCounter())
+    runtime.services.provide(LIMITER, Limiter(config, counter))
+
+
+async def _close_counter(app: web.Application) -> AsyncIterator[None]:
+    yield
+    limiter = app[RUNTIME].services.get(LIMITER)
+    assert isinstance(limiter, Limiter)
+    await limiter.counter.close()
 
 
 @hookimpl
@@ -174,7 +183,4 @@ def swain_config_sections() -> dict[str, dict[str, Setting]]:
 
 @hookimpl
 def swain_cleanup_ctx(config: Config) -> Iterable[Any]:
-    if not (mapping.auth_active(config) and config.rate_limit.enabled):
-        return []
-    Limiter(config, MemoryCounter())  # refuse bad limits or proxies at startup
-    return [_context(config)]
+    return [_close_counter] if _enabled(config) else []

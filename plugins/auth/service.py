@@ -1,8 +1,10 @@
 """The account service every auth plugin shares, one per application.
 
-Built at startup by the ``jwt`` plugin (in ``cleanup_ctx``) and kept under the
-typed key :data:`AUTH`; the other credential plugins find it there and attach
-their own parts (rate limiter, email sender).
+Built by the ``jwt`` plugin in ``swain_startup`` and provided on the runtime
+as the :data:`AUTH` service; the other credential plugins declare
+``requires = ("jwt",)`` and get it there.  The rate limiter is a service of
+its own (:data:`LIMITER`, from the ``rate_limit`` plugin), which the account
+service consults when it is there.
 """
 
 from __future__ import annotations
@@ -14,27 +16,28 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from aiohttp import web
 
 from swain.core import (
+    RUNTIME,
     Config,
     Conflict,
     Detail,
     Identity,
     Runtime,
+    ServiceKey,
     Unauthorized,
     ValidationFailed,
     invalid,
 )
 from swain.core.codec import parse_value
+from swain.plugins.mapping import MappedCard, Store, utcnow
 
-from .mapping import MappedCard
 from .passwords import Passwords
-from .store import Store, utcnow
 from .tokens import TokenSigner
 
 INVALID_LOGIN = "invalid email or password"
@@ -79,9 +82,6 @@ class AuthService:
     passwords: Passwords
     store: Store = field(init=False)
     _session_key: bytes = field(init=False, repr=False)
-    limiter: RateLimiter | None = None
-    #: set by the password_reset plugin: sends a reset email (never raises)
-    send_reset: Callable[[str, str], Awaitable[None]] | None = None
     _active: dict[Any, tuple[float, Identity | None]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -176,7 +176,7 @@ class AuthService:
         return field_name if table.column(field_name) is not None else None
 
     def tenant_of(self, user: Mapping[str, Any]) -> Any:
-        """The caller's tenant (SPEC §10): the user's own id when the tenant table
+        """The caller's tenant: the user's own id when the tenant table
         is the user table, else the tenant column's value on the user row."""
         rls = self.config.section("rls")
         if not rls.get("enabled"):
@@ -251,8 +251,9 @@ class AuthService:
         return user
 
     async def limit(self, request: web.Request, action: str, account: str | None) -> None:
-        if self.limiter is not None:
-            await self.limiter.hit(request, action, account.strip().lower() if account else None)
+        limiter = self.runtime.services.find(LIMITER)
+        if limiter is not None:
+            await limiter.hit(request, action, account.strip().lower() if account else None)
 
     # -- token pairs -------------------------------------------------------------
 
@@ -454,4 +455,15 @@ def _later(now: dt.datetime, seconds: float) -> dt.datetime:
     return now + dt.timedelta(seconds=seconds)
 
 
-AUTH: web.AppKey[AuthService] = web.AppKey("swain.auth.service")
+AUTH: ServiceKey[AuthService] = ServiceKey("swain.auth.service", provider="jwt")
+LIMITER: ServiceKey[RateLimiter] = ServiceKey("swain.auth.rate_limiter", provider="rate_limit")
+
+
+def accounts(request: web.Request) -> AuthService:
+    """The application's account service."""
+    return request.app[RUNTIME].services.get(AUTH)
+
+
+def auth_active(config: Config) -> bool:
+    """Auth plugins act only when auth is on and the user card is mapped."""
+    return bool(config.auth.enabled) and config.section("mapping").get("user") is not None

@@ -1,4 +1,4 @@
-"""Email transports (SPEC §11): ``smtp`` (aiosmtplib; STARTTLS, implicit TLS
+"""Email transports: ``smtp`` (aiosmtplib; STARTTLS, implicit TLS
 or plain; optional login), and ``console`` and ``file`` for development.
 
 :class:`Mailer` wraps the configured transport with retries and exponential

@@ -1,4 +1,7 @@
-"""The social login flow both providers share (SPEC §12).
+"""The ``social`` plugin: the login flow every social provider shares.
+
+Providers come from the ``swain_social_providers`` hook this plugin adds
+(:mod:`.social_hookspecs`); ``google`` and ``github`` are two such plugins.
 
 ``GET /auth/{provider}/login`` starts an authorization-code flow with
 ``state``, PKCE (S256) and, for OpenID Connect providers, ``nonce``.  The
@@ -20,10 +23,11 @@ never derived from the request.
 from __future__ import annotations
 
 import base64
+import functools
 import secrets
 import time
 import warnings
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -51,27 +55,37 @@ try:
 except ImportError as exc:  # the plugins stay inert until a provider is configured
     MISSING = f"social login needs authlib and httpx ({exc}); pip install authlib httpx"
 
+import pluggy
+
 from swain.core import (
     BadRequest,
     Config,
     ConfigError,
     Forbidden,
+    Runtime,
+    ServiceKey,
     ServiceUnavailable,
     Setting,
     Unauthorized,
+    hookimpl,
     json_response,
     public,
 )
 from swain.core.codec import dumps
+from swain.core.plugins import collect
+from swain.plugins.mapping import utcnow
 
-from . import mapping
-from .service import AUTH, AuthService
+from . import social_hookspecs
+from .service import AuthService, accounts, auth_active
+from .social_hookspecs import SocialProvider
 
 __all__ = ["AsyncOAuth2Client", "JoseError", "JsonWebKey", "JsonWebToken", "Pending", "Profile",
-           "SocialFlow", "add_cli", "add_paths", "allowed_redirect", "callback_url",
+           "SocialFlow", "SocialProvider", "add_paths", "allowed_redirect", "callback_url",
            "check_settings", "configured", "resolve_account"]
 
-PROVIDERS = ("google", "github")
+#: tokens come from the account service, as for a password login
+requires = ("jwt",)
+
 COOKIE_PREFIX = "swain_social_"
 
 SOCIAL_SETTINGS: dict[str, Setting] = {
@@ -131,21 +145,16 @@ def allowed_redirect(url: str, allowlist: Iterable[str]) -> bool:
 # -- the flow -----------------------------------------------------------------------
 
 
-FetchProfile = Callable[["SocialFlow", AsyncOAuth2Client, Mapping[str, Any], Pending],
-                        Awaitable[Profile]]
-
-
 class SocialFlow:
     """One provider's login and callback, configured from ``[social.<provider>]``."""
 
-    def __init__(self, name: str, config: Config, fetch_profile: FetchProfile, *,
-                 oidc: bool) -> None:
-        self.name = name
+    def __init__(self, provider: SocialProvider, config: Config) -> None:
+        self.provider = provider
+        self.name = provider.name
         self.config = config
-        self.settings = config.section(f"social.{name}")
+        self.settings = config.section(f"social.{provider.name}")
         self.social = config.section("social")
-        self.fetch_profile = fetch_profile
-        self.oidc = oidc
+        self.oidc = provider.oidc
         #: a provider plugin's own lookups, with the monotonic time they expire (e.g.
         #: Google's signing keys)
         self.cache: dict[str, tuple[float, Any]] = {}
@@ -194,8 +203,7 @@ class SocialFlow:
             timeout=float(self.social.timeout))
 
     def _sealer(self, request: web.Request) -> Fernet:
-        service: AuthService = request.app[AUTH]
-        key = service.signer.derive_key(f"social-login:{self.name}")
+        key = accounts(request).signer.derive_key(f"social-login:{self.name}")
         return Fernet(base64.urlsafe_b64encode(key))
 
     def _seal(self, request: web.Request, pending: Pending) -> str:
@@ -251,7 +259,7 @@ class SocialFlow:
         code = query.get("code")
         if not code:
             raise BadRequest("the provider sent no authorization code")
-        service: AuthService = request.app[AUTH]
+        service = accounts(request)
         await service.limit(request, "login", None)
         token_url = await self.endpoint("token_url")
         async with self.client() as client:
@@ -266,7 +274,7 @@ class SocialFlow:
             if not isinstance(token, Mapping) or not isinstance(token.get("access_token"), str) \
                     or not token.get("access_token"):
                 raise Unauthorized(f"{self.name} answered without an access token")
-            profile = await self.fetch_profile(self, client, token, entry)
+            profile = await self.provider.fetch_profile(self, client, token, entry)
         user = await resolve_account(service, self.name, profile,
                                      bool(self.social.allow_signup))
         tokens = await service.issue_pair(user)
@@ -324,8 +332,6 @@ async def resolve_account(service: AuthService, provider: str, profile: Profile,
         values: dict[str, Any] = {"userid": user["id"], "provider": provider,
                                   "provideruserid": puid, "email": email.lower()}
         if service.cards["social_profile"].has("createdat"):
-            from .store import utcnow
-
             values["createdat"] = utcnow()
         await store.insert("social_profile", values)
     if user is None or not service.is_active(user):
@@ -361,8 +367,7 @@ def callback_url(config: Config, provider: str) -> str:
 
 def configured(config: Config, provider: str) -> bool:
     """A provider acts when auth is active and its client id is set."""
-    return mapping.auth_active(config) and bool(
-        config.section(f"social.{provider}").get("client_id"))
+    return auth_active(config) and bool(config.section(f"social.{provider}").get("client_id"))
 
 
 def check_settings(config: Config, provider: str, keys: Iterable[str]) -> None:
@@ -406,24 +411,77 @@ def add_paths(spec: Any, provider: str, title: str) -> None:
                       403: {"description": "Signup off, or the account is inactive."}}}})
 
 
-def add_cli(cli: click.Group) -> None:
-    """``swain social urls`` (once, whichever provider plugin comes first)."""
-    if "social" in cli.commands:
-        return
+# -- the plugin ---------------------------------------------------------------------------
 
+
+class Providers:
+    """Every provider the hook returned, by name, and the flows of the configured ones:
+    the ``SOCIAL`` service, made once per runtime."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.config = runtime.config
+        self.all: dict[str, SocialProvider] = {}
+        for provider in collect(runtime.pm, "swain_social_providers", config=self.config,
+                                runtime=runtime):
+            self.all.setdefault(provider.name, provider)
+
+    @functools.cached_property
+    def flows(self) -> dict[str, SocialFlow]:
+        """The configured providers' flows; a configured one lacking a setting refuses
+        to start, naming it."""
+        found = {}
+        for name, provider in self.all.items():
+            if configured(self.config, name):
+                check_settings(self.config, name, provider.required_settings(
+                    self.config.section(f"social.{name}")))
+                found[name] = SocialFlow(provider, self.config)
+        return found
+
+
+SOCIAL: ServiceKey[Providers] = ServiceKey("swain.social.providers", provider="social")
+
+
+def providers(runtime: Runtime) -> Providers:
+    return runtime.services.ensure(SOCIAL, lambda: Providers(runtime))
+
+
+@hookimpl
+def swain_addhooks(pm: pluggy.PluginManager) -> None:
+    pm.add_hookspecs(social_hookspecs)
+
+
+@hookimpl
+def swain_config_sections() -> dict[str, dict[str, Setting]]:
+    return {"social": SOCIAL_SETTINGS}
+
+
+@hookimpl
+def swain_routes(runtime: Runtime) -> Iterable[web.RouteDef]:
+    return [route for flow in providers(runtime).flows.values() for route in flow.routes()]
+
+
+@hookimpl
+def swain_spec_contributions(spec: Any, runtime: Runtime) -> None:
+    for flow in providers(runtime).flows.values():
+        add_paths(spec, flow.name, flow.provider.title)
+
+
+@hookimpl
+def swain_cli_commands(cli: click.Group) -> None:
     @cli.group("social")
     def social_group() -> None:
-        """Social login (Google, GitHub)."""
+        """Social login (Google, GitHub and any provider a plugin adds)."""
 
     @social_group.command("urls")
     @click.pass_context
     def urls(ctx: click.Context) -> None:
         """Print the callback URLs to register with each provider."""
         try:
-            config, _pm = mapping._load(ctx)
+            config, pm = ctx.obj.load()
+            found = Providers(Runtime.create(config, pm)).all
         except ConfigError as exc:
             raise click.ClickException(str(exc)) from None
-        for provider in PROVIDERS:
-            state = "" if config.section(f"social.{provider}").get("client_id") \
+        for name in found:
+            state = "" if config.section(f"social.{name}").get("client_id") \
                 else "  (not configured)"
-            click.echo(f"{provider}: {callback_url(config, provider)}{state}")
+            click.echo(f"{name}: {callback_url(config, name)}{state}")

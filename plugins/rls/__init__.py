@@ -1,4 +1,4 @@
-"""Tenant isolation (SPEC §10): every scoped table confined to the caller's tenant.
+"""Tenant isolation: every scoped table confined to the caller's tenant (``docs/tenancy.md``).
 
 Inert unless ``[rls] enabled = true``.  The tenant is the identity's
 ``tenant`` (the auth plugins fill it from the user row: the user's own id when
@@ -29,7 +29,7 @@ import asyncio
 import contextvars
 import difflib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import click
@@ -38,13 +38,13 @@ from aiohttp import web
 
 from swain.core import (
     IDENTITY,
-    RUNTIME,
     Action,
     Config,
     ConfigError,
     Forbidden,
     Identity,
     Predicate,
+    Runtime,
     Schema,
     Setting,
     Table,
@@ -52,6 +52,7 @@ from swain.core import (
     hookimpl,
     invalid,
 )
+from swain.core.cli import with_catalog
 
 log = logging.getLogger("swain.rls")
 
@@ -255,19 +256,15 @@ def swain_middlewares(config: Config) -> Iterable[Any]:
 
 
 @hookimpl
-def swain_cleanup_ctx(config: Config) -> Iterable[Any]:
-    if not _native(config):
-        return []
+def swain_transaction_settings(config: Config) -> Callable[[], Mapping[str, str]] | None:
+    return _tenant_setting_value if _native(config) else None
 
-    async def install(app: web.Application) -> AsyncIterator[None]:
-        dialect = app[RUNTIME].dialect
-        if not dialect.supports_native_rls:
-            raise ConfigError(f"[rls] native_policies: PostgreSQL only (not {dialect.name})")
-        dialect.transaction_settings = _tenant_setting_value
-        yield
-        dialect.transaction_settings = None
 
-    return [install]
+@hookimpl
+def swain_startup(runtime: Runtime) -> None:
+    dialect = runtime.dialect
+    if _native(runtime.config) and not dialect.supports_transaction_settings:
+        raise ConfigError(f"[rls] native_policies: PostgreSQL only (not {dialect.name})")
 
 
 @hookimpl
@@ -282,31 +279,18 @@ def swain_write_preparers(config: Config) -> Iterable[Any]:
     return [TenantStamp(scope)] if scope.enabled else []
 
 
-async def _introspect(config: Config, pm: Any) -> tuple[Any, Schema]:
-    from swain.core.plugins import load_dialect
-
-    connection = config.connection()
-    dialect = load_dialect(pm, connection.dialect)(connection)
-    await dialect.open()
-    try:
-        schema = await dialect.introspect()
-    finally:
-        await dialect.close()
-    excluded = set(config.api.exclude_tables)
-    for table in schema.tables.values():
-        table.hidden = table.key in excluded or table.name in excluded
-    pm.hook.swain_prepare_schema(schema=schema, config=config)
-    return dialect, schema
-
-
 def _scoped_schema(ctx: click.Context, purpose: str) -> tuple[TenantScope, Any, Schema]:
-    """The project's tenant scope, dialect and introspected schema for a command
+    """The project's tenant scope, dialect and prepared live schema for a command
     (``purpose`` completes "[rls] enabled = true is needed …")."""
     config, pm = ctx.obj.load()
     scope = TenantScope(config)
     if not scope.enabled:
         raise ConfigError(f"[rls] enabled = true is needed {purpose}")
-    dialect, schema = asyncio.run(_introspect(config, pm))
+
+    async def read(runtime: Runtime) -> tuple[Any, Schema]:
+        return runtime.dialect, runtime.schema
+
+    dialect, schema = with_catalog(config, pm, read)
     return scope, dialect, schema
 
 

@@ -1,4 +1,4 @@
-"""The document tells the truth (SPEC §13): schemathesis drives the live API from
+"""The document tells the truth: schemathesis drives the live API from
 its own OpenAPI document, for the demo shop and for a database with unusual
 names, and finds no server error, no undocumented status code and no response
 that contradicts its schema.  Bounded in examples and time for CI."""

@@ -1,5 +1,5 @@
 """The generated TypeScript (axios) SDK type-checks with ``tsc --strict`` and,
-compiled, works against a live server from node (SPEC §13)."""
+compiled, works against a live server from node."""
 
 from __future__ import annotations
 

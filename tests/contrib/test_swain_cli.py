@@ -1,4 +1,4 @@
-"""``swain_cli`` (SPEC §13): the command line's contract without the generator
+"""``swain_cli``: the command line's contract without the generator
 (auth storage, refusals, the generator command it builds, doctor), and the
 OpenAPI contract the generators rely on, checked on a live document."""
 

@@ -1,4 +1,4 @@
-"""``swain_cli interactive`` (SPEC §13) driven in a real pseudo-terminal: the
+"""``swain_cli interactive`` driven in a real pseudo-terminal: the
 questionary wizard is answered key by key, it refuses bad answers, prints the
 equivalent ``swain_cli gen`` command and, when confirmed, generates the SDK."""
 

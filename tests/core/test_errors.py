@@ -1,4 +1,4 @@
-"""The error contract of SPEC §14 over real HTTP.
+"""The error contract over real HTTP.
 
 Every error is ``{"error": {"code", "message", "details"?, "request_id"}}``
 with the right status; constraint violations are 409/422 naming the

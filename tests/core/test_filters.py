@@ -1,4 +1,4 @@
-"""The filter grammar (SPEC §6) over real HTTP on every database.
+"""The filter grammar over real HTTP on every database.
 
 Every answer is checked against an independent expectation: the same question
 asked of Python over the fixture rows (:data:`ROWS`) or of the database with

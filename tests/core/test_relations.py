@@ -1,4 +1,4 @@
-"""Relationship filters and includes (SPEC §6) on every database.
+"""Relationship filters and includes on every database.
 
 Expectations come from hand-written SQL against the same database or from
 Python over the fixture rows.  A row policy hides the orders whose status is

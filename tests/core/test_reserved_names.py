@@ -1,4 +1,4 @@
-"""Table names and the URL space (SPEC §5).
+"""Table names and the URL space.
 
 A table whose name is one of the API's own paths (``auth``, ``health``,
 ``swagger``, ``tables``…) is served only under ``/tables/{name}``, and startup

@@ -1,4 +1,4 @@
-"""The table API of SPEC §5 over real HTTP: listing, paging, keys, create/update/delete.
+"""The table API over real HTTP: listing, paging, keys, create/update/delete.
 
 Paging decision under test: a ``page_size`` above ``api.max_page_size`` is
 clamped to the cap (the envelope reports the size actually used), while a

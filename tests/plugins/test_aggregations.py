@@ -1,7 +1,7 @@
-"""Aggregations (SPEC §6): grouped results and per-parent aggregates, on every database.
+"""Aggregations: grouped results and per-parent aggregates, on every database.
 
 Expectations come from hand-written SQL on the same database or from Python
-over the fixture rows.  The SPEC's own example payloads run as written.
+over the fixture rows.  The documented example payloads run as written.
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ def test_spec_example_payload_runs_as_written(client: httpx.Client) -> None:
         key=lambda u: u[4], reverse=True)
     assert [row["id"] for row in r.json()["data"]] == [u[0] for u in expected] == [1]
     assert set(r.json()["data"][0]) == {"id", "email", "createdAt"}
-    # The same payload with the SPEC's aggregations part: grouped by status.
+    # The same payload with the documented aggregations part: grouped by status.
     grouped = {"expressions": payload["expressions"][:2],
                "aggregations": {"functions": [{"type": "COUNT", "alias": "t"}],
                                 "group_by": ["status"]}}

@@ -1,4 +1,4 @@
-"""`swain demo` serves its shop with auth on (SPEC §1): the printed demo
+"""`swain demo` serves its shop with auth on: the printed demo
 credentials log in, the catalogue is public, everything else needs a token."""
 
 from __future__ import annotations

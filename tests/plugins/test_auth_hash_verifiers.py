@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from password_hashes import ASPNET_PASSWORD, LEGACY, MALFORMED, library_defaults
 
-from swain.core import PasswordVerifier, load_config
+from swain.core import PasswordVerifier, Runtime, load_config
 from swain.plugins.auth.passwords import identify, registered
 
 DEFAULTS = library_defaults()
@@ -23,7 +23,7 @@ def verifiers(tmp_path_factory) -> list[PasswordVerifier]:
     path = tmp_path_factory.mktemp("config") / "swain.toml"
     path.write_text('[connections.development]\nurl = "sqlite:///unused.db"\n')
     config, pm = load_config(path, "development", environ={})
-    return registered(pm, config)
+    return registered(Runtime.create(config, pm))
 
 
 @pytest.mark.parametrize("stored", DEFAULTS, ids=[s.username for s in DEFAULTS])

@@ -1,4 +1,4 @@
-"""Bulk inserts/updates, upserts and mass operations (SPEC §7) on every database.
+"""Bulk inserts/updates, upserts and mass operations on every database.
 
 Every check reads the database back with hand-written SQL: what the response
 claims must be what was (or was not) written.

@@ -1,4 +1,4 @@
-"""RBAC (SPEC §9) through real logins: every endpoint type needs its permission.
+"""RBAC through real logins: every endpoint type needs its permission.
 
 The RBAC cards are mapped onto oddly named tables and columns ("Hats",
 "Rights", "HatRights", "FolkHats") to prove that only the mapping is read.

@@ -1,5 +1,5 @@
-"""Tenant isolation matrix (SPEC §10): two tenants with canary values; each
-user tries every endpoint type of SPEC §5 to §7 against the other tenant's rows.
+"""Tenant isolation matrix: two tenants with canary values; each
+user tries every endpoint type (table, query, bulk and mass) against the other tenant's rows.
 
 Nothing of the other tenant may appear in any response body, and none of its
 rows may change (checked straight in the database).  A property test throws

@@ -26,6 +26,9 @@ from .django import DjangoHashes
 from .spring import SpringHashes, SpringSha256
 from .werkzeug import WerkzeugHashes
 
+#: these verify for the passwords plugin, which decides which are enabled
+requires = ("passwords",)
+
 
 @hookimpl
 def swain_password_hashers() -> Iterable[PasswordVerifier]:

@@ -1,4 +1,4 @@
-"""The OpenAPI 3.0.3 document, built live from the loaded schema (SPEC §13).
+"""The OpenAPI 3.0.3 document, built live from the loaded schema.
 
 Served at ``/openapi.json``, ``/openapi.yaml`` and ``/swagger/doc.json``
 (public routes), built once per catalog and cached in ``runtime.documents``
@@ -37,7 +37,6 @@ from collections.abc import Iterable, Mapping
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import click
 import orjson
@@ -55,12 +54,15 @@ from swain.core import (
     Table,
     hookimpl,
     json_response,
+    open_runtime,
     public,
-    queryapi,
 )
-from swain.core.catalog import RESERVED_NAMES
 from swain.core.codec import dumps
 from swain.core.tableapi import LIST_PARAMETERS
+
+from .components import ref as _ref
+from .components import table_path
+from .query import add_query_paths
 
 OPENAPI_VERSION = "3.0.3"
 _CACHE_KEY = "openapi"
@@ -68,7 +70,7 @@ _CACHE_KEY = "openapi"
 #: Component names core defines besides the per-table ones; table models never take them.
 FIXED_SCHEMAS = ("Error", "ErrorBody", "ErrorDetail", "CountResult")
 #: Per-table component suffixes, reserved for every table so no two tables' names can meet
-#: (``FilterResponse`` and ``FilterQueryResponse`` belong to the query API, SPEC §13).
+#: (``FilterResponse`` and ``FilterQueryResponse`` belong to the query API).
 MODEL_SUFFIXES = ("", "Create", "Update", "Page", "FilterResponse", "FilterQueryResponse")
 
 #: (status, component name, description) of the shared error responses.
@@ -101,14 +103,6 @@ def model_names(schema: Schema, shared: Iterable[str] = ()) -> dict[str, str]:
         taken.update(candidate + suffix for suffix in MODEL_SUFFIXES)
         names[table.key] = candidate
     return names
-
-
-def table_path(table: Table) -> str:
-    """The path a table is served at: ``/{t}``, or ``/tables/{t}`` for reserved names."""
-    encoded = quote(table.key, safe="")
-    if table.key.lower() in RESERVED_NAMES:
-        return f"/tables/{encoded}"
-    return f"/{encoded}"
 
 
 def writable(table: Table) -> bool:
@@ -180,10 +174,6 @@ def column_schema(column: Column) -> dict[str, Any]:
     return schema
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
 def _json_body(name: str) -> dict[str, Any]:
     return {"application/json": {"schema": _ref(name)}}
 
@@ -196,7 +186,7 @@ def _errors(*statuses: int) -> dict[int, Any]:
 
 
 def error_schema() -> dict[str, Any]:
-    """The envelope of SPEC §14: ``{"error": ErrorBody}``."""
+    """The error envelope: ``{"error": ErrorBody}``."""
     return {"type": "object", "required": ["error"], "properties": {"error": _ref("ErrorBody")}}
 
 
@@ -431,14 +421,15 @@ def _document(runtime: Runtime, schema: Schema, names: Mapping[str, str],
                   "x-swain-model": model})
         _table_components(spec, table, model)
         _table_paths(spec, table, model, config)
-    queryapi.spec_contributions(spec=spec, schema=schema, config=config)  # core's /filter, /count
-    runtime.pm.hook.swain_spec_contributions(spec=spec, schema=schema, config=config)
+    add_query_paths(spec, schema, config)  # core's /filter, /count, /filter/query
+    runtime.pm.hook.swain_spec_contributions(spec=spec, schema=schema, config=config,
+                                             runtime=runtime)
     document = name_request_bodies(spec.to_dict())
     explicit_free_form(document)
     return document
 
 
-#: operationId prefix -> the body parameter name generated clients use (SPEC §13).
+#: operationId prefix -> the body parameter name generated clients use.
 BODY_NAMES = (("updateByFilter", "update_filter_payload"), ("deleteByFilter", "filter_payload"),
               ("filterQuery", "filter_payload"), ("filter", "filter_payload"),
               ("count", "filter_payload"))
@@ -514,7 +505,7 @@ async def openapi_yaml(request: web.Request) -> web.Response:
 
 
 @hookimpl
-def swain_routes(config: Config) -> Iterable[web.RouteDef]:
+def swain_routes() -> Iterable[web.RouteDef]:
     return [web.get("/openapi.json", openapi_json), web.get("/openapi.yaml", openapi_yaml),
             web.get("/swagger/doc.json", openapi_json)]
 
@@ -524,16 +515,8 @@ def swain_routes(config: Config) -> Iterable[web.RouteDef]:
 
 async def document_from_database(config: Config, pm: Any) -> dict[str, Any]:
     """Introspect the stage's database and build the document (no server)."""
-    from swain.core.plugins import load_dialect
-
-    connection = config.connection()
-    runtime = Runtime.build(config, pm, load_dialect(pm, connection.dialect)(connection))
-    await runtime.dialect.open()
-    try:
-        await runtime.load_schema()
-    finally:
-        await runtime.dialect.close()
-    return build_document(runtime, served=False)
+    async with open_runtime(config, pm) as runtime:
+        return build_document(runtime, served=False)
 
 
 @click.command("openapi")

@@ -1,29 +1,33 @@
-"""Reads and writes on the mapped auth tables, whatever they are called.
+"""Reads and writes on the mapped tables, whatever they are called: the one
+place that resolves a card's table and columns and encodes values for them,
+for the auth plugins and RBAC alike.
 
 Statements are SQLAlchemy Core over the catalog's tables, compiled once per
 shape (and cached on the catalog, so a schema reload starts afresh), with
 values bound as parameters through the dialect's encoder.  Conditions and
 values are given by *role* (``email``, ``userid``…); the card translates them
-into the operator's column names.
+into the operator's column names.  A feature with statements of its own (RBAC's
+joins) builds them from :meth:`Store.table` and :meth:`Store.sa_column` and runs
+them with :meth:`Store.rows` / :meth:`Store.execute`.
 
-These tables are the auth layer's own bookkeeping, so the statements bypass
-the table gateway's authorizers and row policies on purpose.
+These tables are the auth layer's and RBAC's own bookkeeping, so the
+statements bypass the table gateway's authorizers and row policies on purpose.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
-from swain.core import ConfigError, DBConnection, Runtime, Table
+from swain.core import ConfigError, DBConnection, Runtime, ServiceUnavailable, Table
 from swain.core.catalog import Catalog, Compiled
 
-from .mapping import MappedCard
+from .cards import MappedCard
 
 #: condition operators: equality, case-insensitive equality, IS NULL
 Condition = tuple[str, str, Any]  # (role, "eq" | "ieq" | "null", value)
@@ -44,8 +48,6 @@ class Store:
     def catalog(self) -> Catalog:
         catalog = self.runtime.catalog
         if catalog is None:
-            from swain.core import ServiceUnavailable
-
             raise ServiceUnavailable("the schema is not loaded yet; the database may be "
                                      "unreachable")
         return catalog
@@ -70,12 +72,20 @@ class Store:
         assert column is not None
         return column
 
+    def sa_column(self, name: str, role: str) -> sa.Column[Any]:
+        """The SQLAlchemy column playing ``role`` on card ``name``, for a feature's
+        own statements."""
+        _, sa_table = self.table(name)
+        return sa_table.c[self.cards[name].column(role)]
+
     def encode(self, name: str, role: str, value: Any) -> Any:
+        """``value`` for the column playing ``role``, as the driver wants it.  Text
+        for an integer or UUID column is converted (a ``ValueError`` if it is not
+        one), so an id typed on a command line finds its row."""
         column = self.column(name, role)
         if isinstance(value, dt.datetime):
             value = self._time_value(column.kind, value)
-        elif column.kind == "integer" and (isinstance(value, bool) or (
-                isinstance(value, str) and value.lstrip("-").isdigit())):
+        elif column.kind == "integer" and isinstance(value, bool | str):
             value = int(value)
         elif column.kind == "uuid" and isinstance(value, str):
             value = uuid.UUID(value)
@@ -107,7 +117,7 @@ class Store:
         return None
 
     def _run_key(self, *parts: Any) -> tuple[Any, ...]:
-        return ("auth", *parts)
+        return ("mapping", *parts)
 
     def _where(self, name: str, sa_table: sa.Table, conditions: Sequence[Condition]) -> list[Any]:
         card = self.cards[name]
@@ -136,6 +146,42 @@ class Store:
         return tuple((role, op) for role, op, _ in conditions)
 
     # -- statements ---------------------------------------------------------------
+
+    def compiled(self, key: Hashable, build: Callable[[], Any]) -> Compiled:
+        """``build()``'s statement compiled once per ``key`` (cached on the catalog)."""
+        return self.catalog.compiled(self._run_key(key),
+                                     lambda: Compiled(*self.runtime.dialect.compile(build())))
+
+    async def rows(self, key: Hashable, build: Callable[[], Any], params: Mapping[str, Any],
+                   conn: DBConnection | None = None) -> list[Sequence[Any]]:
+        """The rows of a feature's own statement (see :meth:`compiled`)."""
+        sql = self.compiled(key, build).sql
+        if conn is not None:
+            return await conn.fetch_all(sql, params)
+        own: DBConnection
+        async with self.runtime.dialect.acquire() as own:
+            rows: list[Sequence[Any]] = await own.fetch_all(sql, params)
+        return rows
+
+    async def execute(self, key: Hashable, build: Callable[[], Any], params: Mapping[str, Any],
+                      conn: DBConnection | None = None) -> int:
+        """Run a feature's own write; the number of rows it changed."""
+        sql = self.compiled(key, build).sql
+        if conn is not None:
+            return int((await conn.execute(sql, params)).rowcount)
+        async with self.runtime.dialect.acquire() as own:
+            return int((await own.execute(sql, params)).rowcount)
+
+    async def _new_id(self, name: str) -> Any:
+        """A key for a new row when the database does not fill it: a UUID for uuid
+        and text keys, else the next integer (``None``: the database assigns one)."""
+        column = self.column(name, "id")
+        fresh = column.fresh_key()
+        if fresh is not None or column.has_default or column.kind != "integer":
+            return fresh
+        rows = await self.rows(("max_id", name), lambda: sa.select(
+            sa.func.max(self.sa_column(name, "id"))), {})
+        return int(rows[0][0] or 0) + 1
 
     async def fetch(self, name: str, conditions: Sequence[Condition],
                     roles: Sequence[str] | None = None, *, columns: Sequence[str] = (),
@@ -195,8 +241,8 @@ class Store:
         card = self.cards[name]
         table, sa_table = self.table(name)
         values = dict(values)
-        if "id" not in values:
-            generated = self.column(name, "id").fresh_key()
+        if "id" not in values and card.has("id"):
+            generated = await self._new_id(name)
             if generated is not None:
                 values["id"] = generated
         by_column = {card.column(role): self.encode(name, role, v) for role, v in values.items()}
@@ -205,9 +251,10 @@ class Store:
             assert column is not None
             by_column[column_name] = self.runtime.dialect.encode(column.kind, value)
         names = tuple(by_column)
-        returning = self.runtime.dialect.supports_returning_insert and "id" not in values
+        returning = self.runtime.dialect.supports_returning_insert and "id" not in values \
+            and card.has("id")
         key = self._run_key("insert", name, names, returning)
-        id_column = card.column("id")
+        id_column = card.columns.get("id", "")
 
         def build() -> Compiled:
             stmt = sa.insert(sa_table).values({n: sa.bindparam(f"v{i}")
@@ -239,33 +286,18 @@ class Store:
         card = self.cards[name]
         _, sa_table = self.table(name)
         roles = tuple(values)
-        key = self._run_key("update", name, roles, self._shape(conditions))
-
-        def build() -> Compiled:
-            stmt = sa.update(sa_table).where(*self._where(name, sa_table, conditions)).values(
-                {card.column(r): sa.bindparam(f"v{i}") for i, r in enumerate(roles)})
-            return Compiled(*self.runtime.dialect.compile(stmt))
-
-        compiled = self.catalog.compiled(key, build)
         params = self._params(name, conditions)
         params.update({f"v{i}": self.encode(name, r, values[r]) for i, r in enumerate(roles)})
-        if conn is not None:
-            return int((await conn.execute(compiled.sql, params)).rowcount)
-        async with self.runtime.dialect.acquire() as own:
-            return int((await own.execute(compiled.sql, params)).rowcount)
+        return await self.execute(
+            ("update", name, roles, self._shape(conditions)),
+            lambda: sa.update(sa_table).where(*self._where(name, sa_table, conditions)).values(
+                {card.column(r): sa.bindparam(f"v{i}") for i, r in enumerate(roles)}),
+            params, conn)
 
     async def delete(self, name: str, conditions: Sequence[Condition], *,
                      conn: DBConnection | None = None) -> int:
         _, sa_table = self.table(name)
-        key = self._run_key("delete", name, self._shape(conditions))
-
-        def build() -> Compiled:
-            stmt = sa.delete(sa_table).where(*self._where(name, sa_table, conditions))
-            return Compiled(*self.runtime.dialect.compile(stmt))
-
-        compiled = self.catalog.compiled(key, build)
-        params = self._params(name, conditions)
-        if conn is not None:
-            return int((await conn.execute(compiled.sql, params)).rowcount)
-        async with self.runtime.dialect.acquire() as own:
-            return int((await own.execute(compiled.sql, params)).rowcount)
+        return await self.execute(
+            ("delete", name, self._shape(conditions)),
+            lambda: sa.delete(sa_table).where(*self._where(name, sa_table, conditions)),
+            self._params(name, conditions), conn)

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from swain.contrib.testing import LiveServer, write_config
 from swain.core import RUNTIME, ConfigError, create_app, load_config
 from swain.core.cli import cli
-from swain.plugins.auth.mapping import CARDS, parse
+from swain.plugins.mapping import CARDS, parse
 
 SECRET = "mapping tests: a secret comfortably longer than thirty-two bytes"
 FAST = {"argon2_time_cost": 1, "argon2_memory_kib": 1024, "argon2_parallelism": 1}

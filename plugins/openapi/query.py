@@ -1,0 +1,149 @@
+"""OpenAPI for the query API core serves on every table: ``POST /{t}/filter``,
+``POST /{t}/count`` and, on the stages of ``api.sql_preview``,
+``POST /{t}/filter/query``; and the filter payload as named components, so
+generated clients get stable class names.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .components import ref as _ref
+from .components import table_path
+
+
+def _errors(*names: str) -> dict[str, Any]:
+    statuses = {"BadRequest": "400", "Unauthorized": "401", "Forbidden": "403",
+                "NotFound": "404", "Conflict": "409", "PayloadTooLarge": "413",
+                "ValidationError": "422", "ServiceUnavailable": "503"}
+    return {statuses[n]: {"$ref": f"#/components/responses/{n}"} for n in names}
+
+
+_OPERATORS_DOC = ("eq, ne, gt, gte, lt, lte, in, nin, between, like, ilike, contains, "
+                  "icontains, startswith, istartswith, endswith, iendswith, isnull")
+
+
+def filter_schemas() -> dict[str, dict[str, Any]]:
+    """The filter payload as OpenAPI component schemas."""
+    sort = {"type": "array", "items": _ref("FilterSort")}
+    return {
+        "FilterSort": {
+            "type": "object", "required": ["field"], "properties": {
+                "field": {"type": "string"},
+                "direction": {"type": "string", "enum": ["asc", "desc"], "default": "asc"},
+                "nulls": {"type": "string", "enum": ["first", "last"]}}},
+        "AggregationFunction": {
+            "type": "object", "required": ["type"], "properties": {
+                "type": {"type": "string", "example": "SUM"},
+                "field": {"type": "string"}, "alias": {"type": "string"}}},
+        "FilterCondition": {
+            "type": "object", "required": ["field", "operator", "value"],
+            "description": f"`field <operator> value`. Operators: {_OPERATORS_DOC}; `in`/`nin` "
+                           "take an array, `between` two values, `isnull` true/false. A NULL "
+                           "matches no comparison.",
+            "properties": {"field": {"type": "string"}, "operator": {"type": "string"},
+                           "value": {}}},
+        "FilterGroup": {
+            "type": "object", "required": ["operator", "expressions"],
+            "description": "AND / OR of its expressions, or NOT of their AND.",
+            "properties": {"operator": {"type": "string", "enum": ["AND", "OR", "NOT"]},
+                           "expressions": {"type": "array", "minItems": 1,
+                                           "items": _ref("FilterExpression")}}},
+        "FilterRelationship": {
+            "type": "object", "required": ["relationship"],
+            "description": "Expressions over related rows. `filterParent` keeps parents with "
+                           "a matching related row; `filterRelated` only filters what is "
+                           "included; `include` embeds the related rows (an object for "
+                           "many-to-one, an array for one-to-many).",
+            "properties": {
+                "relationship": {"type": "string"},
+                "scope": {"type": "string", "enum": ["filterParent", "filterRelated"],
+                          "default": "filterParent"},
+                "include": {"type": "boolean", "default": False},
+                "expressions": {"type": "array", "items": _ref("FilterExpression")},
+                "fields": {"type": "array", "items": {"type": "string"}},
+                "sort": sort,
+                "aggregations": _ref("FilterAggregations")}},
+        "FilterExpression": {"oneOf": [_ref("FilterCondition"), _ref("FilterGroup"),
+                                       _ref("FilterRelationship")]},
+        "FilterAggregations": {
+            "type": "object", "required": ["functions"],
+            "properties": {
+                "functions": {"type": "array", "minItems": 1, "items": _ref("AggregationFunction")},
+                "group_by": {"type": "array", "items": {"type": "string"}},
+                "having": {"type": "array", "items": _ref("FilterExpression")},
+                "sort": sort}},
+        "FilterRequest": {
+            "type": "object",
+            "properties": {
+                "expressions": {"type": "array", "items": _ref("FilterExpression")},
+                "sort": sort,
+                "fields": {"type": "array", "items": {"type": "string"}},
+                "distinct": {"type": "boolean", "default": False},
+                "aggregations": _ref("FilterAggregations")}},
+    }
+
+
+def add_query_paths(spec: Any, schema: Any, config: Any) -> None:
+    """Document ``/filter``, ``POST /count`` and ``/filter/query`` for every table.
+
+    Model names are read from the tags the document builder wrote
+    (``x-swain-model``), so they agree with the rest of the document.
+    """
+    for name, body in filter_schemas().items():
+        spec.components.schema(name, body)
+    preview = config.stage in config.api.sql_preview
+    if preview:
+        spec.components.schema("SqlPreview", {
+            "type": "object", "required": ["sql", "params"], "properties": {
+                "sql": {"type": "string", "description": "The statement that ran."},
+                "params": {"type": "object", "additionalProperties": True,
+                           "description": "Its bound parameters by name."}}})
+    page = [{"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+            {"name": "page_size", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+            {"name": "count", "in": "query",
+             "schema": {"type": "string", "enum": ["exact", "estimated", "none"]}}]
+    body = {"required": True, "content": {"application/json": {"schema": _ref("FilterRequest")}}}
+    for tag in spec.to_dict().get("tags", []):
+        table = schema.table(tag["name"])
+        model = tag.get("x-swain-model")
+        if table is None or not model:
+            continue
+        base = table_path(table)
+        spec.components.schema(f"{model}FilterResponse", {
+            "type": "object", "required": ["data", "total", "page", "page_size", "total_pages"],
+            "properties": {
+                "data": {"type": "array", "items": {"allOf": [_ref(model)], "description":
+                         "A row; included relationships and `aggregations` are added under "
+                         "their names. With top-level aggregations, a grouped row."}},
+                "total": {"type": "integer", "nullable": True},
+                "page": {"type": "integer"}, "page_size": {"type": "integer"},
+                "total_pages": {"type": "integer", "nullable": True}}})
+        result = {"description": "A page of matching rows.",
+                  "content": {"application/json": {"schema": _ref(f"{model}FilterResponse")}}}
+        spec.path(path=f"{base}/filter", operations={"post": {
+            "tags": [table.key], "operationId": f"filter{model}",
+            "summary": f"Filter rows of {table.key}", "parameters": page, "requestBody": body,
+            "responses": {"200": result, **_errors("BadRequest", "Unauthorized", "Forbidden",
+                                                   "ValidationError", "ServiceUnavailable")}}})
+        spec.path(path=f"{base}/count", operations={"post": {
+            "tags": [table.key], "operationId": f"count{model}",
+            "summary": f"Count rows of {table.key} matching a filter",
+            "requestBody": {"required": False, "content": body["content"]},
+            "responses": {"200": {"description": "The number of matching rows.",
+                                  "content": {"application/json": {"schema":
+                                                                   _ref("CountResult")}}},
+                          **_errors("BadRequest", "Unauthorized", "Forbidden",
+                                    "ValidationError", "ServiceUnavailable")}}})
+        if preview:
+            spec.components.schema(f"{model}FilterQueryResponse", {"allOf": [
+                _ref(f"{model}FilterResponse"), _ref("SqlPreview")]})
+            spec.path(path=f"{base}/filter/query", operations={"post": {
+                "tags": [table.key], "operationId": f"filterQuery{model}",
+                "summary": f"Filter rows of {table.key} and show the SQL that ran",
+                "parameters": page, "requestBody": body,
+                "responses": {"200": {"description": "The page, plus `sql` and its `params`.",
+                                      "content": {"application/json": {"schema": _ref(
+                                          f"{model}FilterQueryResponse")}}},
+                              **_errors("BadRequest", "Unauthorized", "Forbidden", "NotFound",
+                                        "ValidationError", "ServiceUnavailable")}}})

@@ -14,6 +14,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import sqlalchemy as sa
@@ -32,6 +33,16 @@ if TYPE_CHECKING:
 
 
 T = TypeVar("T")
+
+
+def run_on_server(server: URL, statement: str) -> None:
+    """Run one administrative statement (``CREATE DATABASE``…) outside a transaction."""
+    engine = sa.create_engine(server, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(statement)
+    finally:
+        engine.dispose()
 
 
 @dataclass(frozen=True)
@@ -144,6 +155,21 @@ class Dialect(abc.ABC):
 
     paramstyle: ClassVar[str] = "pyformat"
 
+    # -- test databases ------------------------------------------------------
+
+    @classmethod
+    def create_test_database(cls, name: str, directory: Path) -> URL:
+        """Create an empty database called ``name`` for a test suite and return a
+        *synchronous* SQLAlchemy URL to it (the testing kit sets up and checks data
+        through it; ``directory`` is a scratch folder for file databases).  Server
+        backends read the server's address from an environment variable of their
+        choosing (``SWAIN_TEST_<NAME>_URL``)."""
+        raise NotImplementedError(f"the {cls.name} dialect cannot create test databases")
+
+    @classmethod  # noqa: B027 - optional: a file database needs no drop
+    def drop_test_database(cls, url: URL) -> None:
+        """Drop a database :meth:`create_test_database` made."""
+
     @classmethod
     def compiler(cls) -> SADialect:
         """The SQLAlchemy dialect this backend compiles SQL (and DDL) with; no connection."""
@@ -206,9 +232,6 @@ class Dialect(abc.ABC):
         compiled = statement.compile(dialect=self.sa_dialect,
                                      compile_kwargs={"render_postcompile": True})
         return str(compiled), list(compiled.params)
-
-    def quote(self, name: str) -> str:
-        return self.sa_dialect.identifier_preparer.quote(name)
 
     def order_by(self, column: sa.ColumnElement[Any], descending: bool,
                  nulls: str | None) -> list[Any]:

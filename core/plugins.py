@@ -264,25 +264,34 @@ def load_dialect(pm: pluggy.PluginManager, name: str) -> type[Dialect]:
     ``swain_get_dialect`` hook first, then entry point ``name`` of group
     ``swain.dialects``.  Loaded only now, so a missing driver matters only
     to the project that uses that dialect."""
+    found: Any = pm.hook.swain_get_dialect(name=name)
+    if found is None:
+        return dialect_class(name)
+    return _checked(name, found, "the swain_get_dialect hook")
+
+
+def dialect_class(name: str) -> type[Dialect]:
+    """The dialect class registered as entry point ``name`` of group ``swain.dialects``."""
+    ep = next((e for e in dialect_entry_points() if e.name == name), None)
+    if ep is None:
+        known = sorted(e.name for e in dialect_entry_points())
+        raise ConfigError(f"no dialect for {name!r} (installed: {', '.join(known)}); install a "
+                          f"package that provides it in entry-point group {DIALECT_GROUP}")
+    source = f"entry point {ep.value}"
+    try:
+        found = ep.load()
+    except ImportError as exc:
+        raise ConfigError(f"dialect {name!r} ({source}) needs a driver that is not "
+                          f"installed: {exc}") from exc
+    except Exception as exc:
+        raise ConfigError(f"dialect {name!r} ({source}) failed to load: "
+                          f"{type(exc).__name__}: {exc}") from exc
+    return _checked(name, found, source)
+
+
+def _checked(name: str, found: Any, source: str) -> type[Dialect]:
     from .dialect import Dialect
 
-    found: Any = pm.hook.swain_get_dialect(name=name)
-    source = "the swain_get_dialect hook"
-    if found is None:
-        ep = next((e for e in dialect_entry_points() if e.name == name), None)
-        if ep is None:
-            known = sorted(e.name for e in dialect_entry_points())
-            raise ConfigError(f"no dialect for {name!r} (installed: {', '.join(known)}); install a "
-                              f"package that provides it in entry-point group {DIALECT_GROUP}")
-        source = f"entry point {ep.value}"
-        try:
-            found = ep.load()
-        except ImportError as exc:
-            raise ConfigError(f"dialect {name!r} ({source}) needs a driver that is not "
-                              f"installed: {exc}") from exc
-        except Exception as exc:
-            raise ConfigError(f"dialect {name!r} ({source}) failed to load: "
-                              f"{type(exc).__name__}: {exc}") from exc
     if not (isinstance(found, type) and issubclass(found, Dialect)):
         raise ConfigError(f"dialect {name!r} ({source}) is {found!r}, not a subclass of "
                           "swain.core.Dialect")

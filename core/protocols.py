@@ -88,6 +88,10 @@ class FilterOperator(Protocol):
 
 @runtime_checkable
 class AggregateFunction(Protocol):
+    """An aggregate function.  Optional attributes refine how it is checked:
+    ``needs_field`` (default true), ``kinds`` (the column kinds it takes; default
+    any) and ``result_kind(column)`` (the kind of its result; default ``number``)."""
+
     def build(self, column: ColumnElement[Any] | None) -> ColumnElement[Any]:
         """The SQL aggregate over ``column``."""
 

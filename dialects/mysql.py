@@ -9,11 +9,13 @@ are read back by key in the same transaction.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import aiomysql
@@ -22,9 +24,10 @@ import sqlalchemy as sa
 from pymysql.constants import CLIENT
 from sqlalchemy import types as sat
 from sqlalchemy.dialects import mysql as mysql_types
+from sqlalchemy.engine import URL, make_url
 
 from swain.core.codec import json_from_text, json_text
-from swain.core.dialect import DBConnection, Dialect, ExecResult, PoolStats
+from swain.core.dialect import DBConnection, Dialect, ExecResult, PoolStats, run_on_server
 from swain.core.errors import ApiError, Conflict, Detail, ServiceUnavailable, ValidationFailed
 from swain.core.introspect import bounds
 from swain.core.schema import Column
@@ -76,6 +79,10 @@ class MySQLConnection(DBConnection):
         await self.conn.rollback()
 
 
+#: the server test databases are created on, unless SWAIN_TEST_MYSQL_URL names one
+TEST_SERVER = "mysql+pymysql://root@127.0.0.1:3306/test"
+
+
 class MySQLDialect(Dialect):
     name = "mysql"
     driver = "mysql+aiomysql"
@@ -87,6 +94,18 @@ class MySQLDialect(Dialect):
         super().__init__(connection)
         self.pool: aiomysql.Pool | None = None
         self.is_mariadb = False
+
+    @classmethod
+    def create_test_database(cls, name: str, directory: Path) -> URL:
+        server = make_url(os.environ.get("SWAIN_TEST_MYSQL_URL", TEST_SERVER))
+        # A binary collation: the API's text comparisons are exact on every database.
+        run_on_server(server, f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 "
+                              "COLLATE utf8mb4_bin")
+        return server.set(database=name)
+
+    @classmethod
+    def drop_test_database(cls, url: URL) -> None:
+        run_on_server(url.set(database="mysql"), f"DROP DATABASE IF EXISTS `{url.database}`")
 
     async def open(self) -> None:
         url = self.url

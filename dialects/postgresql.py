@@ -7,9 +7,11 @@ prepared server-side after a few uses (off for PgBouncer).
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import psycopg
@@ -20,8 +22,9 @@ from psycopg.pq import TransactionStatus
 from psycopg.types.json import Json
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy.dialects import postgresql as pg_types
+from sqlalchemy.engine import URL, make_url
 
-from swain.core.dialect import DBConnection, Dialect, ExecResult, PoolStats
+from swain.core.dialect import DBConnection, Dialect, ExecResult, PoolStats, run_on_server
 from swain.core.errors import ApiError, Conflict, Detail, ServiceUnavailable, ValidationFailed
 from swain.core.schema import Column, Table
 
@@ -91,6 +94,10 @@ def _begin_with(settings: Mapping[str, str]) -> pgsql.Composed:
     return pgsql.SQL("BEGIN; SELECT {}").format(calls)
 
 
+#: the server test databases are created on, unless SWAIN_TEST_POSTGRES_URL names one
+TEST_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
 class PostgresDialect(Dialect):
     name = "postgresql"
     driver = "postgresql+psycopg"
@@ -106,6 +113,17 @@ class PostgresDialect(Dialect):
     def __init__(self, connection: Any) -> None:
         super().__init__(connection)
         self.pool: AsyncConnectionPool | None = None
+
+    @classmethod
+    def create_test_database(cls, name: str, directory: Path) -> URL:
+        server = make_url(os.environ.get("SWAIN_TEST_POSTGRES_URL", TEST_SERVER))
+        run_on_server(server, f'CREATE DATABASE "{name}"')
+        return server.set(database=name)
+
+    @classmethod
+    def drop_test_database(cls, url: URL) -> None:
+        run_on_server(url.set(database="postgres"),
+                      f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
 
     def conninfo(self) -> str:
         url = self.url

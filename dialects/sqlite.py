@@ -25,12 +25,14 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import aiosqlite
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite as sqlite_types
+from sqlalchemy.engine import URL
 
 from swain.core.codec import json_from_text, json_text
 from swain.core.dialect import DBConnection, Dialect, ExecResult, PoolStats
@@ -87,6 +89,11 @@ class SQLiteDialect(Dialect):
         self._all: list[aiosqlite.Connection] = []
         self._size = max(1, min(connection.pool_size, 4))
         self._lock = asyncio.Lock()
+
+    @classmethod
+    def create_test_database(cls, name: str, directory: Path) -> URL:
+        # the file appears on first connection; the kit removes the folder
+        return URL.create("sqlite", database=str(directory / f"{name}.db"))
 
     @property
     def path(self) -> str:

@@ -1,9 +1,13 @@
 """A testing kit for swain and its plugins: fresh databases and live servers.
 
-* :class:`FreshDatabase` creates an empty database on SQLite, PostgreSQL or
-  MariaDB/MySQL, runs a DDL script in it and drops it afterwards.  Server
-  addresses come from ``SWAIN_TEST_POSTGRES_URL`` and ``SWAIN_TEST_MYSQL_URL``
-  (defaults: the local servers with trust/empty-password auth).
+* :class:`FreshDatabase` creates an empty database of any installed dialect
+  (the dialect itself does it: ``Dialect.create_test_database``), runs a DDL
+  script in it and drops it afterwards.  The built-in server dialects read
+  their server's address from ``SWAIN_TEST_POSTGRES_URL`` and
+  ``SWAIN_TEST_MYSQL_URL`` (defaults: the local servers with
+  trust/empty-password auth).
+* :mod:`swain.contrib.testing.dialect_suite` is the conformance suite a
+  dialect runs against its own database.
 * :func:`write_config` writes a ``swain.toml`` for such a database.
 * :class:`LiveServer` runs an app on a real loopback port in a background
   thread, so tests talk to it over real HTTP with any client.
@@ -26,9 +30,10 @@ from typing import Any
 import sqlalchemy as sa
 from aiohttp import web
 
+from swain.core.plugins import dialect_class
+
+#: the built-in dialects swain's own suite runs on
 DIALECTS: tuple[str, ...] = ("sqlite", "postgresql", "mysql")
-POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-MYSQL_URL = "mysql+pymysql://root@127.0.0.1:3306/test"
 
 
 def selected_dialects() -> tuple[str, ...]:
@@ -50,36 +55,19 @@ def free_port() -> int:
 
 
 class FreshDatabase:
-    """An empty database of one dialect, dropped on :meth:`drop`."""
+    """An empty database of one dialect (by its registered name), dropped on :meth:`drop`."""
 
     def __init__(self, dialect: str, name: str | None = None) -> None:
         self.dialect = dialect
         self.name = name or f"swain_t_{uuid.uuid4().hex[:12]}"
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
-        if dialect == "sqlite":
-            self._tmp = tempfile.TemporaryDirectory(prefix="swain-test-")
-            self.url = sa.make_url(f"sqlite:///{Path(self._tmp.name) / 'test.db'}")
-        elif dialect == "postgresql":
-            server = sa.make_url(os.environ.get("SWAIN_TEST_POSTGRES_URL", POSTGRES_URL))
-            self._admin(server, f'CREATE DATABASE "{self.name}"')
-            self.url = server.set(database=self.name)
-        elif dialect == "mysql":
-            server = sa.make_url(os.environ.get("SWAIN_TEST_MYSQL_URL", MYSQL_URL))
-            self._admin(server, f"CREATE DATABASE `{self.name}` CHARACTER SET utf8mb4 "
-                                "COLLATE utf8mb4_bin")
-            self.url = server.set(database=self.name)
-        else:
-            raise ValueError(f"unknown dialect {dialect!r}")
-        self._engine: sa.Engine | None = None
-
-    @staticmethod
-    def _admin(server: sa.URL, statement: str) -> None:
-        engine = sa.create_engine(server, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+        self.backend = dialect_class(dialect)
+        self._tmp = tempfile.TemporaryDirectory(prefix="swain-test-")
         try:
-            with engine.connect() as conn:
-                conn.exec_driver_sql(statement)
-        finally:
-            engine.dispose()
+            self.url = self.backend.create_test_database(self.name, Path(self._tmp.name))
+        except BaseException:
+            self._tmp.cleanup()
+            raise
+        self._engine: sa.Engine | None = None
 
     @property
     def engine(self) -> sa.Engine:
@@ -90,9 +78,9 @@ class FreshDatabase:
 
     @property
     def swain_url(self) -> str:
-        """The URL as written in ``swain.toml`` (the dialect picks its async driver)."""
-        return self.url.set(drivername=self.url.get_backend_name()).render_as_string(
-            hide_password=False)
+        """The URL as written in ``swain.toml``: the dialect's name as the scheme (the
+        dialect picks its async driver)."""
+        return self.url.set(drivername=self.dialect).render_as_string(hide_password=False)
 
     def run_script(self, script: str) -> None:
         """Run ``;``-separated statements (no semicolons inside literals)."""
@@ -107,15 +95,10 @@ class FreshDatabase:
     def drop(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
-        if self.dialect == "sqlite":
-            assert self._tmp is not None
+        try:
+            self.backend.drop_test_database(self.url)
+        finally:
             self._tmp.cleanup()
-            return
-        server = self.url.set(database="postgres" if self.dialect == "postgresql" else "mysql")
-        if self.dialect == "postgresql":
-            self._admin(server, f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-        else:
-            self._admin(server, f"DROP DATABASE IF EXISTS `{self.name}`")
 
     def __enter__(self) -> FreshDatabase:
         return self

@@ -142,8 +142,9 @@ def mailer(config: Config, transports: Mapping[str, EmailTransport]) -> Mailer:
 @hookimpl
 def swain_config_sections() -> dict[str, dict[str, Setting]]:
     return {"smtp": {
-        "transport": Setting("str", None, choices=("smtp", "console", "file"),
-                             doc="default: smtp when host is set, else console"),
+        "transport": Setting("str", None, doc="smtp, console, file or one a plugin adds "
+                                              "(swain_email_transports); default: smtp when "
+                                              "host is set, else console"),
         "host": Setting("str", None),
         "port": Setting("int", None, minimum=1),
         "security": Setting("str", "starttls", choices=("starttls", "tls", "none")),

@@ -48,7 +48,7 @@ def test_example_plugin_is_registered_through_its_entry_point() -> None:
     assert ep.dist is not None and ep.dist.name == "swain-example-plugin"
     infos = {info.name: info for info in describe(create_plugin_manager())}
     assert infos["example"].origin == "entry point swain_example_plugin"
-    assert {"swain_routes", "swain_auth_providers", "swain_cleanup_ctx",
+    assert {"swain_routes", "swain_auth_providers", "swain_cleanup_ctx", "swain_startup",
             "swain_config_sections"} <= set(infos["example"].hooks)
 
 

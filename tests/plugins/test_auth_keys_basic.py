@@ -4,6 +4,7 @@ Users live in "Members" again, keys in "AccessKeys" with a text key id."""
 
 from __future__ import annotations
 
+import logging
 import time
 
 from auth_members import MEMBERS_USER
@@ -53,6 +54,7 @@ SWAIN_CONFIG = {
         "basic_cache": "30s",
         **FAST_ARGON2,
     },
+    "audit": {"enabled": True},
     "mapping": {
         "user": MEMBERS_USER,
         "api_key": {
@@ -72,7 +74,8 @@ def _q(dialect: str, name: str) -> str:
     return f"`{name}`" if dialect == "mysql" else f'"{name}"'
 
 
-def test_api_keys_are_shown_once_stored_hashed_and_revocable(client, database, dialect):
+def test_api_keys_are_shown_once_stored_hashed_and_revocable(client, database, dialect, caplog):
+    caplog.set_level(logging.INFO, logger="swain.audit")
     assert signup(client, "keys@example.com", PASSWORD).status_code == 201
     owner = bearer(login(client, "keys@example.com", PASSWORD)["access_token"])
     created = client.post("/auth/api_keys", json={"name": "ci"}, headers=owner)
@@ -108,6 +111,12 @@ def test_api_keys_are_shown_once_stored_hashed_and_revocable(client, database, d
     assert revoked.status_code == 200, revoked.text
     assert client.get("/notes", headers={"X-API-Key": key}).status_code == 401
     assert client.get("/auth/api_keys", headers=owner).json()["data"][0]["revoked_at"] is not None
+    # Creating and revoking a key are audited actions, by the owner.
+    audited = [r.fields for r in caplog.records if r.name == "swain.audit"]
+    assert [(f["action"], f["table"], f["target"]) for f in audited] == [
+        ("api_key.create", "AccessKeys", {"id": key_id}),
+        ("api_key.revoke", "AccessKeys", {"id": key_id})]
+    assert audited[0]["actor"] == me.json()["user"]["MemberNo"]
 
 
 def test_keys_of_inactive_users_are_refused(client, database, dialect):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,7 @@ SWAIN_CONFIG = {
     },
     "rbac": {"enabled": True, "permission_cache": f"{CACHE}s", "manager_tables": ["orders"],
              "anonymous_role": "guest"},
+    "audit": {"enabled": True},
     "mapping": {
         "user": {"table": "Folk", "id": "FolkId", "email": "Mail", "password": "Secret",
                  "isactive": "Active"},
@@ -586,3 +588,25 @@ def test_upserts_answer_under_their_own_permissions_without_read(
     assert r.json()["succeeded"][0]["data"]["note"] == "upserted"
     assert database.query("SELECT note FROM orders WHERE id = 90") == [("upserted",)]
     _refused(client.get("/orders/90", headers=bearer), "orders.read")
+
+
+def test_rbac_commands_are_audited(config_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="swain.audit")
+    _ok(config_path, "role", "create", "auditor-role")
+    _ok(config_path, "grant", "auditor-role", "orders.read")
+    _ok(config_path, "role", "list")  # reads are not audited
+    events = [r.fields for r in caplog.records if r.name == "swain.audit"]  # type: ignore[attr-defined]
+    assert [(e["action"], e["detail"]) for e in events] == [
+        ("rbac.role.create", {"role": "auditor-role"}),
+        ("rbac.grant", {"role": "auditor-role", "permissions": ["orders.read"]})]
+    assert all(e["actor"].startswith("cli:") and e["provider"] == "cli" for e in events)
+
+
+def test_each_app_has_its_own_permission_cache(config_path: Path) -> None:
+    from swain.plugins.rbac import RBAC
+
+    runtimes = [create_app(*load_config(config_path, "development", environ={}))[RUNTIME]
+                for _ in range(2)]
+    first, second = (r.services.get(RBAC) for r in runtimes)
+    assert first is not second and first.runtime is runtimes[0]
+    assert runtimes[0].authorizers == [first]

@@ -18,14 +18,15 @@ from openapi_spec_validator import validate
 
 from swain.contrib.testing import LiveServer, write_config
 from swain.contrib.testing.oauth_provider import FakeOAuthProvider
-from swain.core import create_app, load_config
+from swain.core import create_app, hookimpl, load_config
 from swain.core.cli import cli
+from swain.plugins.auth.google import OidcProvider, oidc_settings
 
 SECRET = "a social-test secret that is comfortably longer than thirty-two bytes"
 PUBLIC_URL = "http://api.shop.example"
 PROVIDER = FakeOAuthProvider(client_id="swain-client", client_secret="swain-client-secret")
-PROVIDER.redirect_uris = {f"{PUBLIC_URL}/auth/google/callback",
-                          f"{PUBLIC_URL}/auth/github/callback"}
+PROVIDER.redirect_uris = {f"{PUBLIC_URL}/auth/{name}/callback"
+                          for name in ("google", "github", "acme")}
 APP_URL = "https://app.shop.example/after-login"
 
 DDL = {
@@ -442,6 +443,46 @@ def test_google_endpoints_from_discovery_document(database, tmp_path: Path):
         assert Flow(live, "google").run(login).status_code == 401
         # github is not configured here: no such route (auth answers first for unknown paths)
         assert Flow(live, "github").login.status_code in (401, 404)
+
+
+class AcmeLogin:
+    """A third provider, as a company would add its own OpenID Connect login: a plugin
+    declaring its section and returning a provider, with no change anywhere else."""
+
+    __name__ = "acme_login"
+    requires = ("social",)
+
+    @hookimpl
+    def swain_config_sections(self) -> dict[str, Any]:
+        return {"social.acme": oidc_settings()}
+
+    @hookimpl
+    def swain_social_providers(self) -> list[Any]:
+        return [OidcProvider("acme", "Acme")]
+
+
+def test_a_third_provider_is_a_plugin(database, tmp_path: Path):
+    acme = {"client_id": PROVIDER.client_id, "client_secret": PROVIDER.client_secret,
+            "discovery_url": f"{PROVIDER.url}/.well-known/openid-configuration", "leeway": "0s"}
+    config = {**SWAIN_CONFIG, "social": {**SWAIN_CONFIG["social"], "acme": acme}}
+    path = write_config(tmp_path, database.swain_url, **config)
+    cfg, pm = load_config(path, "development", environ={}, plugins=[AcmeLogin()])
+    with LiveServer(create_app(cfg, pm)) as live:
+        login = _google("sol", "acme-sol", "sol@example.com")
+        tokens = Flow(live, "acme").run(login)
+        assert tokens.status_code == 200, tokens.text
+        http = httpx.Client(base_url=live.url, timeout=30)
+        assert _me(http, tokens.json())["Mail"] == "sol@example.com"
+        via = _q(database, 'SELECT "Via", "External Id" FROM "Linked Logins" '
+                           'WHERE "External Id" = \'acme-sol\'')
+        assert via == [("acme", "acme-sol")]
+        document = http.get("/openapi.json").json()
+        assert document["paths"]["/auth/acme/login"]["get"]["operationId"] == "acmeLogin"
+    # without its client_id it is listed, but serves nothing
+    cfg, pm = load_config(write_config(tmp_path, database.swain_url, **SWAIN_CONFIG),
+                          "development", environ={}, plugins=[AcmeLogin()])
+    with LiveServer(create_app(cfg, pm)) as live:
+        assert httpx.get(f"{live.url}/auth/acme/login", timeout=30).status_code in (401, 404)
 
 
 def test_openapi_lists_social_endpoints_and_cli_prints_urls(client, config_path):

@@ -1,9 +1,10 @@
 """An example third-party swain plugin.
 
-It shows the four things most plugins do: declare a config section, add a
-route, authenticate requests, and open/close a resource with the app.  It
-imports only ``swain.core``, keeps no module state and reads only its own
-``[example]`` section.
+It shows what most plugins do: declare a config section, provide a service
+on the per-app runtime at startup, add a route that uses it, authenticate
+requests, and open/close a resource with the app.  It imports only
+``swain.core``, keeps no module state and reads only its own ``[example]``
+section.
 
 ::
 
@@ -25,6 +26,8 @@ from swain.core import (
     RUNTIME,
     Config,
     Identity,
+    Runtime,
+    ServiceKey,
     Setting,
     Unauthorized,
     hookimpl,
@@ -33,8 +36,21 @@ from swain.core import (
 )
 from swain.core.codec import dumps
 
-#: app state belongs under typed keys; this one holds how often startup ran.
+#: app state belongs under typed keys; this one records the cleanup context's runs.
 STARTED: web.AppKey[list[str]] = web.AppKey("swain_example_plugin.started")
+
+
+class Greeter:
+    """A service: what other code of this (or another) plugin asks for by its key."""
+
+    def __init__(self, greeting: str) -> None:
+        self.greeting = greeting
+
+    def greet(self, name: str) -> str:
+        return f"{self.greeting}, {name}"
+
+
+GREETER: ServiceKey[Greeter] = ServiceKey("swain_example_plugin.greeter", provider="example")
 
 
 @hookimpl
@@ -48,12 +64,17 @@ def swain_config_sections() -> Mapping[str, Mapping[str, Setting]]:
     }
 
 
+@hookimpl
+def swain_startup(runtime: Runtime) -> None:
+    runtime.services.provide(GREETER, Greeter(runtime.config.example.greeting))
+
+
 @public
 async def hello(request: web.Request) -> web.Response:
     """A public route: works without credentials, says who called if anyone did."""
-    config = request.app[RUNTIME].config
+    greeter = request.app[RUNTIME].services.get(GREETER)
     identity = request.get(IDENTITY)
-    body = {"message": f"{config.example.greeting}, {identity.user_id if identity else 'stranger'}",
+    body = {"message": greeter.greet(identity.user_id if identity else "stranger"),
             "started": request.app[STARTED]}
     return json_response(dumps(body))
 

@@ -125,35 +125,32 @@ def _reason(exc: BaseException, secrets: tuple[str | None, ...] = ()) -> str:
 
 
 class SwainGroup(click.Group):
-    """Lets plugins add sub-commands, gathered when the command line starts."""
+    """Lets plugins add sub-commands, gathered per invocation from the plugins of the
+    project file it names (kept in the click context, not on this shared group)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._plugins_loaded = False
-
-    def _load_plugins(self, ctx: click.Context) -> None:
-        if self._plugins_loaded:
-            return
-        self._plugins_loaded = True
-        disable: list[str] = []
-        modules: list[str] = []
+    def _plugin_commands(self, ctx: click.Context) -> dict[str, click.Command]:
+        found: dict[str, click.Command] | None = ctx.meta.get("swain.plugin_commands")
+        if found is not None:
+            return found
+        found = ctx.meta["swain.plugin_commands"] = {}
         path = Path(ctx.params.get("config_path") or "swain.toml")
         try:
             # Only [plugins] matters here; the command itself reports other problems.
             raw = config_module.read_raw(path).get("plugins", {})
-            disable, modules = list(raw.get("disable", [])), list(raw.get("modules", []))
-            pm = create_plugin_manager(disable=disable, modules=modules)
+            pm = create_plugin_manager(disable=list(raw.get("disable", [])),
+                                       modules=list(raw.get("modules", [])))
         except (ConfigError, AttributeError, TypeError):
-            return
-        pm.hook.swain_cli_commands(cli=self)
+            return found
+        group = click.Group()
+        pm.hook.swain_cli_commands(cli=group)
+        found.update(group.commands)
+        return found
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        self._load_plugins(ctx)
-        return super().list_commands(ctx)
+        return sorted({*super().list_commands(ctx), *self._plugin_commands(ctx)})
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        self._load_plugins(ctx)
-        return super().get_command(ctx, name)
+        return super().get_command(ctx, name) or self._plugin_commands(ctx).get(name)
 
 
 @click.group(cls=SwainGroup)

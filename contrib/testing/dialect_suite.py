@@ -80,9 +80,9 @@ PAIRS = sa.Table(
 
 # Keys are left to the database (a sequence does not move for explicit ones): in a fresh
 # database the rows get 1, 2, 3… in this order.
-_AUTHORS = [{"name": "Ann", "mentor_id": None}, {"name": "bob", "mentor_id": 1},
-            {"name": "Cy", "mentor_id": 1}]
-_BOOKS = [
+_AUTHORS: list[dict[str, Any]] = [{"name": "Ann", "mentor_id": None},
+                                  {"name": "bob", "mentor_id": 1}, {"name": "Cy", "mentor_id": 1}]
+_BOOKS: list[dict[str, Any]] = [
     {"author_id": 1, "title": "Alpha 100%", "price": Decimal("10.50"), "in_stock": True,
      "published": dt.date(2020, 1, 31), "added_at": dt.datetime(2024, 1, 2, 3, 4, 5),
      "pages": 100, "cover": b"\x00\x01\xff"},

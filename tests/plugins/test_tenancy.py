@@ -383,8 +383,8 @@ def test_native_postgresql_policies_hide_foreign_rows_from_raw_queries(tmp_path:
 def _postgres_server() -> str:
     import os
 
-    from swain.contrib.testing import POSTGRES_URL
-    return os.environ.get("SWAIN_TEST_POSTGRES_URL", POSTGRES_URL)
+    from swain.dialects.postgresql import TEST_SERVER
+    return os.environ.get("SWAIN_TEST_POSTGRES_URL", TEST_SERVER)
 
 
 def _native_policies(tmp_path: Path, role: str) -> None:

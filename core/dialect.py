@@ -35,6 +35,18 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
+def on_conflict_upsert(insert: Callable[[sa.Table], Any], sa_table: sa.Table,
+                       row: Mapping[str, Any], sets: Mapping[str, Any],
+                       conflict: Sequence[str]) -> sa.Insert:
+    """``INSERT … ON CONFLICT (conflict) DO UPDATE SET … / DO NOTHING``, as PostgreSQL
+    and SQLite both write it, built with the backend's own ``insert`` construct."""
+    stmt = insert(sa_table).values(dict(row))
+    if sets:
+        return stmt.on_conflict_do_update(index_elements=list(conflict),  # type: ignore[no-any-return]
+                                          set_=dict(sets))
+    return stmt.on_conflict_do_nothing(index_elements=list(conflict))  # type: ignore[no-any-return]
+
+
 def run_on_server(server: URL, statement: str) -> None:
     """Run one administrative statement (``CREATE DATABASE``…) outside a transaction."""
     engine = sa.create_engine(server, isolation_level="AUTOCOMMIT", poolclass=NullPool)

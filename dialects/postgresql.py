@@ -24,7 +24,14 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy.dialects import postgresql as pg_types
 from sqlalchemy.engine import URL, make_url
 
-from swain.core.dialect import DBConnection, Dialect, ExecResult, PoolStats, run_on_server
+from swain.core.dialect import (
+    DBConnection,
+    Dialect,
+    ExecResult,
+    PoolStats,
+    on_conflict_upsert,
+    run_on_server,
+)
 from swain.core.errors import ApiError, Conflict, Detail, ServiceUnavailable, ValidationFailed
 from swain.core.schema import Column, Table
 
@@ -194,10 +201,7 @@ class PostgresDialect(Dialect):
 
     def upsert(self, sa_table: sa.Table, row: Mapping[str, Any], sets: Mapping[str, Any],
                conflict: Sequence[str]) -> sa.Insert:
-        stmt = pg_types.insert(sa_table).values(dict(row))
-        if sets:
-            return stmt.on_conflict_do_update(index_elements=list(conflict), set_=dict(sets))
-        return stmt.on_conflict_do_nothing(index_elements=list(conflict))
+        return on_conflict_upsert(pg_types.insert, sa_table, row, sets, conflict)
 
     def insert_from_arrays(self, table: Table, sa_table: sa.Table, names: Sequence[str],
                            returning: Sequence[Any]) -> sa.Insert | None:

@@ -35,7 +35,13 @@ from sqlalchemy.dialects import sqlite as sqlite_types
 from sqlalchemy.engine import URL
 
 from swain.core.codec import json_from_text, json_text
-from swain.core.dialect import DBConnection, Dialect, ExecResult, PoolStats
+from swain.core.dialect import (
+    DBConnection,
+    Dialect,
+    ExecResult,
+    PoolStats,
+    on_conflict_upsert,
+)
 from swain.core.errors import ApiError, Conflict, Detail, ServiceUnavailable, ValidationFailed
 from swain.core.schema import Column, Table
 
@@ -148,10 +154,7 @@ class SQLiteDialect(Dialect):
 
     def upsert(self, sa_table: sa.Table, row: Mapping[str, Any], sets: Mapping[str, Any],
                conflict: Sequence[str]) -> sa.Insert:
-        stmt = sqlite_types.insert(sa_table).values(dict(row))
-        if sets:
-            return stmt.on_conflict_do_update(index_elements=list(conflict), set_=dict(sets))
-        return stmt.on_conflict_do_nothing(index_elements=list(conflict))
+        return on_conflict_upsert(sqlite_types.insert, sa_table, row, sets, conflict)
 
     def declared_types(self, sync_conn: Any, schema: str | None, table: str) -> dict[str, str]:
         quoted = table.replace('"', '""')

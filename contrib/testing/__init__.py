@@ -30,6 +30,7 @@ from typing import Any
 import sqlalchemy as sa
 from aiohttp import web
 
+from swain.core import create_app, load_config
 from swain.core.plugins import dialect_class
 
 #: the built-in dialects swain's own suite runs on
@@ -152,6 +153,13 @@ def write_config(directory: Path, url: str, **sections: Mapping[str, Any]) -> Pa
     path = directory / "swain.toml"
     path.write_text(to_toml(data), encoding="utf-8")
     return path
+
+
+def serving(config_path: Path, stage: str = "development") -> LiveServer:
+    """A :class:`LiveServer` (not yet started) for the project file ``config_path``;
+    ``with serving(path) as live:`` serves it."""
+    config, pm = load_config(config_path, stage, environ={})
+    return LiveServer(create_app(config, pm))
 
 
 class LiveServer:

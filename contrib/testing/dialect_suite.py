@@ -38,9 +38,9 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from swain.core import RUNTIME, Dialect, create_app, load_config
+from swain.core import RUNTIME, Dialect
 
-from . import FreshDatabase, LiveServer, write_config
+from . import FreshDatabase, LiveServer, serving, write_config
 
 __all__ = [
     "suite_client", "suite_database", "suite_server", "test_aggregates_group_and_count",
@@ -127,16 +127,15 @@ def suite_database(suite_dialect: str) -> Iterator[FreshDatabase]:
 @pytest.fixture(scope="module")
 def suite_server(suite_database: FreshDatabase,
                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    path = write_config(tmp_path_factory.mktemp("suite"), suite_database.swain_url)
-    config, pm = load_config(path, "development", environ={})
-    with LiveServer(create_app(config, pm)) as live:
+    with serving(write_config(tmp_path_factory.mktemp("suite"),
+                              suite_database.swain_url)) as live:
         yield live
 
 
 @pytest.fixture(scope="module")
 def suite_client(suite_server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=suite_server.url, timeout=30) as client:
-        yield client
+    with httpx.Client(base_url=suite_server.url, timeout=30) as http:
+        yield http
 
 
 def _dialect(server: LiveServer) -> Dialect:

@@ -16,9 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from swain.core import create_app, load_config
-
-from . import DIALECTS, FreshDatabase, LiveServer, selected_dialects, write_config
+from . import DIALECTS, FreshDatabase, LiveServer, selected_dialects, serving, write_config
 
 
 def _module_ddl(request: pytest.FixtureRequest, dialect: str) -> str:
@@ -69,8 +67,7 @@ def config_path(request: pytest.FixtureRequest, database: FreshDatabase,
 
 @pytest.fixture(scope="module")
 def server(config_path: Path) -> Iterator[LiveServer]:
-    config, pm = load_config(config_path, "development", environ={})
-    with LiveServer(create_app(config, pm)) as live:
+    with serving(config_path) as live:
         yield live
 
 

@@ -51,32 +51,20 @@ from swain.core.codec import dumps
 from swain.core.plugins import create_plugin_manager, dialect_class
 from swain.plugins.auth.social import Pending, Profile, SocialFlow
 
-DDL = {
-    "default": """
+_TABLES = """
 CREATE TABLE users (id INTEGER PRIMARY KEY, email VARCHAR(255) NOT NULL UNIQUE,
                     pw VARCHAR(255) NOT NULL);
 CREATE TABLE resets (id INTEGER PRIMARY KEY, uid INTEGER NOT NULL, token VARCHAR(255) NOT NULL,
-                     expires TIMESTAMP NOT NULL, used TIMESTAMP);
+                     expires {ts} NOT NULL, used {ts});
 CREATE TABLE items (id INTEGER PRIMARY KEY, name VARCHAR(50) NOT NULL, level INTEGER NOT NULL,
                     note VARCHAR(50));
 CREATE TABLE hidden_t (id INTEGER PRIMARY KEY);
 CREATE TABLE profiles (id INTEGER PRIMARY KEY, uid INTEGER NOT NULL, via VARCHAR(20) NOT NULL,
                        ext VARCHAR(100) NOT NULL, email VARCHAR(255), made VARCHAR(40));
 INSERT INTO items (id, name, level) VALUES (1, 'a', 0), (2, 'b', 1), (3, 'c', 2), (4, 'd', 1)
-""",
-    "mysql": """
-CREATE TABLE users (id INTEGER PRIMARY KEY, email VARCHAR(255) NOT NULL UNIQUE,
-                    pw VARCHAR(255) NOT NULL);
-CREATE TABLE resets (id INTEGER PRIMARY KEY, uid INTEGER NOT NULL, token VARCHAR(255) NOT NULL,
-                     expires DATETIME NOT NULL, used DATETIME);
-CREATE TABLE items (id INTEGER PRIMARY KEY, name VARCHAR(50) NOT NULL, level INTEGER NOT NULL,
-                    note VARCHAR(50));
-CREATE TABLE hidden_t (id INTEGER PRIMARY KEY);
-CREATE TABLE profiles (id INTEGER PRIMARY KEY, uid INTEGER NOT NULL, via VARCHAR(20) NOT NULL,
-                       ext VARCHAR(100) NOT NULL, email VARCHAR(255), made VARCHAR(40));
-INSERT INTO items (id, name, level) VALUES (1, 'a', 0), (2, 'b', 1), (3, 'c', 2), (4, 'd', 1)
-""",
-}
+"""
+# MySQL gives a NOT NULL TIMESTAMP a default of its own; DATETIME is the plain one there
+DDL = {"default": _TABLES.format(ts="TIMESTAMP"), "mysql": _TABLES.format(ts="DATETIME")}
 SPY = {"X-Spy": "spy-user"}
 SECTIONS: dict[str, Any] = {
     "auth": {"enabled": True, "identity_cache": "0s", **FAST_ARGON2,
@@ -211,6 +199,18 @@ async def spy_middleware(request: web.Request, handler: Any) -> web.StreamRespon
     return response
 
 
+def _returns(hook: str, result: Callable[[Spy], Any], **options: bool) -> Any:
+    """A ``(config, runtime)`` hook of the spy that records its call and returns
+    ``result(spy)``."""
+
+    def implementation(self: Spy, config: Config, runtime: Runtime) -> Any:
+        self._saw(hook, config=config, runtime=runtime)
+        return result(self)
+
+    implementation.__name__ = hook
+    return hookimpl(**options)(implementation)
+
+
 class Spy:
     """Implements every hook, with every argument of its spec."""
 
@@ -256,40 +256,13 @@ class Spy:
         self._saw("swain_prepare_schema", schema=schema, config=config, runtime=runtime)
         schema.tables["hidden_t"].hidden = True
 
-    @hookimpl
-    def swain_auth_providers(self, config: Config, runtime: Runtime) -> list[Any]:
-        self._saw("swain_auth_providers", config=config, runtime=runtime)
-        return [SpyProvider()]
-
-    @hookimpl
-    def swain_authorizers(self, config: Config, runtime: Runtime) -> list[Any]:
-        self._saw("swain_authorizers", config=config, runtime=runtime)
-        return [NoDeletes()]
-
-    @hookimpl
-    def swain_row_policies(self, config: Config, runtime: Runtime) -> list[Any]:
-        self._saw("swain_row_policies", config=config, runtime=runtime)
-        return [LowLevels()]
-
-    @hookimpl
-    def swain_write_preparers(self, config: Config, runtime: Runtime) -> list[Any]:
-        self._saw("swain_write_preparers", config=config, runtime=runtime)
-        return [Stamp()]
-
-    @hookimpl
-    def swain_routes(self, config: Config, runtime: Runtime) -> list[Any]:
-        self._saw("swain_routes", config=config, runtime=runtime)
-        return [web.get("/spy", spy_route)]
-
-    @hookimpl
-    def swain_middlewares(self, config: Config, runtime: Runtime) -> list[Any]:
-        self._saw("swain_middlewares", config=config, runtime=runtime)
-        return [spy_middleware]
-
-    @hookimpl
-    def swain_request_observers(self, config: Config, runtime: Runtime) -> list[Any]:
-        self._saw("swain_request_observers", config=config, runtime=runtime)
-        return [self.observer]
+    swain_auth_providers = _returns("swain_auth_providers", lambda spy: [SpyProvider()])
+    swain_authorizers = _returns("swain_authorizers", lambda spy: [NoDeletes()])
+    swain_row_policies = _returns("swain_row_policies", lambda spy: [LowLevels()])
+    swain_write_preparers = _returns("swain_write_preparers", lambda spy: [Stamp()])
+    swain_routes = _returns("swain_routes", lambda spy: [web.get("/spy", spy_route)])
+    swain_middlewares = _returns("swain_middlewares", lambda spy: [spy_middleware])
+    swain_request_observers = _returns("swain_request_observers", lambda spy: [spy.observer])
 
     @hookimpl
     def swain_cleanup_ctx(self, config: Config, runtime: Runtime) -> list[Any]:
@@ -315,31 +288,16 @@ class Spy:
             return web.json_response({"teapot": str(exception)}, status=418)
         return None
 
-    @hookimpl
-    def swain_filter_operators(self, config: Config, runtime: Runtime) -> Mapping[str, Any]:
-        self._saw("swain_filter_operators", config=config, runtime=runtime)
-        return {"spy_even": Even()}
-
-    @hookimpl
-    def swain_aggregate_functions(self, config: Config, runtime: Runtime) -> Mapping[str, Any]:
-        self._saw("swain_aggregate_functions", config=config, runtime=runtime)
-        return {"SPY_DOUBLE": Doubled()}
-
+    swain_filter_operators = _returns("swain_filter_operators",
+                                      lambda spy: {"spy_even": Even()})
+    swain_aggregate_functions = _returns("swain_aggregate_functions",
+                                         lambda spy: {"SPY_DOUBLE": Doubled()})
     # tryfirst: the spy's hasher must hash new passwords, ahead of argon2
-    @hookimpl(tryfirst=True)
-    def swain_password_hashers(self, config: Config, runtime: Runtime) -> list[Any]:
-        self._saw("swain_password_hashers", config=config, runtime=runtime)
-        return [self.hasher]
-
-    @hookimpl
-    def swain_email_transports(self, config: Config, runtime: Runtime) -> Mapping[str, Any]:
-        self._saw("swain_email_transports", config=config, runtime=runtime)
-        return {"spy": self.outbox}
-
-    @hookimpl
-    def swain_audit_sinks(self, config: Config, runtime: Runtime) -> list[Any]:
-        self._saw("swain_audit_sinks", config=config, runtime=runtime)
-        return [self.sink]
+    swain_password_hashers = _returns("swain_password_hashers", lambda spy: [spy.hasher],
+                                      tryfirst=True)
+    swain_email_transports = _returns("swain_email_transports",
+                                      lambda spy: {"spy": spy.outbox})
+    swain_audit_sinks = _returns("swain_audit_sinks", lambda spy: [spy.sink])
 
     @hookimpl
     def swain_spec_contributions(self, spec: Any, schema: Any, config: Config,
@@ -349,10 +307,7 @@ class Spy:
         spec.path(path="/spy", operations={"get": {
             "operationId": "spySays", "responses": {"200": {"description": "a greeting"}}}})
 
-    @hookimpl
-    def swain_social_providers(self, config: Config, runtime: Runtime) -> list[Any]:
-        self._saw("swain_social_providers", config=config, runtime=runtime)
-        return [SpyLogin()]
+    swain_social_providers = _returns("swain_social_providers", lambda spy: [SpyLogin()])
 
 
 # -- the app it runs in ------------------------------------------------------------------------

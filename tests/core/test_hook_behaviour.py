@@ -36,6 +36,7 @@ from swain.core import (
     Config,
     EmailMessage,
     Forbidden,
+    HashInfo,
     Identity,
     Predicate,
     Runtime,
@@ -131,14 +132,19 @@ class Doubled:
 
 
 class SpyHasher:
-    def identifies(self, encoded: str) -> bool:
-        return encoded.startswith("spy$")
+    name = "spy"
+
+    def inspect(self, encoded: str) -> HashInfo | None:
+        return HashInfo("spy") if encoded.startswith("spy$") else None
 
     def hash(self, password: str) -> str:
         return "spy$" + password[::-1]
 
     def verify(self, encoded: str, password: str) -> bool:
         return encoded == self.hash(password)
+
+    def needs_rehash(self, encoded: str) -> bool:
+        return False
 
 
 class Outbox:

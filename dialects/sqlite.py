@@ -98,8 +98,9 @@ class SQLiteDialect(Dialect):
 
     @classmethod
     def create_test_database(cls, name: str, directory: Path) -> URL:
-        # the file appears on first connection; the kit removes the folder
-        return URL.create("sqlite", database=str(directory / f"{name}.db"))
+        # one database per folder; the file appears on first connection and the kit
+        # removes the folder
+        return URL.create("sqlite", database=str(directory / "test.db"))
 
     @property
     def path(self) -> str:

@@ -1,27 +1,28 @@
 """Work on the operator's own database: test a connection, sync its schema,
 plan and apply tenant columns, read and write roles and permissions.
 
-Everything goes through swain's own pieces: the stage's dialect
-(``load_dialect``), introspection, the plugins' ``swain_prepare_schema``, the
-tenancy planner of the ``rls`` plugin and the RBAC store of the ``rbac``
-plugin.  Nothing here writes SQL of its own.
+Everything goes through swain's own pieces: the stage's runtime
+(``open_runtime``: the dialect, introspection, the plugins'
+``swain_prepare_schema``), the tenancy planner of the ``rls`` plugin and the
+RBAC statements of the ``rbac`` plugin over the mapping store.  Nothing here
+writes SQL of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from swain.core import ConfigError, Dialect, EmailMessage, Schema
-from swain.core.catalog import Catalog
+from swain.core import ConfigError, Dialect, EmailMessage, Runtime, Schema, open_runtime
 from swain.core.plugins import load_dialect
 from swain.core.schema import diff
 from swain.plugins.auth.smtp import SmtpTransport
-from swain.plugins.rbac import Store as RbacStore
-from swain.plugins.rbac import parse_cards
+from swain.plugins.mapping import Store
+from swain.plugins.rbac import Grants, command_event, rbac_cards
 from swain.plugins.rls import TenantScope, migrate
 
 from . import projects
@@ -103,23 +104,22 @@ async def test_connection(c: Console, found: Project, row: ConnectionRow) -> Tes
 
 
 async def introspect(built: Built) -> Schema:
-    """The live schema, through the stage's dialect."""
-    dialect = dialect_for(built)
-    await dialect.probe()  # the driver's own reason for a failure, and the server version
-    return await dialect.introspect()
+    """The live schema, through the stage's runtime (the driver's own reason for a
+    failure first)."""
+    try:
+        async with open_runtime(built.config, built.pm, prepare=False, probe=True) as runtime:
+            return runtime.schema
+    except ConfigError as exc:
+        raise field_error(exc, "dialect") from None
 
 
 def prepare(built: Built, schema: Schema) -> Schema:
     """What the API would serve: excluded tables hidden, every plugin's
     ``swain_prepare_schema`` run (mapping and tenancy checks included)."""
-    excluded = set(built.config.api.exclude_tables)
-    for table in schema.tables.values():
-        table.hidden = table.key in excluded or table.name in excluded
     try:
-        built.pm.hook.swain_prepare_schema(schema=schema, config=built.config)
+        return Runtime.create(built.config, built.pm).prepare(schema).schema
     except ConfigError as exc:
         raise field_error(exc) from None
-    return schema
 
 
 @dataclass
@@ -225,29 +225,35 @@ async def tenancy_apply(c: Console, found: Project, row: ConnectionRow, digest: 
 
 
 @contextlib.asynccontextmanager
-async def rbac_store(c: Console, found: Project, row: ConnectionRow) -> AsyncIterator[RbacStore]:
-    """The RBAC store of the ``rbac`` plugin on the stage's database and mapped tables."""
+async def rbac_store(c: Console, found: Project, row: ConnectionRow
+                     ) -> AsyncIterator[tuple[Grants, Runtime]]:
+    """The ``rbac`` plugin's statements on the stage's database and mapped tables."""
     built = await projects.build(c, found, row)
     try:
-        cards = parse_cards(built.config)
+        cards = rbac_cards(built.config)
     except ConfigError as exc:
         raise FieldError({"mapping": f"{exc}; map the four RBAC cards in step 5 first"}) from None
-    schema = await introspect(built)
-    dialect = dialect_for(built)
-    await dialect.open()
     try:
-        yield RbacStore(dialect, Catalog(schema), cards)
-    finally:
-        await dialect.close()
+        async with open_runtime(built.config, built.pm, prepare=False, probe=True) as runtime:
+            yield Grants(Store(runtime, cards)), runtime
+    except ConfigError as exc:
+        raise field_error(exc, "dialect") from None
 
 
 async def with_rbac(c: Console, found: Project, row: ConnectionRow,
-                    work: Callable[[RbacStore], Awaitable[T]]) -> T:
-    async with rbac_store(c, found, row) as store:
+                    work: Callable[[Grants], Awaitable[T]], action: str | None = None) -> T:
+    """Run ``work`` on the roles and permissions; with an ``action``, record it in the
+    project's audit sinks once done (an administrative change made in the console)."""
+    async with rbac_store(c, found, row) as (store, runtime):
         try:
-            return await work(store)
+            result = await work(store)
         except (ConfigError, ValueError) as exc:
             raise FieldError({"rbac": str(exc)}) from None
+        if action is not None:
+            event = command_event(f"rbac.{action}", {"project": found.name, "stage": row.stage})
+            await runtime.audit([dataclasses.replace(event, actor="console",
+                                                     provider="console")])
+        return result
 
 
 # -- email -------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ async def document(c: Console, found: Project, row: ConnectionRow,
     overrides = {"api.public_url": public_url} if public_url else None
     built = await projects.build(c, found, row, overrides)
     try:
-        runtime = Runtime.build(built.config, built.pm, database.dialect_for(built))
+        runtime = Runtime.build(built.config, built.pm)
         runtime.catalog = runtime.prepare(Schema.from_json(latest[1].schema))
         return build_document(runtime, served=False)
     except ConfigError as exc:

@@ -15,7 +15,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from swain.core import ApiError, RateLimited
-from swain.plugins.auth.mapping import CARDS
+from swain.plugins.mapping import CARDS
 
 from . import database, deploy, diagram, documents, forms, projects, security, steps, suggest
 from .context import CONSOLE, PRE, SESSION, TOKEN, Console

@@ -16,11 +16,12 @@ from typing import Any
 
 from swain.core import ConfigError, Schema
 from swain.core.config import env_name
-from swain.core.plugins import collect
-from swain.plugins.auth import mapping, social
+from swain.core.plugins import dialect_class
+from swain.plugins import mapping
+from swain.plugins.auth import social
 from swain.plugins.auth.password_reset import check_link_settings
 from swain.plugins.auth.tokens import TokenSigner
-from swain.plugins.rbac import ACTIONS, check_permission
+from swain.plugins.rbac import ACTIONS, check_permission, rbac_cards
 from swain.plugins.rls import TenantScope
 
 from . import database, forms, projects, settings
@@ -212,7 +213,7 @@ def missing_ddl(found: Project, schema: Schema, dialect: str) -> tuple[list[str]
                not in schema.tables]
     if not missing:
         return [], ""
-    return missing, mapping.scaffold_ddl(mapped, missing, dialect)
+    return missing, mapping.scaffold_ddl(mapped, missing, dialect_class(dialect).compiler())
 
 
 # -- 6 social ---------------------------------------------------------------------------------------------
@@ -262,7 +263,7 @@ async def save_rbac_enabled(c: Console, found: Project, form: Form) -> None:
     built = await projects.build(c, found, None, overrides)
     if enabled:
         try:
-            collect(built.pm, "swain_authorizers", config=built.config)
+            rbac_cards(built.config)
         except ConfigError as exc:
             raise FieldError({"rbac.enabled": f"{exc}; map the role, permission, "
                                               "role_permission and user_role cards first"}) from None
@@ -336,7 +337,7 @@ async def rbac_action(c: Console, found: Project, row: ConnectionRow, form: Form
             return "seeded admin (*), manager and member (*.read)"
         raise FieldError({"action": f"unknown action {action!r}"}, 400)
 
-    return await database.with_rbac(c, found, row, work)
+    return await database.with_rbac(c, found, row, work, action=action or "change")
 
 
 # -- 8 deploy ---------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from swain.core import Schema, Table
-from swain.plugins.auth.mapping import CARDS
+from swain.plugins.mapping import CARDS
 
 SYNONYMS: dict[str, tuple[str, ...]] = {
     "email": ("emailaddress", "mail", "useremail", "login"),

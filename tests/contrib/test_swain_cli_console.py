@@ -1,4 +1,4 @@
-"""swain_cli against a swain console (SPEC §13): ``auth login`` signs in with a
+"""swain_cli against a swain console: ``auth login`` signs in with a
 username and password, ``interactive`` lists the user's projects and
 connections from the console as its walkthrough shows, and ``gen
 --swain-project-id --swain-connection-id`` generates an SDK from the project's

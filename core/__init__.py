@@ -17,6 +17,7 @@ from .errors import (
     Conflict,
     Detail,
     Forbidden,
+    MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
     RateLimited,
@@ -27,7 +28,7 @@ from .errors import (
 )
 from .gateway import ListQuery, Page, TableGateway
 from .keys import IDENTITY, REQUEST_ID, RUNTIME
-from .middleware import public
+from .middleware import credential, public
 from .plugins import hookimpl
 from .protocols import (
     Action,
@@ -57,11 +58,12 @@ __all__ = [
     "IDENTITY", "REQUEST_ID", "RUNTIME", "Action", "ApiError", "AuditEvent", "AuditSink",
     "AuthProvider", "Authorizer", "BadRequest", "Column", "Config", "ConfigError", "Conflict",
     "DBConnection", "Detail", "Dialect", "EmailMessage", "EmailTransport", "ExecResult",
-    "Forbidden", "ForeignKey", "HashInfo", "Identity", "ListQuery", "NotFound", "Page",
+    "Forbidden", "ForeignKey", "HashInfo", "Identity", "ListQuery", "MethodNotAllowed", "NotFound",
+    "Page",
     "PasswordHasher", "PasswordVerifier", "PayloadTooLarge", "PoolStats", "Predicate",
     "RateLimited", "Relationship", "RequestObserver", "RowPolicy", "Runtime", "Schema",
     "ServiceKey", "ServiceUnavailable", "Services", "Setting", "Table", "TableGateway",
-    "Unauthorized", "ValidationFailed", "WritePreparer", "audit_event", "create_app",
+    "Unauthorized", "ValidationFailed", "WritePreparer", "audit_event", "create_app", "credential",
     "filter_predicate", "hookimpl", "invalid", "json_response", "load_config", "open_runtime",
     "parse_payload", "public", "read_json", "resolve_table", "table_routes",
 ]

@@ -3,16 +3,21 @@
 A catalog is immutable once built; a reload builds a new one and swaps it in
 atomically, so requests in flight finish on the catalog they started with.
 Compiled SQL is cached here, keyed by the request's shape, and dies with the
-catalog.
+catalog.  The caches are bounded in (estimated) bytes and drop the least
+recently used shapes first, so no stream of distinct shapes can grow a
+worker's memory without limit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from .schema import Schema, Table
 
@@ -27,30 +32,90 @@ _SA_TYPES: dict[str, Callable[[], Any]] = {
 RESERVED_NAMES = frozenset({"auth", "swagger", "openapi.json", "openapi.yaml", "tables", "_swain",
                             "health", "ready", "metrics", ".well-known"})
 
-_CACHE_LIMIT = 4096
+#: default budget of each cache of a catalog (compiled statements, clauses), in bytes
+CACHE_BYTES = 16 * 1024 * 1024
+#: rough bytes an SQLAlchemy clause element costs (objects, dicts, annotations)
+_ELEMENT_BYTES = 400
 
 T = TypeVar("T")
 
 
 @dataclass
 class Compiled:
-    """SQL compiled once for a request shape; ``columns`` are the output columns."""
+    """SQL compiled once for a request shape; ``columns`` are the output columns.
+
+    A statement with value lists of open length (``in`` filters) keeps its
+    compiler as ``expander``: the SQL then has one placeholder per list, and
+    :meth:`render` writes one parameter per value for each execution, so a
+    list's length never makes a new shape.
+    """
 
     sql: str
     params: list[str]
     columns: list[Any] = field(default_factory=list)
     extra: Any = None
+    expander: SQLCompiler | None = None
+
+    def render(self, params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The SQL and parameters to run for ``params``."""
+        if self.expander is None:
+            return self.sql, dict(params)
+        state = self.expander.construct_expanded_state(dict(params), escape_names=False)
+        return state.statement, dict(state.parameters)
+
+    @property
+    def weight(self) -> int:
+        """Estimated bytes held by this entry."""
+        size = 256 + 2 * len(self.sql) + 80 * len(self.params)
+        if self.expander is not None:  # the compiler keeps its statement tree
+            size += 4 * len(self.sql)
+        return size
+
+
+class BoundedCache(Generic[T]):
+    """Least-recently-used entries within a budget of estimated bytes."""
+
+    def __init__(self, budget: int, weigh: Callable[[T], int]) -> None:
+        self.budget = budget
+        self.weigh = weigh
+        self.used = 0
+        self._entries: OrderedDict[Hashable, tuple[T, int]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: Hashable, build: Callable[[], T]) -> T:
+        """``build()``'s value for ``key``, built on first use."""
+        found = self._entries.get(key)
+        if found is not None:
+            self._entries.move_to_end(key)
+            return found[0]
+        value = build()
+        weight = self.weigh(value)
+        if weight > self.budget:
+            return value  # larger than the whole cache: used once, never kept
+        self._entries[key] = (value, weight)
+        self.used += weight
+        while self.used > self.budget:
+            _, (_, dropped) = self._entries.popitem(last=False)
+            self.used -= dropped
+        return value
+
+
+def clause_weight(clause: Any) -> int:
+    """Estimated bytes of a clause: its elements, counted once when it is built."""
+    return _ELEMENT_BYTES * sum(1 for _ in visitors.iterate(clause))
 
 
 class Catalog:
-    def __init__(self, schema: Schema) -> None:
+    def __init__(self, schema: Schema, cache_bytes: int = CACHE_BYTES) -> None:
         self.schema = schema
         self.metadata = sa.MetaData()
         self.sa_tables: dict[str, sa.Table] = {}
         for table in schema.tables.values():
             self.sa_tables[table.key] = self._sa_table(table)
-        self._compiled: dict[Hashable, Compiled] = {}
-        self._clauses: dict[Hashable, Any] = {}
+        self._compiled: BoundedCache[Compiled] = BoundedCache(cache_bytes, lambda c: c.weight)
+        self._clauses: BoundedCache[Any] = BoundedCache(cache_bytes, clause_weight)
 
     def _sa_table(self, table: Table) -> sa.Table:
         columns = []
@@ -84,21 +149,17 @@ class Catalog:
 
     def clause(self, key: Hashable, build: Callable[[], Any]) -> Any:
         """A clause built once per shape: building clauses costs more than the query."""
-        return _remembered(self._clauses, key, build)
+        return self._clauses.get(key, build)
 
     def compiled(self, key: Hashable, build: Callable[[], Compiled]) -> Compiled:
         """SQL compiled once per request shape."""
-        return _remembered(self._compiled, key, build)
+        return self._compiled.get(key, build)
+
+    @property
+    def cache_bytes(self) -> int:
+        """Estimated bytes held by the caches (compiled statements and clauses)."""
+        return self._compiled.used + self._clauses.used
 
     def reserved_collisions(self) -> list[str]:
         return sorted(t.key for t in self.schema.visible_tables if t.key.lower() in RESERVED_NAMES)
 
-
-def _remembered(cache: dict[Hashable, T], key: Hashable, build: Callable[[], T]) -> T:
-    """``cache[key]``, built on first use; the cache is emptied when it is full."""
-    found = cache.get(key)
-    if found is None:
-        if len(cache) >= _CACHE_LIMIT:
-            cache.clear()
-        found = cache[key] = build()
-    return found

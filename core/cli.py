@@ -58,7 +58,8 @@ url = "sqlite:///__FILE__.db"
 # schemas = ["public"]          # which schemas to expose
 # pool_size = 10
 # connect_timeout = "5s"
-# statement_timeout = "30s"
+# query_timeout = "10s"         # past it (the wait for a connection included): 503
+# statement_timeout = "9s"      # server-side; at most query_timeout
 # prepared_statements = true    # turn off behind PgBouncer
 
 [api]
@@ -67,6 +68,7 @@ url = "sqlite:///__FILE__.db"
 default_page_size = 25
 max_page_size = 1000
 # max_body_size = "1mb"
+# allow_explicit_keys = false   # clients writing keys a PostgreSQL sequence generates
 sql_preview = ["development"]   # stages where /filter/query returns its SQL
 
 [auth]

@@ -89,8 +89,14 @@ CONNECTION_SETTINGS: dict[str, Setting] = {
     "password": Setting("str", None, secret=True),
     "schemas": Setting("list", []),
     "pool_size": Setting("int", 10, minimum=1),
-    "connect_timeout": Setting("duration", 5.0, minimum=0.1),
-    "statement_timeout": Setting("duration", 30.0, minimum=0),
+    "connect_timeout": Setting("duration", 5.0, minimum=0.1,
+                               doc="opening one new connection"),
+    "query_timeout": Setting("duration", 10.0, minimum=0.1,
+                             doc="client-side bound on one statement, including the wait for "
+                                 "a pooled connection; beyond it the answer is 503"),
+    "statement_timeout": Setting("duration", None, minimum=0,
+                                 doc="server-side bound on one statement (default: query_timeout "
+                                     "less a second, so the database cancels it first)"),
     "prepared_statements": Setting("bool", True, doc="turn off behind PgBouncer"),
 }
 
@@ -112,6 +118,8 @@ CORE_SECTIONS: dict[str, dict[str, Setting]] = {
                                                              "and Authorization"),
         "cors_max_age": Setting("duration", 600.0, minimum=0,
                                 doc="how long a browser may cache a preflight answer"),
+        "allow_explicit_keys": Setting("bool", False,
+                                       doc="let clients write keys the database generates"),
     },
     "auth": {
         "enabled": Setting("bool", True),
@@ -126,6 +134,11 @@ CORE_SECTIONS: dict[str, dict[str, Setting]] = {
         "port": Setting("int", 8000, minimum=0),
         "workers": Setting("int", 1, minimum=1),
         "shutdown_timeout": Setting("duration", 30.0, minimum=0),
+        "header_timeout": Setting("duration", 10.0, minimum=0.1,
+                                  doc="for a request's headers to arrive (from the connection's "
+                                      "start or its previous answer); also the idle keep-alive"),
+        "body_timeout": Setting("duration", 30.0, minimum=0.1,
+                                doc="for a request's body to arrive once its headers have"),
         "admin_addresses": Setting("list", ["127.0.0.1", "::1"]),
     },
     "logging": {
@@ -140,6 +153,10 @@ CORE_SECTIONS: dict[str, dict[str, Setting]] = {
         "max_depth": Setting("int", 8, minimum=1, doc="nesting of filter groups and relationships"),
         "max_expressions": Setting("int", 200, minimum=1, doc="expressions in one filter"),
         "max_in_size": Setting("int", 1000, minimum=1, doc="values in one in/nin list"),
+        "max_parameters": Setting("int", 20_000, minimum=1,
+                                  doc="values one filter may bind (every in-list item counts)"),
+        "cache_size": Setting("size", 16 * 1024 * 1024, minimum=64 * 1024,
+                              doc="bytes each per-schema cache of compiled SQL may hold"),
     },
 }
 
@@ -184,6 +201,7 @@ class Connection:
     prepared_statements: bool
     #: the project file's folder: file databases named by a relative path live there
     base_dir: Path = field(default_factory=Path.cwd)
+    query_timeout: float = 10.0
 
     @property
     def safe_url(self) -> str:
@@ -628,10 +646,19 @@ def _connection(stage: str, section: Section, base_dir: Path) -> Connection:
         if not database.is_absolute():
             database = base_dir / database
         url = url.set(database=str(database))
+    query_timeout = float(section.query_timeout)
+    statement_timeout = section.statement_timeout
+    if statement_timeout is None:
+        statement_timeout = max(query_timeout - 1.0, query_timeout * 0.8)
+    elif statement_timeout > query_timeout or statement_timeout == 0:
+        raise ConfigError(f"{path}.statement_timeout: {statement_timeout:g}s lets the database "
+                          f"run a statement longer than query_timeout ({query_timeout:g}s), after "
+                          "which the API gives up on it; raise query_timeout as well")
     return Connection(stage=stage, url=url, dialect=dialect, schemas=list(section.schemas),
                       pool_size=section.pool_size, connect_timeout=section.connect_timeout,
-                      statement_timeout=section.statement_timeout,
-                      prepared_statements=section.prepared_statements, base_dir=base_dir)
+                      statement_timeout=float(statement_timeout),
+                      prepared_statements=section.prepared_statements, base_dir=base_dir,
+                      query_timeout=query_timeout)
 
 
 # -- display ------------------------------------------------------------------------

@@ -9,6 +9,7 @@ the ``swain.dialects`` entry-point group (or the ``swain_get_dialect`` hook).
 from __future__ import annotations
 
 import abc
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -23,8 +24,10 @@ from sqlalchemy.engine import URL
 from sqlalchemy.engine import Dialect as SADialect
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
+from sqlalchemy.sql.compiler import SQLCompiler
 
-from .errors import ApiError, ConfigError
+from .catalog import Compiled
+from .errors import ApiError, ConfigError, ServiceUnavailable, ValidationFailed
 from .introspect import integer_bounds, introspect, kind_of
 from .schema import Column, Schema, Table
 
@@ -55,6 +58,56 @@ def run_on_server(server: URL, statement: str) -> None:
             conn.exec_driver_sql(statement)
     finally:
         engine.dispose()
+
+
+def unanswered(seconds: float) -> ServiceUnavailable:
+    """What a request gets when the database did not answer in time (503)."""
+    return ServiceUnavailable(f"the database did not answer within {seconds:g}s; try again "
+                              "shortly")
+
+
+class Deadlines:
+    """Client-side time limits of one checkout, for backends to enforce.
+
+    The first operation must have answered ``seconds`` after the checkout
+    started (so waiting for a pooled connection counts), each later one within
+    ``seconds`` of its own start: a database that stops answering costs a
+    request at most ``seconds`` per statement, whatever the pool is doing.
+    """
+
+    __slots__ = ("_first", "seconds")
+
+    def __init__(self, seconds: float, started: float) -> None:
+        self.seconds = seconds
+        self._first: float | None = started + seconds
+
+    def next(self, now: float) -> float:
+        """The loop time by which the operation starting now must have answered."""
+        first, self._first = self._first, None
+        return first if first is not None else now + self.seconds
+
+
+def too_many_parameters() -> ValidationFailed:
+    """What a backend answers when a statement carries more parameters than it
+    accepts: the request is too big (422); the database is fine."""
+    return ValidationFailed("the request binds more values than the database accepts in one "
+                            "statement; send fewer values")
+
+
+class EachValue(sa.types.TypeDecorator[Any]):
+    """The type of an expanding value list whose values are each wrapped in an
+    expression (SQLAlchemy writes the wrapper around every value it expands)."""
+
+    impl = sa.types.NullType
+    cache_ok = False
+
+    def __init__(self, wrap: Callable[[Any], Any], value_type: Any) -> None:
+        super().__init__()
+        self.wrap = wrap
+        self.impl = value_type  # the values bind (and cast) as the column's type
+
+    def bind_expression(self, bindvalue: Any) -> Any:
+        return self.wrap(bindvalue)
 
 
 @dataclass(frozen=True)
@@ -125,6 +178,40 @@ class DBConnection(abc.ABC):
         await self.execute(f"ROLLBACK TO SAVEPOINT {name}")
 
 
+class TimedConnection(DBConnection):
+    """A connection whose every round trip must answer by its :class:`Deadlines`;
+    past one, :meth:`abandon` deals with the operation still under way and the
+    request gets a 503.  ``conn`` is the driver's connection (its ``commit`` and
+    ``rollback`` are coroutines)."""
+
+    def __init__(self, conn: Any, deadlines: Deadlines) -> None:
+        self.conn = conn
+        self.deadlines = deadlines
+
+    @abc.abstractmethod
+    async def abandon(self) -> None:
+        """Stop, or throw away, the connection's unanswered operation."""
+
+    @asynccontextmanager
+    async def answer(self) -> AsyncIterator[None]:
+        """One round trip, within its deadline."""
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout_at(self.deadlines.next(loop.time())):
+                yield
+        except TimeoutError:
+            await self.abandon()
+            raise unanswered(self.deadlines.seconds) from None
+
+    async def commit(self) -> None:
+        async with self.answer():
+            await self.conn.commit()
+
+    async def rollback(self) -> None:
+        async with self.answer():
+            await self.conn.rollback()
+
+
 class Dialect(abc.ABC):
     """A database backend.  Subclasses set the flags and implement the I/O."""
 
@@ -146,6 +233,12 @@ class Dialect(abc.ABC):
     #: not only the one named, and its row count cannot tell an ignored row from a
     #: written one (MySQL's ``ON DUPLICATE KEY``): callers look for clashes first
     upsert_matches_any_key: ClassVar[bool] = False
+    #: whether a generated key's sequence moves past a value written explicitly
+    #: (SQLite, MySQL); where it does not, such values are refused by default
+    sequences_follow_explicit_keys: ClassVar[bool] = False
+    #: the most bound parameters one statement may carry, or ``None`` for no limit
+    #: (filters are refused with a 422 well below it)
+    max_parameters: int | None = None
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
@@ -245,6 +338,31 @@ class Dialect(abc.ABC):
                                      compile_kwargs={"render_postcompile": True})
         return str(compiled), list(compiled.params)
 
+    def compiled(self, statement: sa.ClauseElement, columns: Sequence[Any] = (),
+                 extra: Any = None) -> Compiled:
+        """Compile once, leaving value lists of open length (expanding parameters)
+        to be written per execution by :meth:`Compiled.render`."""
+        compiler = statement.compile(dialect=self.sa_dialect)
+        assert isinstance(compiler, SQLCompiler)
+        expander = compiler if compiler.post_compile_params or \
+            compiler.literal_execute_params else None
+        return Compiled(compiler.string, list(compiler.params), list(columns), extra, expander)
+
+    def in_list(self, column: sa.ColumnElement[Any], values: list[Any], spec: Column,
+                each: Callable[[Any], Any], negate: bool,
+                bind: Callable[[Any], sa.BindParameter[Any]]) -> sa.ColumnElement[bool]:
+        """``column [NOT] IN values`` (already encoded), bound as *one* parameter
+        (``bind(value)`` makes it), so the statement is the same whatever the list's
+        length; ``each`` puts one value in the form it is compared in.  Here the list
+        is expanded into a parameter per value when the statement runs (see
+        :meth:`compiled`); backends that can bind a whole list (an array, a JSON
+        document) override this."""
+        name = bind(values).key
+        probe: sa.BindParameter[Any] = sa.bindparam(name, expanding=True)
+        bound = probe if each(probe) is probe else \
+            sa.bindparam(name, expanding=True, type_=EachValue(each, column.type))
+        return column.not_in(bound) if negate else column.in_(bound)
+
     def order_by(self, column: sa.ColumnElement[Any], descending: bool,
                  nulls: str | None) -> list[Any]:
         """ORDER BY terms for one column; ``nulls`` is ``first``, ``last`` or ``None``."""
@@ -326,6 +444,17 @@ class Dialect(abc.ABC):
     @abc.abstractmethod
     def classify_error(self, exc: BaseException) -> ApiError | None:
         """Map a driver exception onto the error envelope (409/422/503), or ``None``."""
+
+    def describe_error(self, exc: BaseException) -> str | None:
+        """A one-line description of a driver exception fit for the log: its kind,
+        code and the names it concerns (constraint, table, column), never the values
+        its message may quote (a failing row, a duplicate email, a password hash).
+        ``None`` for an exception that is not the driver's.  Backends refine this;
+        by default only the exception's class is told."""
+        module = type(exc).__module__
+        if module.startswith(("builtins", "swain.", "asyncio", "aiohttp")):
+            return None
+        return f"{type(exc).__name__} (details withheld: they may hold row values)"
 
     # -- introspection -------------------------------------------------------------
 

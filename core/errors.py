@@ -65,8 +65,18 @@ class Conflict(ApiError):
     status, code = 409, "conflict"
 
 
+class RequestTimeout(ApiError):
+    """The client did not send its request (the body) in time."""
+
+    status, code = 408, "request_timeout"
+
+
 class PayloadTooLarge(ApiError):
     status, code = 413, "payload_too_large"
+
+
+class UnsupportedMediaType(ApiError):
+    status, code = 415, "unsupported_media_type"
 
 
 class ValidationFailed(ApiError):
@@ -75,6 +85,13 @@ class ValidationFailed(ApiError):
 
 class RateLimited(ApiError):
     status, code = 429, "rate_limited"
+
+
+class ClientClosedRequest(ApiError):
+    """The client went away before its request was read: nobody gets the answer, and
+    it is no server error (logged at debug as status 499)."""
+
+    status, code = 499, "client_closed_request"
 
 
 class ServiceUnavailable(ApiError):

@@ -36,6 +36,11 @@ if TYPE_CHECKING:
 # -- limits --------------------------------------------------------------------
 
 
+#: bound parameters kept free for what the API adds to a filter's statement (row
+#: policies, paging, the keys of included rows)
+PARAMETER_HEADROOM = 5000
+
+
 @dataclass(frozen=True)
 class Limits:
     """How large a filter may be (``[query]`` in ``swain.toml``)."""
@@ -43,13 +48,25 @@ class Limits:
     max_depth: int = 8
     max_expressions: int = 200
     max_in_size: int = 1000
+    #: values one payload may bind (every ``in`` item counts); below every backend's limit
+    max_parameters: int = 20_000
+    #: the setting that sets ``max_parameters``, or the database limit that lowered it
+    parameters_source: str = "query.max_parameters"
 
     @classmethod
-    def from_config(cls, config: Any) -> Limits:
+    def from_config(cls, config: Any, database_limit: int | None = None) -> Limits:
+        """The ``[query]`` limits; ``database_limit`` (the dialect's most bound
+        parameters per statement) lowers ``max_parameters`` when it must."""
         section = config.section("query")
+        max_parameters = section.get("max_parameters", cls.max_parameters)
+        source = "query.max_parameters"
+        if database_limit is not None and max_parameters > database_limit - PARAMETER_HEADROOM:
+            max_parameters = max(1, database_limit - PARAMETER_HEADROOM)
+            source = f"the database's limit of {database_limit} parameters per statement"
         return cls(max_depth=section.get("max_depth", cls.max_depth),
                    max_expressions=section.get("max_expressions", cls.max_expressions),
-                   max_in_size=section.get("max_in_size", cls.max_in_size))
+                   max_in_size=section.get("max_in_size", cls.max_in_size),
+                   max_parameters=max_parameters, parameters_source=source)
 
 
 # -- operators -------------------------------------------------------------------
@@ -146,6 +163,8 @@ class FilterRequest:
     #: top-level relationship expressions that embed or filter related rows
     relations: tuple[RelationFilter, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+    #: how many values the expressions bind (see ``Limits.max_parameters``)
+    parameters: int = 0
 
     @property
     def empty(self) -> bool:
@@ -156,14 +175,23 @@ class FilterRequest:
 
 
 class _Counter:
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, parameters: int = 0) -> None:
         self.limits = limits
         self.count = 0
+        #: values bound so far; checked before any SQL is built
+        self.parameters = parameters
 
     def add(self, path: str) -> None:
         self.count += 1
         if self.count > self.limits.max_expressions:
             raise invalid(path, f"too many expressions (at most {self.limits.max_expressions})")
+
+    def bind(self, path: str, values: int) -> None:
+        self.parameters += values
+        if self.parameters > self.limits.max_parameters:
+            raise invalid(path, f"too many values: a filter binds at most "
+                          f"{self.limits.max_parameters} (every item of an in list counts; "
+                          f"limit from {self.limits.parameters_source})")
 
 
 def _known_keys(raw: Mapping[str, Any], allowed: Sequence[str], path: str,
@@ -196,7 +224,8 @@ def parse(table: Table, payload: Any, schema_tables: Mapping[str, Table], limits
         sort=parse_sort(table, payload.get("sort"), _join(path, "sort")),
         fields=parse_fields(table, payload.get("fields"), _join(path, "fields")),
         distinct=distinct, aggregations=payload.get("aggregations"), relations=relations,
-        extra={k: payload[k] for k in extra_keys if k in payload})
+        extra={k: payload[k] for k in extra_keys if k in payload},
+        parameters=parser.counter.parameters)
 
 
 def _visible(table: Table, name: Any, path: str) -> Column:
@@ -251,11 +280,11 @@ def parse_sort(table: Table | None, raw: Any, path: str,
 
 class _Parser:
     def __init__(self, tables: Mapping[str, Table], limits: Limits,
-                 operators: Mapping[str, Any]) -> None:
+                 operators: Mapping[str, Any], parameters: int = 0) -> None:
         self.tables = tables
         self.limits = limits
         self.operators = operators
-        self.counter = _Counter(limits)
+        self.counter = _Counter(limits, parameters)
 
     def expressions(self, table: Table, raw: Any, path: str, depth: int,
                     top: bool) -> tuple[Group, tuple[RelationFilter, ...]]:
@@ -315,8 +344,14 @@ class _Parser:
         operator = operator.lower()
         if "value" not in raw:
             raise invalid(f"{path}.value", "required")
+        value = raw["value"]
+        if operator in ("in", "nin", "between"):
+            # counted before the values are parsed: a huge list costs nothing to refuse
+            self.counter.bind(f"{path}.value", len(value) if isinstance(value, list) else 1)
+        elif operator != "isnull":
+            self.counter.bind(f"{path}.value", 1)
         return Condition(path, column, operator,
-                         self.value(column, operator, raw["value"], f"{path}.value"))
+                         self.value(column, operator, value, f"{path}.value"))
 
     def value(self, column: Column, operator: str, value: Any, path: str) -> Any:
         if operator in self.operators and operator not in OPERATORS_BY_KIND.get(column.kind, ()):
@@ -387,6 +422,20 @@ class _Parser:
             aggregations=raw.get("aggregations"), nested=nested)
 
 
+#: the longest name a client may give (an alias): every database accepts 63 characters
+MAX_NAME_LENGTH = 63
+
+
+def check_name(name: Any, path: str) -> None:
+    """A name a client chooses that becomes an SQL identifier (an alias): 1 to
+    :data:`MAX_NAME_LENGTH` characters, none of them a control character (a NUL
+    would cut the statement short)."""
+    if not isinstance(name, str) or not name or len(name) > MAX_NAME_LENGTH:
+        raise invalid(path, f"expected a name of 1 to {MAX_NAME_LENGTH} characters")
+    if any(ord(char) < 32 or ord(char) == 127 for char in name):
+        raise invalid(path, "control characters (such as NUL) are not allowed in a name")
+
+
 def check_like_pattern(pattern: str, path: str) -> None:
     """A LIKE pattern: ``%`` any run, ``_`` one character, ``\\`` escapes the next one."""
     escaped = False
@@ -446,10 +495,22 @@ class FilterCompiler:
         return sa.bindparam(name)
 
     def bind_value(self, column: Column, value: Any) -> Any:
-        bound = self.bind(self.encode(column, value))
+        return self.comparable_value(self.bind(self.encode(column, value)), column)
+
+    def comparable_value(self, bound: Any, column: Column, exact: bool = False) -> Any:
+        """A bound value in the form it is compared with ``column`` in."""
         if self.typed_params and column.kind == "decimal":
             return sa.cast(bound, sa.Numeric(38, 10))
-        return self.dialect.comparable(bound, column.kind)
+        value = self.dialect.comparable(bound, column.kind)
+        return self.dialect.exact_text(value) if exact else value
+
+    def in_list(self, col: Any, column: Column, values: Sequence[Any], exact: bool,
+                negate: bool) -> Any:
+        """``col [NOT] IN`` the values, bound as one list expanded per execution: the
+        statement's shape does not depend on how many values there are."""
+        return self.dialect.in_list(col, [self.encode(column, v) for v in values], column,
+                                    lambda b: self.comparable_value(b, column, exact), negate,
+                                    self.bind)
 
     async def gather_scopes(self, group: Group) -> None:
         """Authorize and fetch row policies for every table a tree reaches."""
@@ -507,11 +568,7 @@ class FilterCompiler:
                       "gte": col >= bound, "lt": col < bound, "lte": col <= bound}[op]
             return clause, key
         if op in ("in", "nin"):
-            bounds = [self.bind_value(spec, v) for v in value]
-            if exact:
-                bounds = [self.dialect.exact_text(b) for b in bounds]
-            clause = col.in_(bounds) if op == "in" else col.not_in(bounds)
-            return clause, (spec.name, op, len(bounds))
+            return self.in_list(col, spec, value, exact, op == "nin"), key
         if op == "between":
             low, high = (self.bind_value(spec, v) for v in value)
             return col.between(low, high), key
@@ -612,8 +669,10 @@ _AGGREGATION_KEYS = ("functions", "group_by", "having", "sort")
 
 
 def parse_aggregations(table: Table, raw: Any, path: str, functions: Mapping[str, Any],
-                       limits: Limits, *, grouping: bool = True) -> AggregationSpec:
-    """Check an ``aggregations`` object against ``table`` and the enabled functions."""
+                       limits: Limits, *, grouping: bool = True,
+                       parameters: int = 0) -> AggregationSpec:
+    """Check an ``aggregations`` object against ``table`` and the enabled functions;
+    ``parameters`` are the values the rest of the payload binds already."""
     if not functions:
         raise invalid(path, "no aggregate functions are enabled (the aggregations plugin is "
                       "disabled)")
@@ -657,8 +716,7 @@ def parse_aggregations(table: Table, raw: Any, path: str, functions: Mapping[str
         elif getattr(impl, "needs_field", True):
             raise invalid(f"{where}.field", f"{name} needs a field")
         alias = item.get("alias") or (f"{name.lower()}_{column.name}" if column else name.lower())
-        if not isinstance(alias, str) or not alias or len(alias) > 63:
-            raise invalid(f"{where}.alias", "expected a name of 1 to 63 characters")
+        check_name(alias, f"{where}.alias")
         if alias in names or alias == "aggregations":
             raise invalid(f"{where}.alias", f"{alias!r} is already used in this result")
         names.add(alias)
@@ -670,7 +728,7 @@ def parse_aggregations(table: Table, raw: Any, path: str, functions: Mapping[str
     having = None
     if raw.get("having") is not None:
         pseudo = Table(name=table.name, columns=list(outputs))
-        having, _ = _Parser({}, limits, {}).expressions(pseudo, raw["having"], f"{path}.having",
+        having, _ = _Parser({}, limits, {}, parameters).expressions(pseudo, raw["having"], f"{path}.having",
                                                         depth=0, top=False)
     sort = parse_sort(None, raw.get("sort"), f"{path}.sort", [c.name for c in outputs])
     return AggregationSpec(path, tuple(aggregates), group_by, having, sort, outputs)

@@ -26,7 +26,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from . import codec
+from . import codec, references
 from .catalog import Catalog, Compiled
 from .dialect import DBConnection
 from .errors import Conflict, Forbidden, NotFound, ServiceUnavailable, ValidationFailed, invalid
@@ -101,6 +101,9 @@ class TableGateway:
                                      "unreachable")
         self.catalog: Catalog = found
         self.dialect = runtime.dialect
+        #: whether clients may write keys the database generates (see check_values)
+        self.explicit_keys = runtime.config.api.allow_explicit_keys or \
+            self.dialect.sequences_follow_explicit_keys
         #: (sql, params) of every list statement run, for the SQL preview
         self.statements: list[tuple[str, dict[str, Any]]] = []
         #: audit events of writes in a caller's transaction, until it commits
@@ -138,6 +141,11 @@ class TableGateway:
     async def scope(self, table: Table, action: Action) -> list[Predicate]:
         """Authorize ``action`` and return the row policies' predicates for it."""
         await self.authorize(table, action)
+        return await self.policies(table, action)
+
+    async def policies(self, table: Table, action: Action) -> list[Predicate]:
+        """The row policies' predicates confining ``action`` on ``table`` (no
+        authorization: e.g. which rows a foreign key may point at)."""
         sa_table = self.catalog.sa_table(table)
         found = []
         for policy in self.runtime.row_policies:
@@ -227,43 +235,53 @@ class TableGateway:
                     count_stmt = sa.select(sa.func.count()).select_from(sa_table).where(*where)
             json_stmt = self.dialect.json_page(stmt, columns, count_stmt)
             if json_stmt is not None:
-                sql, names = self.dialect.compile(json_stmt)
-                return Compiled(sql, names, list(columns), extra=("json", None))
-            sql, names = self.dialect.compile(stmt)
-            count_sql = self.dialect.compile(count_stmt)[0] if count_stmt is not None else None
-            return Compiled(sql, names, list(columns), extra=("rows", count_sql))
+                return self.dialect.compiled(json_stmt, columns, extra=("json", None))
+            count = self.dialect.compiled(count_stmt) if count_stmt is not None else None
+            return self.dialect.compiled(stmt, columns, extra=("rows", count))
 
         compiled = self.catalog.compiled(key, build)
         if query.page is not None:
             params["_limit"] = query.page.size
             params["_offset"] = (query.page.number - 1) * query.page.size
-        self.statements.append((compiled.sql, params))
-        mode, count_sql = compiled.extra
+        mode, count_compiled = compiled.extra
+        sql, bound = compiled.render(params)
+        self.statements.append((sql, bound))
         async with self.dialect.acquire() as conn:
             if mode == "json":
-                row = await conn.fetch_one(compiled.sql, params)
+                row = await conn.fetch_one(sql, bound)
                 assert row is not None
                 total, data = (row[0], row[1]) if len(row) == 2 else (None, row[0])
                 body = data.encode() if isinstance(data, str) else bytes(data)
             else:
-                rows = await conn.fetch_all(compiled.sql, params)
+                rows = await conn.fetch_all(sql, bound)
                 body = codec.dumps(self.rows_to_dicts(compiled.columns, rows))
                 total = None
-                if count_sql is not None:
-                    count_row = await conn.fetch_one(count_sql, params)
+                if count_compiled is not None:
+                    count_row = await conn.fetch_one(*count_compiled.render(params))
                     total = int(count_row[0]) if count_row else 0
             if query.count == "estimated":
-                estimate_stmt: sa.Select[Any] = sa.select(sa.literal_column("1")).select_from(
-                    sa_table).where(*self._where(sa_table, predicates))
-                sql, _ = self.dialect.compile(estimate_stmt)
-                total = await self.dialect.estimate_count(conn, sql, params, sa_table,
-                                                          bool(predicates))
-                if total is None:
-                    exact = sa.select(sa.func.count()).select_from(sa_table).where(
-                        *self._where(sa_table, predicates))
-                    row = await conn.fetch_one(self.dialect.compile(exact)[0], params)
-                    total = int(row[0]) if row else 0
+                total = await self._estimate(table, sa_table, predicates, params, conn)
         return PageResult(body, None if total is None else int(total))
+
+    async def _estimate(self, table: Table, sa_table: sa.Table, predicates: Sequence[Predicate],
+                        params: Mapping[str, Any], conn: DBConnection) -> int:
+        """The planner's estimate of the matching rows, or the exact count without one."""
+        key = ("estimate", table.key, tuple(p.key for p in predicates))
+
+        def build() -> Compiled:
+            where = self._where(sa_table, predicates)
+            probe: sa.Select[Any] = sa.select(sa.literal_column("1")).select_from(
+                sa_table).where(*where)
+            exact = sa.select(sa.func.count()).select_from(sa_table).where(*where)
+            return self.dialect.compiled(probe, extra=self.dialect.compiled(exact))
+
+        compiled = self.catalog.compiled(key, build)
+        sql, bound = compiled.render(params)
+        total = await self.dialect.estimate_count(conn, sql, bound, sa_table, bool(predicates))
+        if total is None:
+            row = await conn.fetch_one(*compiled.extra.render(params))
+            total = int(row[0]) if row else 0
+        return total
 
     async def count(self, table: Table, filters: Sequence[Predicate] = ()) -> int:
         predicates = await self.scope(table, "read") + list(filters)
@@ -273,11 +291,11 @@ class TableGateway:
         def build() -> Compiled:
             stmt = sa.select(sa.func.count()).select_from(sa_table).where(
                 *self._where(sa_table, predicates))
-            return Compiled(*self.dialect.compile(stmt))
+            return self.dialect.compiled(stmt)
 
         compiled = self.catalog.compiled(key, build)
         async with self.dialect.acquire() as conn:
-            row = await conn.fetch_one(compiled.sql, self._params(predicates))
+            row = await conn.fetch_one(*compiled.render(self._params(predicates)))
         return int(row[0]) if row else 0
 
     def key_predicate(self, table: Table, key_values: Sequence[Any]) -> Predicate:
@@ -363,6 +381,12 @@ class TableGateway:
             if column.generated:
                 errors.append(invalid(where, "generated column; it cannot be written"))
                 continue
+            if column.autoincrement and not self.explicit_keys:
+                # The database's sequence does not move past a value chosen by a
+                # client: a later plain insert (anyone's) would collide with it.
+                errors.append(invalid(where, "the database generates this key; it cannot be "
+                                             "written (api.allow_explicit_keys)"))
+                continue
             try:
                 checked[name] = codec.parse_value(column, value, where)
             except ValidationFailed as exc:
@@ -413,6 +437,7 @@ class TableGateway:
 
     async def _insert(self, table: Table, values: dict[str, Any], compiled: Compiled,
                       params: dict[str, Any], conn: DBConnection) -> dict[str, Any]:
+        await references.check(self, table, values, conn)
         if self.dialect.supports_returning_insert:
             rows = await conn.fetch_all(compiled.sql, params)
             return self.rows_to_dicts(compiled.columns, rows)[0]
@@ -462,6 +487,7 @@ class TableGateway:
                                                                  strict=True)]
 
         async def run(c: DBConnection) -> dict[str, Any]:
+            await references.check(self, table, values, c)
             if returning:
                 rows = await c.fetch_all(compiled.sql, params)
                 if not rows:
@@ -586,6 +612,7 @@ class TableGateway:
         ``update``) or leave it (``ignore``); the row as the caller may read it and
         whether ``ignore`` skipped it.  ``update_scope`` are the caller's predicates
         for ``update`` (the database's upsert cannot see row policies)."""
+        await references.check(self, table, values, conn)
         sa_table = self.catalog.sa_table(table)
         match = {name: values[name] for name in conflict}
         any_key = self.dialect.upsert_matches_any_key
@@ -663,6 +690,7 @@ class TableGateway:
         match, in one transaction; more than ``max_affected`` rows is a 409 and
         nothing changes.  ``detail`` (e.g. the filter) goes into the audit event."""
         values = await self.prepare_write(table, values, "update")
+        await references.check(self, table, values)
         return await self._where_statement(table, "update", filters, values, max_affected,
                                            detail)
 
@@ -685,24 +713,25 @@ class TableGateway:
 
         def build() -> Compiled:
             if dry_run:
-                return Compiled(*self.dialect.compile(
-                    sa.select(sa.func.count()).select_from(sa_table).where(*where)))
+                return self.dialect.compiled(
+                    sa.select(sa.func.count()).select_from(sa_table).where(*where))
             clauses = self.dialect.writable_where(sa_table, table.primary_key, where)
             stmt: Any = sa.update(sa_table).where(*clauses).values(
                 {n: sa.bindparam(f"_u{i}") for i, n in enumerate(names)}) \
                 if action == "update" else sa.delete(sa_table).where(*clauses)
-            return Compiled(*self.dialect.compile(stmt))
+            return self.dialect.compiled(stmt)
 
         compiled = self.catalog.compiled(shape, build)
         params = self._params(predicates)
         params.update({f"_u{i}": self.dialect.encode(table.existing_column(n).kind, values[n])
                        for i, n in enumerate(names)})
+        sql, bound = compiled.render(params)
         if dry_run:
             async with self.dialect.acquire() as conn:
-                row = await conn.fetch_one(compiled.sql, params)
+                row = await conn.fetch_one(sql, bound)
             return int(row[0]) if row else 0
         async with self.dialect.transaction() as conn:
-            affected = int((await conn.execute(compiled.sql, params)).rowcount)
+            affected = int((await conn.execute(sql, bound)).rowcount)
             if max_affected is not None and affected > max_affected:
                 raise Conflict(f"this would {action} {affected} rows, more than max_affected="
                                f"{max_affected}; nothing was changed")
@@ -730,10 +759,10 @@ class TableGateway:
                 stmt = stmt.group_by(*group)
             if having is not None:
                 stmt = stmt.having(having)
-            count_sql = None
+            count = None
             if query.count != "none":
-                count_sql = self.dialect.compile(sa.select(sa.func.count()).select_from(
-                    stmt.subquery()))[0]
+                count = self.dialect.compiled(sa.select(sa.func.count()).select_from(
+                    stmt.subquery()))
             if query.page is not None:
                 outputs = {**{name: sa_table.c[name] for name in query.group_by},
                            **query.aggregates}
@@ -745,8 +774,7 @@ class TableGateway:
                              if name not in sorted_by)
                 stmt = stmt.order_by(*order).limit(sa.bindparam("_limit", type_=sa.Integer)) \
                     .offset(sa.bindparam("_offset", type_=sa.Integer))
-            sql, names = self.dialect.compile(stmt)
-            return Compiled(sql, names, extra=count_sql)
+            return self.dialect.compiled(stmt, extra=count)
 
         compiled = self.catalog.compiled(shape, build)
         params = self._params(predicates)
@@ -755,17 +783,19 @@ class TableGateway:
         if query.page is not None:
             params["_limit"] = query.page.size
             params["_offset"] = (query.page.number - 1) * query.page.size
-            self.statements.append((compiled.sql, params))
+        sql, bound = compiled.render(params)
+        if query.page is not None:
+            self.statements.append((sql, bound))
         async with self.dialect.acquire() as conn:
-            rows = await conn.fetch_all(compiled.sql, params)
+            rows = await conn.fetch_all(sql, bound)
             total = None
             if compiled.extra is not None:
-                row = await conn.fetch_one(compiled.extra, count_params)
+                row = await conn.fetch_one(*compiled.extra.render(count_params))
                 total = int(row[0]) if row else 0
         return rows, total
 
 
-def equality_filters(table: Table, sa_table: sa.Table, pairs: Sequence[tuple[str, Any]],
+def equality_filters(table: Table, catalog: Catalog, pairs: Sequence[tuple[str, Any]],
                      encode: Callable[[str, Any], Any]) -> Predicate | None:
     """``?column=value`` query filters as one predicate."""
     if not pairs:
@@ -777,14 +807,10 @@ def equality_filters(table: Table, sa_table: sa.Table, pairs: Sequence[tuple[str
         if value is not None:
             params[f"_eq{i}"] = encode(column.kind, value)
     shape = tuple((n, v is None) for n, v in pairs)
+    sa_table = catalog.sa_table(table)
     # Building the clause costs more than running the query, and it is the same
-    # for every request of this shape: keep it on the table (it dies with the catalog).
-    clauses = sa_table.info.setdefault("swain.equality_clauses", {})
-    clause = clauses.get(shape)
-    if clause is None:
-        if len(clauses) >= 1024:
-            clauses.clear()
-        clause = clauses[shape] = sa.and_(*[
-            sa_table.c[name].is_(None) if is_null else sa_table.c[name] == sa.bindparam(f"_eq{i}")
-            for i, (name, is_null) in enumerate(shape)])
+    # for every request of this shape: keep it in the catalog's clause cache.
+    clause = catalog.clause(("eq", table.key, shape), lambda: sa.and_(*[
+        sa_table.c[name].is_(None) if is_null else sa_table.c[name] == sa.bindparam(f"_eq{i}")
+        for i, (name, is_null) in enumerate(shape)]))
     return Predicate(("eq", shape), clause, params)

@@ -13,11 +13,15 @@ import logging
 import os
 import sys
 import time
+import traceback
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
 ACCESS = logging.getLogger("swain.access")
+#: the status logged for a request its client abandoned
+CLIENT_CLOSED = 499
 
 #: access-log fields the text line already shows in its message
 _IN_ACCESS_MESSAGE = frozenset({"method", "path", "status", "duration_ms", "remote"})
@@ -75,9 +79,31 @@ def configure(level: str = "info", fmt: str = "auto", stage: str = "development"
     root.addHandler(handler)
     root.setLevel(level.upper())
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # aiosqlite logs every statement with its parameters (row values) at debug
+    logging.getLogger("aiosqlite").setLevel(max(logging.INFO, root.level))
 
 
 def access(fields: dict[str, Any]) -> None:
-    """Log one finished request (``fields`` as built by the request middleware)."""
-    ACCESS.info("%s %s %s %.1fms", fields["method"], fields["path"], fields["status"],
-                fields["duration_ms"], extra={"fields": fields})
+    """Log one finished request (``fields`` as built by the request middleware); a
+    request its client abandoned (499) is routine, so it is logged at debug."""
+    level = logging.DEBUG if fields["status"] == CLIENT_CLOSED else logging.INFO
+    ACCESS.log(level, "%s %s %s %.1fms", fields["method"], fields["path"], fields["status"],
+               fields["duration_ms"], extra={"fields": fields})
+
+
+def redacted(exc: BaseException, describe: Callable[[BaseException], str | None]) -> str:
+    """An exception and its causes with their stacks, each message replaced by
+    ``describe(exc)`` where that gives one (database errors, whose messages hold row
+    values), so nothing a client sent or stored reaches the log."""
+    parts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        description = describe(current)
+        message = description if description is not None else str(current)
+        parts.append("".join(traceback.format_tb(current.__traceback__))
+                     + f"{type(current).__module__}.{type(current).__qualname__}: {message}")
+        current = current.__cause__ or (None if current.__suppress_context__
+                                        else current.__context__)
+    return "\n\nwhile handling, or caused by:\n".join(parts)

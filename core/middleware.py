@@ -113,20 +113,22 @@ async def error_envelope(request: web.Request, handler: Handler) -> web.StreamRe
         return error_response(error, request_id)
     except Exception as exc:
         runtime = request.app[RUNTIME]
+        describe = runtime.dialect.describe_error
+        fields = {"fields": {"request_id": request_id}}
         classified = runtime.dialect.classify_error(exc)
         if classified is not None:
+            # Driver messages carry row values (a failing row, a duplicate email):
+            # only the dialect's description of the error reaches the log.
             if isinstance(classified, ServiceUnavailable):
-                log.warning("database unavailable: %s", exc,
-                            extra={"fields": {"request_id": request_id}})
+                log.warning("database unavailable: %s", describe(exc), extra=fields)
                 classified.headers.setdefault("Retry-After", "1")
             else:
-                log.info("constraint or data error: %s", exc,
-                         extra={"fields": {"request_id": request_id}})
+                log.info("constraint or data error: %s", describe(exc), extra=fields)
             return error_response(classified, request_id)
         custom = runtime.pm.hook.swain_handle_exception(request=request, exception=exc)
         if custom is not None:
             return custom  # type: ignore[no-any-return]
-        log.exception("unhandled error", extra={"fields": {"request_id": request_id}})
+        log.error("unhandled error: %s", logs.redacted(exc, describe), extra=fields)
         error = ApiError("internal server error")
         error.status, error.code = 500, "server_error"
         return error_response(error, request_id)
@@ -159,6 +161,19 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
             not is_public(request, runtime.config.auth.public_routes):
         raise Unauthorized("authentication required", headers={"WWW-Authenticate": "Bearer"})
     return await handler(request)
+
+
+def credential(request: web.Request, name: str, challenge: str = "Bearer") -> str | None:
+    """The value of credential header ``name`` (``None`` when absent), for auth
+    providers.  Tokens, keys and Basic pairs are printable ASCII; anything else
+    (invalid UTF-8 arrives as surrogate escapes) is a 401, before any decoding."""
+    value = request.headers.get(name)
+    if value is None:
+        return None
+    if not value.isascii() or not value.isprintable():
+        raise Unauthorized(f"malformed {name} header: credentials are printable ASCII",
+                           headers={"WWW-Authenticate": challenge})
+    return value
 
 
 def public(handler: H) -> H:

@@ -45,7 +45,8 @@ from .tableapi import (
 
 
 def limits(request: web.Request) -> Limits:
-    return Limits.from_config(request.app[RUNTIME].config)
+    runtime = request.app[RUNTIME]
+    return Limits.from_config(runtime.config, runtime.dialect.max_parameters)
 
 
 def parse_payload(request: web.Request, gw: TableGateway, table: Table, payload: Any,
@@ -76,7 +77,8 @@ async def run_filter(request: web.Request, gw: TableGateway, table: Table, req: 
     mode = count_mode(request)
     if req.aggregations is not None:
         spec = parse_aggregations(table, req.aggregations, "aggregations",
-                                  gw.runtime.aggregate_functions, limits(request))
+                                  gw.runtime.aggregate_functions, limits(request),
+                                  parameters=req.parameters)
         if req.fields or req.distinct or req.relations or req.sort:
             raise invalid("aggregations", "grouped results take their order from "
                           "aggregations.sort; fields, sort, distinct and relationship includes "

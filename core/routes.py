@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from . import queryapi, tableapi
+from .keys import FIXED_PATHS, STATIC_PATHS
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -59,3 +60,17 @@ def add_table_routes(app: web.Application) -> None:
     app.router.add_routes([web.route(method, prefix + suffix, handler)
                            for prefix in PREFIXES
                            for method, suffix, handler in TABLE_ROUTES])
+    # Every route is known now: which methods each fixed path takes, so another
+    # method gets a 405 naming them instead of reaching a table route.
+    fixed: dict[str, set[str]] = {}
+    static: dict[str, set[str]] = {}
+    for route in app.router.routes():
+        resource = route.resource
+        canonical = resource.canonical if resource is not None else ""
+        head, _, segment = canonical.rpartition("/")
+        if head == "/{table}" and segment and "{" not in segment:
+            fixed.setdefault(segment, set()).add(route.method)
+        elif "{" not in canonical:
+            static.setdefault(canonical, set()).add(route.method)
+    app[FIXED_PATHS] = {name: frozenset(methods) for name, methods in fixed.items()}
+    app[STATIC_PATHS] = {path: frozenset(methods) for path, methods in static.items()}

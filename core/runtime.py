@@ -116,7 +116,7 @@ class Runtime:
         for table in schema.tables.values():
             table.hidden = table.key in excluded or table.name in excluded
         self.pm.hook.swain_prepare_schema(schema=schema, config=self.config, runtime=self)
-        return Catalog(schema)
+        return Catalog(schema, int(self.config.query.cache_size))
 
     async def load_schema(self) -> Catalog:
         """Introspect and swap the catalog in; requests in flight keep the old one."""

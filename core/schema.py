@@ -52,6 +52,12 @@ class Column:
     stamped: bool = False
 
     @property
+    def untyped(self) -> bool:
+        """Declared without a type (SQLite: a view's computed column, or ``CREATE TABLE
+        t (x)``): it holds whatever was stored, served as it is."""
+        return self.sql_type.strip().upper() in ("", "NULL")
+
+    @property
     def has_default(self) -> bool:
         return self.default is not None or self.autoincrement or self.generated
 

@@ -26,6 +26,7 @@ from aiohttp import web
 
 from . import logs
 from .app import create_app, load_config
+from .config import Config, env_name
 
 log = logging.getLogger("swain")
 _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -39,32 +40,47 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
+def runner_options(config: Config) -> dict[str, Any]:
+    """``web.AppRunner`` settings from ``[server]``.
+
+    aiohttp closes a connection that is waiting for a request once
+    ``keepalive_timeout`` has passed since it opened or since its last answer,
+    so that bound is the time a request's headers get (a client sending them a
+    byte at a time cannot hold the connection open)."""
+    return {"keepalive_timeout": float(config.server.header_timeout),
+            "shutdown_timeout": float(config.server.shutdown_timeout)}
+
+
 def run_worker(config_path: str | None, stage: str | None, host: str | None, port: int | None,
                reuse_port: bool, ready: Connection | None = None,
-               on_ready: Callable[[str], None] | None = None) -> None:
-    """Serve in this process until SIGTERM/SIGINT; ``ready`` gets one message once listening."""
+               on_ready: Callable[[str], None] | None = None, workers: int | None = None) -> None:
+    """Serve in this process until SIGTERM/SIGINT; ``ready`` gets one message once listening.
+
+    ``workers`` (when the command line gave it) is seen by the plugins as
+    ``server.workers``, so they know how many processes share the work."""
     if ready is not None:  # a worker: drop the parent's forwarding handlers inherited by fork
         for signum in _FORWARDED:
             signal.signal(signum, signal.SIG_DFL)
-    config, pm = load_config(config_path, stage)
+    environ = dict(os.environ)
+    if workers is not None:
+        environ[env_name("server", "workers")] = str(workers)
+    config, pm = load_config(config_path, stage, environ)
     logs.configure(config.logging.level, config.logging.format, config.stage)
     app = create_app(config, pm)
     host = host or config.server.host
     port = config.server.port if port is None else port
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        runner.run(_serve(app, host, port, reuse_port, config.server.shutdown_timeout,
-                          ready, on_ready))
+        runner.run(_serve(app, host, port, reuse_port, runner_options(config), ready, on_ready))
 
 
 async def _serve(app: web.Application, host: str, port: int, reuse_port: bool,
-                 shutdown_timeout: float, ready: Connection | None,
+                 options: dict[str, Any], ready: Connection | None,
                  on_ready: Callable[[str], None] | None) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None,
-                           shutdown_timeout=shutdown_timeout)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, **options)
     await runner.setup()  # startup: pool, schema, plugins
     try:
         site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
@@ -87,9 +103,11 @@ def serve(config_path: str | None, stage: str | None, host: str | None, port: in
           workers: int | None, on_ready: Callable[[str], None] | None = None) -> None:
     """Serve the stage with ``workers`` processes (``server.workers`` by default)."""
     config, _ = load_config(config_path, stage)
+    chosen = workers
     workers = workers or config.server.workers
     if workers <= 1:
-        run_worker(config_path, stage, host, port, reuse_port=False, on_ready=on_ready)
+        run_worker(config_path, stage, host, port, reuse_port=False, on_ready=on_ready,
+                   workers=chosen)
         return
     host = host or config.server.host
     port = config.server.port if port is None else port
@@ -117,7 +135,8 @@ def serve(config_path: str | None, stage: str | None, host: str | None, port: in
     for i in range(workers):
         receiver, sender = context.Pipe(duplex=False)
         worker = context.Process(target=run_worker, name=f"swain-worker-{i}",
-                                 args=(config_path, stage, host, port, True, sender))
+                                 args=(config_path, stage, host, port, True, sender, None,
+                                       workers))
         worker.start()
         sender.close()
         processes.append(worker)

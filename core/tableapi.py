@@ -15,6 +15,7 @@ positive integer is a 422.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from typing import Any
 from urllib.parse import unquote
@@ -25,15 +26,18 @@ from . import codec
 from .catalog import RESERVED_NAMES, Catalog
 from .errors import (
     BadRequest,
+    ClientClosedRequest,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    RequestTimeout,
     ServiceUnavailable,
+    UnsupportedMediaType,
     ValidationFailed,
     invalid,
 )
 from .gateway import ListQuery, Page, TableGateway, equality_filters
-from .keys import IDENTITY, RUNTIME
+from .keys import FIXED_PATHS, IDENTITY, RUNTIME, STATIC_PATHS
 from .protocols import Predicate
 from .schema import Table
 
@@ -57,6 +61,9 @@ def resolve_table(request: web.Request) -> tuple[Catalog, Table]:
     catalog = runtime.catalog
     if catalog is None:
         raise ServiceUnavailable("the schema is not loaded yet; the database may be unreachable")
+    # a path the API owns (``/health``, ``/auth/login``) reached with another method
+    # lands here, in the table routes; it is a 405, not a table called "auth"
+    _refuse_method(request.app[STATIC_PATHS].get(request.path), request)
     name = request.match_info["table"]
     table = catalog.table(name)
     if table is None:
@@ -73,19 +80,56 @@ def _under_tables(request: web.Request) -> bool:
     return resource is not None and resource.canonical.startswith("/tables/{table}")
 
 
+def is_json(content_type: str) -> bool:
+    """``application/json`` or a ``+json`` type (``application/merge-patch+json``)."""
+    return content_type == JSON or (content_type.startswith("application/")
+                                    and content_type.endswith("+json"))
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The whole request body, within ``server.body_timeout`` (else 408) and
+    ``api.max_body_size`` (else 413); a client that leaves mid-body gets a 499
+    (which nobody receives, and which is no server error)."""
+    config = request.app[RUNTIME].config
+    try:
+        async with asyncio.timeout(config.server.body_timeout):
+            return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise PayloadTooLarge(f"request body exceeds {config.api.max_body_size} bytes") from None
+    except TimeoutError:
+        raise RequestTimeout(f"the request body did not arrive within "
+                             f"{config.server.body_timeout:g}s") from None
+    except ConnectionError:
+        raise ClientClosedRequest("the client closed the connection while sending its "
+                                  "request") from None
+
+
 async def read_json(request: web.Request) -> Any:
-    """The request body as strict JSON; a 413 for an oversized body stays a 413."""
+    """The request body as strict JSON (``Content-Type: application/json`` or ``+json``,
+    else 415: other types are what browsers send cross-origin without asking)."""
     if not request.can_read_body:
         raise BadRequest("a JSON request body is required")
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        limit = request.app[RUNTIME].config.api.max_body_size
-        raise PayloadTooLarge(f"request body exceeds {limit} bytes") from None
-    return codec.loads(raw)
+    if not is_json(request.content_type):
+        raise UnsupportedMediaType(f"expected a JSON body (Content-Type: {JSON}), got "
+                                   f"{request.content_type!r}")
+    return codec.loads(await read_body(request))
+
+
+def _not_a_key(request: web.Request) -> None:
+    """``PUT /{t}/count`` and the like: a fixed path of the table with another method is
+    a 405 naming the methods it has, not a row addressed by the key ``count``."""
+    _refuse_method(request.app[FIXED_PATHS].get(request.match_info.get("id", "")), request)
+
+
+def _refuse_method(allowed: frozenset[str] | None, request: web.Request) -> None:
+    if allowed:
+        raise MethodNotAllowed(f"{request.method} is not allowed here (allowed: "
+                               f"{', '.join(sorted(allowed))})",
+                               headers={"Allow": ", ".join(sorted(allowed))})
 
 
 def parse_key(table: Table, request: web.Request) -> list[Any]:
+    _not_a_key(request)
     if not table.primary_key:
         raise NotFound(f"table {table.key!r} has no primary key, so rows have no address")
     # The raw segment, not match_info: match_info is already decoded, and a
@@ -185,7 +229,7 @@ def query_filters(request: web.Request, catalog: Catalog, table: Table, gw: Tabl
             allowed = ", ".join(sorted(parameters | {c.name for c in table.visible_columns}))
             raise invalid(name, f"unknown query parameter (allowed: {allowed})")
         pairs.append((name, codec.parse_value(column, value, name, from_text=True)))
-    eq = equality_filters(table, catalog.sa_table(table), pairs, gw.dialect.encode)
+    eq = equality_filters(table, catalog, pairs, gw.dialect.encode)
     return [] if eq is None else [eq]
 
 
@@ -216,16 +260,18 @@ async def get_row(request: web.Request) -> web.Response:
     return json_response(body)
 
 
-def _require_creatable(table: Table) -> None:
+def _require_creatable(table: Table, request: web.Request) -> None:
+    _not_a_key(request)
+    read_only = {"Allow": "GET, HEAD"}
     if table.kind == "table" and not table.primary_key:
-        raise MethodNotAllowed(f"{table.key!r} has no primary key and is read-only")
+        raise MethodNotAllowed(f"{table.key!r} has no primary key and is read-only", headers=read_only)
     if not table.updatable:
-        raise MethodNotAllowed(f"{table.key!r} is a read-only view")
+        raise MethodNotAllowed(f"{table.key!r} is a read-only view", headers=read_only)
 
 
 async def create_row(request: web.Request) -> web.Response:
     _, table = resolve_table(request)
-    _require_creatable(table)
+    _require_creatable(table, request)
     gw = gateway(request)
     values = gw.check_values(table, await read_json(request), creating=True)
     row = await gw.insert(table, values)
@@ -234,7 +280,7 @@ async def create_row(request: web.Request) -> web.Response:
 
 async def update_row(request: web.Request) -> web.Response:
     _, table = resolve_table(request)
-    _require_creatable(table)
+    _require_creatable(table, request)
     key = parse_key(table, request)
     gw = gateway(request)
     body = await read_json(request)
@@ -247,7 +293,7 @@ async def update_row(request: web.Request) -> web.Response:
 
 async def delete_row(request: web.Request) -> web.Response:
     _, table = resolve_table(request)
-    _require_creatable(table)
+    _require_creatable(table, request)
     key = parse_key(table, request)
     row = await gateway(request).delete(table, key)
     return json_response(codec.dumps(row))

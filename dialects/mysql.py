@@ -8,6 +8,7 @@ are read back by key in the same transaction.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 import re
@@ -27,13 +28,24 @@ from sqlalchemy.dialects import mysql as mysql_types
 from sqlalchemy.engine import URL, make_url
 
 from swain.core.codec import json_from_text, json_text
-from swain.core.dialect import DBConnection, Dialect, ExecResult, PoolStats, run_on_server
+from swain.core.dialect import (
+    DBConnection,
+    Deadlines,
+    Dialect,
+    ExecResult,
+    PoolStats,
+    TimedConnection,
+    run_on_server,
+    unanswered,
+)
 from swain.core.errors import ApiError, Conflict, Detail, ServiceUnavailable, ValidationFailed
 from swain.core.introspect import bounds
 from swain.core.schema import Column
 
 _SQL_MODE = ("STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,"
              "NO_ENGINE_SUBSTITUTION")
+#: above this many parameters, a statement's values are written into it off the loop
+_INLINE_PARAMETERS = 1000
 _DISCONNECTS = {1040, 1053, 1077, 1152, 1205, 1927, 2002, 2003, 2006, 2013, 2014, 2045, 2055, 4031}
 
 
@@ -55,28 +67,38 @@ def _literal(value: Any, conn: aiomysql.Connection) -> Any:
     return conn.escape(value)
 
 
-class MySQLConnection(DBConnection):
-    def __init__(self, conn: aiomysql.Connection) -> None:
-        self.conn = conn
+class MySQLConnection(TimedConnection):
+    """A pooled aiomysql connection whose every round trip is bounded client-side:
+    past its deadline the connection is closed (its protocol state is unknown)
+    and the request gets a 503."""
+
+    conn: aiomysql.Connection
 
     async def fetch_all(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Sequence[Any]]:
-        async with self.conn.cursor() as cursor:
-            await cursor.execute(sql, params or None)
+        async with self.answer(), self.conn.cursor() as cursor:
+            await self._run(cursor, sql, params)
             return list(await cursor.fetchall()) if cursor.description else []
 
     async def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> ExecResult:
-        async with self.conn.cursor() as cursor:
-            await cursor.execute(sql, params or None)
+        async with self.answer(), self.conn.cursor() as cursor:
+            await self._run(cursor, sql, params)
             return ExecResult(cursor.rowcount, cursor.lastrowid)
 
+    @staticmethod
+    async def _run(cursor: aiomysql.Cursor, sql: str, params: Mapping[str, Any] | None) -> None:
+        if params and len(params) > _INLINE_PARAMETERS:
+            # The driver writes the values into the text itself: for thousands
+            # of them (a long in list) that is done off the event loop.
+            sql = await asyncio.to_thread(cursor.mogrify, sql, params)
+            params = None
+        await cursor.execute(sql, params or None)
+
     async def begin(self) -> None:
-        await self.conn.begin()
+        async with self.answer():
+            await self.conn.begin()
 
-    async def commit(self) -> None:
-        await self.conn.commit()
-
-    async def rollback(self) -> None:
-        await self.conn.rollback()
+    async def abandon(self) -> None:
+        self.conn.close()
 
 
 #: the server test databases are created on, unless SWAIN_TEST_MYSQL_URL names one
@@ -88,6 +110,7 @@ class MySQLDialect(Dialect):
     driver = "mysql+aiomysql"
     supports_upsert = True
     upsert_matches_any_key = True
+    sequences_follow_explicit_keys = True  # the next key is past the largest
     version_query = "SELECT VERSION()"
 
     def __init__(self, connection: Any) -> None:
@@ -115,7 +138,11 @@ class MySQLDialect(Dialect):
             maxsize=self.connection.pool_size, autocommit=True, charset="utf8mb4",
             connect_timeout=self.connection.connect_timeout, pool_recycle=3600,
             client_flag=CLIENT.FOUND_ROWS, cursorclass=_Cursor,
-            init_command=f"SET time_zone = '+00:00', sql_mode = '{_SQL_MODE}'",
+            init_command=f"SET time_zone = '+00:00', sql_mode = '{_SQL_MODE}'"
+                         # MariaDB only (MySQL reads it as a comment): a server-side
+                         # bound, so a slow statement ends before the client gives up
+                         f" /*M!100108 , max_statement_time = "
+                         f"{self.connection.statement_timeout:g} */",
         )
         try:
             await self.ping()
@@ -149,9 +176,17 @@ class MySQLDialect(Dialect):
     @asynccontextmanager
     async def acquire(self) -> AsyncIterator[DBConnection]:
         assert self.pool is not None, "dialect not opened"
-        conn = await self.pool.acquire()
+        settings = self.connection
+        deadlines = Deadlines(settings.query_timeout, asyncio.get_running_loop().time())
         try:
-            yield MySQLConnection(conn)
+            # a new connection may hang in its handshake: connect_timeout only
+            # covers the TCP connect
+            async with asyncio.timeout(min(settings.connect_timeout, settings.query_timeout)):
+                conn = await self.pool.acquire()
+        except TimeoutError:
+            raise unanswered(min(settings.connect_timeout, settings.query_timeout)) from None
+        try:
+            yield MySQLConnection(conn, deadlines)
         except BaseException as exc:
             if _is_disconnect(exc) or not isinstance(exc, pymysql.Error | ApiError):
                 conn.close()  # a broken or half-used connection must not go back to the pool
@@ -307,6 +342,21 @@ class MySQLDialect(Dialect):
             return lambda v: v if isinstance(v, Decimal) else Decimal(str(v))
         return None
 
+    def describe_error(self, exc: BaseException) -> str | None:
+        if not isinstance(exc, pymysql.Error):
+            return super().describe_error(exc)
+        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
+        message = str(exc.args[1]) if len(exc.args) > 1 else ""
+        # MySQL quotes the values in its messages ("Duplicate entry 'a@b.c' for
+        # key ..."): only the code and the names are told.
+        parts = [type(exc).__name__, f"code={code}"]
+        for label, name in (("key", _quoted(message, "for key")),
+                            ("constraint", _quoted(message, "CONSTRAINT")),
+                            ("column", _column_in(message))):
+            if name:
+                parts.append(f"{label}={name}")
+        return " ".join(parts)
+
     def classify_error(self, exc: BaseException) -> ApiError | None:
         if not isinstance(exc, pymysql.Error):
             return None
@@ -314,6 +364,8 @@ class MySQLDialect(Dialect):
         message = str(exc.args[1]) if len(exc.args) > 1 else ""
         if _is_disconnect(exc):
             return ServiceUnavailable("the database is unavailable; try again shortly")
+        if code in (1969, 3024):  # max_statement_time (MariaDB), max_execution_time (MySQL)
+            return ServiceUnavailable("the query took too long and was cancelled")
         if code == 1062:
             key = _quoted(message, "for key")
             return Conflict(f"unique constraint {key!r} violated: a row with that key already exists",

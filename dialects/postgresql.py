@@ -7,10 +7,14 @@ prepared server-side after a few uses (off for PgBouncer).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import re
+import socket
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -26,30 +30,100 @@ from sqlalchemy.engine import URL, make_url
 
 from swain.core.dialect import (
     DBConnection,
+    Deadlines,
     Dialect,
     ExecResult,
     PoolStats,
     on_conflict_upsert,
     run_on_server,
+    too_many_parameters,
+    unanswered,
 )
 from swain.core.errors import ApiError, Conflict, Detail, ServiceUnavailable, ValidationFailed
 from swain.core.schema import Column, Table
 
+#: statements longer than this are not prepared server-side: such text is all but
+#: never repeated, and psycopg would keep it in each connection's statement cache
+_PREPARE_MAX_CHARS = 16_384
+
 
 class PostgresConnection(DBConnection):
-    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+    """A pooled psycopg connection whose every round trip is bounded client-side.
+
+    When an operation outlives its deadline, the socket is shut down under
+    psycopg: it sees the connection end at once (rather than asking the
+    silent server to cancel, and waiting for that), the request gets a 503,
+    and the pool discards the dead connection when it comes back."""
+
+    __slots__ = ("conn", "deadlines", "severed")
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any], deadlines: Deadlines) -> None:
         self.conn = conn
+        self.deadlines = deadlines
+        self.severed = False
 
     async def fetch_all(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Sequence[Any]]:
-        cursor = await self.conn.execute(sql, params)
-        return await cursor.fetchall() if cursor.description else []
+        async with _Answer(self):
+            cursor = await self.conn.execute(sql, params, prepare=_prepare(sql))
+            return await cursor.fetchall() if cursor.description else []
 
     async def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> ExecResult:
-        cursor = await self.conn.execute(sql, params)
-        return ExecResult(cursor.rowcount)
+        async with _Answer(self):
+            cursor = await self.conn.execute(sql, params, prepare=_prepare(sql))
+            return ExecResult(cursor.rowcount)
 
-    def transaction(self) -> Any:
-        return self.conn.transaction()
+    async def run_once(self, sql: bytes) -> None:
+        """Statements that are never prepared (several at once, or holding literals)."""
+        async with _Answer(self):
+            await self.conn.execute(sql, prepare=False)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        # psycopg's own transaction: nested in a checkout-wide one (native tenant
+        # policies) it becomes a savepoint.
+        transaction = self.conn.transaction()
+        async with _Answer(self):
+            await transaction.__aenter__()
+        try:
+            yield
+        except BaseException:
+            async with _Answer(self):
+                await transaction.__aexit__(*sys.exc_info())
+            raise
+        async with _Answer(self):
+            await transaction.__aexit__(None, None, None)
+
+    def sever(self) -> None:
+        """Shut the socket down (not close it: psycopg still watches the descriptor)."""
+        self.severed = True
+        with contextlib.suppress(OSError, psycopg.Error), \
+                socket.socket(fileno=os.dup(self.conn.pgconn.socket)) as sock:
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Answer:
+    """Arms the deadline around one round trip; a severed one becomes a 503."""
+
+    __slots__ = ("connection", "timer")
+
+    def __init__(self, connection: PostgresConnection) -> None:
+        self.connection = connection
+        self.timer: asyncio.TimerHandle | None = None
+
+    async def __aenter__(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.timer = loop.call_at(self.connection.deadlines.next(loop.time()),
+                                  self.connection.sever)
+
+    async def __aexit__(self, kind: type[BaseException] | None, *exc: Any) -> None:
+        assert self.timer is not None
+        self.timer.cancel()
+        if kind is not None and self.connection.severed and issubclass(kind, psycopg.Error):
+            raise unanswered(self.connection.deadlines.seconds) from None
+
+
+def _prepare(sql: str) -> bool | None:
+    return None if len(sql) <= _PREPARE_MAX_CHARS else False
 
 
 class _Acquire:
@@ -62,30 +136,35 @@ class _Acquire:
     connection pooler in transaction mode cannot carry a setting to another
     client.  Explicit transactions inside become savepoints."""
 
-    __slots__ = ("_inner", "_raw", "_settings")
+    __slots__ = ("_connection", "_inner", "_raw", "_seconds", "_settings")
 
-    def __init__(self, pool: AsyncConnectionPool,
+    def __init__(self, pool: AsyncConnectionPool, wait: float, seconds: float,
                  settings: Callable[[], Mapping[str, str]] | None = None) -> None:
-        self._inner = pool.connection()
+        self._inner = pool.connection(timeout=wait)
+        self._seconds = seconds
         self._settings = settings
         self._raw: psycopg.AsyncConnection[Any] | None = None
+        self._connection: PostgresConnection | None = None
 
     async def __aenter__(self) -> DBConnection:
+        deadlines = Deadlines(self._seconds, asyncio.get_running_loop().time())
         raw = await self._inner.__aenter__()
+        connection = self._connection = PostgresConnection(raw, deadlines)
         if self._settings is not None:
             try:
-                await raw.execute(_begin_with(self._settings()), prepare=False)
+                await connection.run_once(_begin_with(self._settings()).as_bytes(raw))
             except BaseException:
                 await self._inner.__aexit__(*sys.exc_info())
                 raise
             self._raw = raw
-        return PostgresConnection(raw)
+        return connection
 
     async def __aexit__(self, *exc: Any) -> bool | None:
         raw = self._raw
-        if raw is not None and raw.info.transaction_status != TransactionStatus.IDLE:
+        if raw is not None and self._connection is not None and not self._connection.severed \
+                and raw.info.transaction_status != TransactionStatus.IDLE:
             try:
-                await raw.execute(b"ROLLBACK" if exc[0] is not None else b"COMMIT", prepare=False)
+                await self._connection.run_once(b"ROLLBACK" if exc[0] is not None else b"COMMIT")
             except BaseException:
                 await self._inner.__aexit__(*sys.exc_info())
                 raise
@@ -114,6 +193,7 @@ class PostgresDialect(Dialect):
     supports_transaction_settings = True
     supports_upsert = True
     version_query = "SHOW server_version"
+    max_parameters = 65535  # the wire protocol counts parameters in 16 bits
 
     _JSON_AS_TEXT: ClassVar[set[str]] = {"decimal", "interval"}
 
@@ -174,7 +254,9 @@ class PostgresDialect(Dialect):
 
     def acquire(self) -> _Acquire:
         assert self.pool is not None, "dialect not opened"
-        return _Acquire(self.pool, self.transaction_settings)
+        connection = self.connection
+        return _Acquire(self.pool, min(connection.connect_timeout, connection.query_timeout),
+                        connection.query_timeout, self.transaction_settings)
 
     # -- SQL ------------------------------------------------------------------
 
@@ -239,6 +321,19 @@ class PostgresDialect(Dialect):
             return None
         return stmt.with_only_columns(*projected)
 
+    def in_list(self, column: sa.ColumnElement[Any], values: list[Any], spec: Column,
+                each: Callable[[Any], Any], negate: bool,
+                bind: Callable[[Any], sa.BindParameter[Any]]) -> sa.ColumnElement[bool]:
+        # One array parameter (``= ANY``), not one parameter per value: psycopg
+        # would otherwise parse a statement with tens of thousands of placeholders
+        # on the event loop, and no list comes near the protocol's parameter limit.
+        probe: sa.BindParameter[Any] = sa.bindparam("probe")
+        if each(probe) is not probe or isinstance(column.type, sa.types.NullType | sa.ARRAY
+                                                  | sa.JSON):
+            return super().in_list(column, values, spec, each, negate, bind)
+        array = sa.cast(bind(values), pg_types.ARRAY(_array_of(spec, column.type)))
+        return column != sa.all_(array) if negate else column == sa.any_(array)
+
     def json_page(self, stmt: sa.Select[Any], columns: Sequence[Column],
                   count_stmt: sa.Select[Any] | None) -> sa.Select[Any] | None:
         inner = self._projected(stmt, columns)
@@ -276,7 +371,16 @@ class PostgresDialect(Dialect):
 
     # -- errors -----------------------------------------------------------------
 
+    def describe_error(self, exc: BaseException) -> str | None:
+        if isinstance(exc, PoolTimeout):
+            return f"PoolTimeout: {exc}"
+        if isinstance(exc, psycopg.Error):
+            return _describe(exc)
+        return super().describe_error(exc)
+
     def classify_error(self, exc: BaseException) -> ApiError | None:
+        if isinstance(exc, psycopg.OperationalError) and "number of parameters" in str(exc):
+            return too_many_parameters()  # refused by libpq before anything was sent
         if isinstance(exc, PoolTimeout | psycopg.OperationalError | pgerrors.AdminShutdown):
             return ServiceUnavailable("the database is unavailable; try again shortly")
         if isinstance(exc, pgerrors.QueryCanceled):
@@ -327,12 +431,36 @@ class _DeclaredType(sa.types.UserDefinedType[Any]):
 
 
 def _element_type(table: Table, sa_table: sa.Table, name: str) -> Any:
-    """The array element type for a column: an enum (an enum type or a CHECK list)
-    needs its declared type, since text does not turn into an enum implicitly."""
-    column = table.existing_column(name)
+    return _array_of(table.existing_column(name), sa_table.c[name].type)
+
+
+def _array_of(column: Column, sa_type: Any) -> Any:
+    """The element type of an array of ``column``'s values: an enum (an enum type or a
+    CHECK list) needs its declared type, since text does not turn into an enum
+    implicitly."""
     if column.enum_values and column.sql_type:
         return _DeclaredType(column.sql_type)
-    return sa_table.c[name].type
+    return sa_type
+
+
+#: SQLSTATE classes whose primary message names only objects, never values:
+#: integrity constraints (23), connections (08), resources (53), operator (57)
+_NAMES_ONLY = ("23", "08", "53", "57")
+
+
+def _describe(exc: psycopg.Error) -> str:
+    diag = exc.diag
+    state = diag.sqlstate or ""
+    parts = [f"{type(exc).__name__}", f"sqlstate={state or '-'}"]
+    for label, value in (("table", diag.table_name), ("column", diag.column_name),
+                         ("constraint", diag.constraint_name)):
+        if value:
+            parts.append(f"{label}={value}")
+    if state[:2] in _NAMES_ONLY and diag.message_primary:
+        parts.append(f"message={diag.message_primary!r}")
+    elif not state:  # raised by the client library: its own words, no server data
+        parts.append(f"message={str(exc).splitlines()[0][:200]!r}")
+    return " ".join(parts)
 
 
 def _key_columns(detail: str | None) -> list[str]:

@@ -37,38 +37,42 @@ from sqlalchemy.engine import URL
 from swain.core.codec import json_from_text, json_text
 from swain.core.dialect import (
     DBConnection,
+    Deadlines,
     Dialect,
     ExecResult,
     PoolStats,
+    TimedConnection,
     on_conflict_upsert,
+    too_many_parameters,
+    unanswered,
 )
 from swain.core.errors import ApiError, Conflict, Detail, ServiceUnavailable, ValidationFailed
 from swain.core.schema import Column, Table
 
 
-class SQLiteConnection(DBConnection):
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self.conn = conn
-        self._depth = 0
+class SQLiteConnection(TimedConnection):
+    """A pooled aiosqlite connection whose every statement is bounded client-side:
+    past its deadline the statement is interrupted (the connection stays usable)
+    and the request gets a 503."""
+
+    conn: aiosqlite.Connection
 
     async def fetch_all(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Sequence[Any]]:
-        async with self.conn.execute(sql, params or {}) as cursor:
+        async with self.answer(), self.conn.execute(sql, params or {}) as cursor:
             return list(await cursor.fetchall())
 
     async def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> ExecResult:
-        async with self.conn.execute(sql, params or {}) as cursor:
+        async with self.answer(), self.conn.execute(sql, params or {}) as cursor:
             return ExecResult(cursor.rowcount, cursor.lastrowid)
 
     async def begin(self) -> None:
         # IMMEDIATE takes the write lock up front, so two writers queue on
         # busy_timeout instead of deadlocking on a read-to-write upgrade.
-        await self.conn.execute("BEGIN IMMEDIATE")
+        async with self.answer():
+            await self.conn.execute("BEGIN IMMEDIATE")
 
-    async def commit(self) -> None:
-        await self.conn.commit()
-
-    async def rollback(self) -> None:
-        await self.conn.rollback()
+    async def abandon(self) -> None:
+        await self.conn.interrupt()  # the driver's thread still runs the statement
 
 
 class SQLiteDialect(Dialect):
@@ -79,6 +83,7 @@ class SQLiteDialect(Dialect):
     supports_returning_insert = True
     supports_returning_update = True
     supports_returning_delete = True
+    sequences_follow_explicit_keys = True  # the next key is past the largest
     version_query = "SELECT sqlite_version()"
 
     def __init__(self, connection: Any) -> None:
@@ -95,6 +100,7 @@ class SQLiteDialect(Dialect):
         self._all: list[aiosqlite.Connection] = []
         self._size = max(1, min(connection.pool_size, 4))
         self._lock = asyncio.Lock()
+        self.max_parameters = _variable_limit()
 
     @classmethod
     def create_test_database(cls, name: str, directory: Path) -> URL:
@@ -139,15 +145,22 @@ class SQLiteDialect(Dialect):
     @asynccontextmanager
     async def acquire(self) -> AsyncIterator[DBConnection]:
         assert self._idle is not None, "dialect not opened"
-        if self._idle.empty() and len(self._all) < self._size:
-            async with self._lock:
-                if len(self._all) < self._size:
-                    conn = await self._connect()
-                    self._all.append(conn)
-                    self._idle.put_nowait(conn)
-        conn = await self._idle.get()
+        settings = self.connection
+        deadlines = Deadlines(settings.query_timeout, asyncio.get_running_loop().time())
+        wait = min(settings.connect_timeout, settings.query_timeout)
         try:
-            yield SQLiteConnection(conn)
+            async with asyncio.timeout(wait):
+                if self._idle.empty() and len(self._all) < self._size:
+                    async with self._lock:
+                        if len(self._all) < self._size:
+                            conn = await self._connect()
+                            self._all.append(conn)
+                            self._idle.put_nowait(conn)
+                conn = await self._idle.get()
+        except TimeoutError:
+            raise unanswered(wait) from None
+        try:
+            yield SQLiteConnection(conn, deadlines)
         finally:
             if conn.in_transaction:
                 await conn.rollback()
@@ -254,6 +267,12 @@ class SQLiteDialect(Dialect):
             return lambda v: uuid.UUID(v) if isinstance(v, str) else uuid.UUID(bytes=v)
         return None
 
+    def describe_error(self, exc: BaseException) -> str | None:
+        if isinstance(exc, sqlite3.Error):
+            # SQLite's messages name tables, columns and constraints, not values
+            return f"{type(exc).__name__}: {str(exc)[:200]}"
+        return super().describe_error(exc)
+
     def classify_error(self, exc: BaseException) -> ApiError | None:
         if isinstance(exc, OverflowError):
             # sqlite3 refuses to bind an int beyond 64 bits before SQLite sees it.
@@ -277,6 +296,8 @@ class SQLiteDialect(Dialect):
                 return ValidationFailed(f"check constraint {target!r} violated",
                                         [Detail(target, "check constraint violated")])
             return Conflict("a constraint was violated")
+        if isinstance(exc, sqlite3.OperationalError) and "too many SQL variables" in message:
+            return too_many_parameters()
         if isinstance(exc, sqlite3.OperationalError) and ("locked" in message or "busy" in message
                                                           or "unable to open" in message):
             return ServiceUnavailable("the database is busy or unavailable; try again shortly")
@@ -293,12 +314,32 @@ class SQLiteDialect(Dialect):
             return sa.func.strftime(sa.literal_column("'%Y-%m-%d %H:%M:%f'"), expression)
         return expression
 
+    def in_list(self, column: sa.ColumnElement[Any], values: list[Any], spec: Column,
+                each: Callable[[Any], Any], negate: bool,
+                bind: Callable[[Any], sa.BindParameter[Any]]) -> sa.ColumnElement[bool]:
+        # The values travel as one JSON array read by json_each: SQLite numbers
+        # named parameters by a linear search while preparing, so a statement with
+        # thousands of them takes seconds.  A bound value and json_each's value
+        # both lack affinity, so each compares exactly as ``column = value`` would.
+        items = sa.func.json_each(bind(orjson.dumps(values).decode())).table_valued("value")
+        listed = sa.select(each(items.c.value))
+        return column.not_in(listed) if negate else column.in_(listed)
+
     def like(self, column: sa.ColumnElement[Any], pattern: str, case_sensitive: bool,
              bind: Callable[[Any], Any]) -> sa.ColumnElement[bool]:
         # SQLite's LIKE ignores ASCII case; GLOB is its case-sensitive matcher.
         if case_sensitive:
             return column.op("GLOB", is_comparison=True)(bind(_like_to_glob(pattern)))
         return super().like(column, pattern, case_sensitive, bind)
+
+
+def _variable_limit() -> int:
+    """The SQLite library's limit on parameters per statement (a build option)."""
+    probe = sqlite3.connect(":memory:")
+    try:
+        return int(probe.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+    finally:
+        probe.close()
 
 
 def _like_to_glob(pattern: str) -> str:

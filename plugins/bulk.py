@@ -38,7 +38,7 @@ from swain.core import (
     ApiError,
     Config,
     DBConnection,
-    Forbidden,
+    MethodNotAllowed,
     Setting,
     Table,
     TableGateway,
@@ -53,6 +53,7 @@ from swain.core import (
 )
 from swain.core.catalog import RESERVED_NAMES
 from swain.core.codec import dumps, parse_value
+from swain.core.references import unreachable
 
 #: bound parameters per multi-row INSERT; below every backend's limit
 _PARAMS_PER_STATEMENT = 10_000
@@ -132,9 +133,11 @@ def _rows(body: Any, limit: int) -> list[Any]:
     return body
 
 
-def _writable(table: Table) -> None:
+def _writable(table: Table, allowed: str) -> None:
+    """A read-only table or view has no bulk or mass writes: 405, naming what its path
+    still takes (``allowed``, for the ``Allow`` header)."""
     if not table.writable or (table.kind == "table" and not table.primary_key):
-        raise Forbidden(f"{table.key!r} is read-only")
+        raise MethodNotAllowed(f"{table.key!r} is read-only", headers={"Allow": allowed})
 
 
 # -- POST /{t}/bulk ---------------------------------------------------------------
@@ -142,7 +145,7 @@ def _writable(table: Table) -> None:
 
 async def bulk_create(request: web.Request) -> web.Response:
     _, table = resolve_table(request)
-    _writable(table)
+    _writable(table, "")
     gw = _gateway(request)
     atomic = _flag(request, "atomic")
     on_conflict = request.query.get("on_conflict")
@@ -235,6 +238,12 @@ async def _insert_batched(gw: TableGateway, conn: DBConnection, table: Table,
         size = max(1, _PARAMS_PER_STATEMENT // max(1, len(names)))
         for start in range(0, len(group), size):
             chunk = group[start:start + size]
+            refused = await unreachable(gw, table, [ready for _, _, ready in chunk], conn)
+            for position, error in refused.items():
+                result.fail(chunk[position][0], error)
+            chunk = [item for position, item in enumerate(chunk) if position not in refused]
+            if not chunk:
+                continue
             if gw.dialect.supports_returning_insert and names:
                 await conn.savepoint("swain_batch")
                 try:
@@ -273,7 +282,7 @@ def _conflict_columns(table: Table, text: str | None, on_conflict: str | None) -
 
 async def bulk_update(request: web.Request) -> web.Response:
     _, table = resolve_table(request)
-    _writable(table)
+    _writable(table, "")
     gw = _gateway(request)
     atomic = _flag(request, "atomic")
     rows = _rows(await read_json(request), request.app[RUNTIME].config.bulk.max_rows)
@@ -327,7 +336,7 @@ def _max_affected(request: web.Request) -> int | None:
 
 async def _mass(request: web.Request, action: Action) -> web.Response:
     _, table = resolve_table(request)
-    _writable(table)
+    _writable(table, "POST")  # the filter itself
     gw = _gateway(request)
     dry_run = _flag(request, "dry_run")
     limit = _max_affected(request)
@@ -440,16 +449,22 @@ def _document(spec: Any, schema: Any, config: Config) -> None:
             continue
         base = ("/tables/" if table.key.lower() in RESERVED_NAMES else "/") + \
             quote(table.key, safe="")
+        # An atomic batch with a failing row answers with the first failure's status
+        # and the per-row result: any status a row can fail with has both shapes.
+        either = {"application/json": {"schema": _ref("BulkErrorResult")}}
         responses = {"200": {"description": "Every row succeeded.", "content": result},
                      "207": {"description": "Some rows failed; see `failed`.",
                              "content": result},
-                     **_errors("BadRequest", "Unauthorized", "Forbidden", "Conflict",
-                               "PayloadTooLarge", "ValidationError", "ServiceUnavailable"),
-                     # An atomic batch with failing rows answers 422 with the per-row result.
-                     "422": {"description": "Invalid input, or an atomic batch with failing "
-                                            "rows (then the per-row result).",
-                             "content": {"application/json": {
-                                 "schema": _ref("BulkErrorResult")}}}}
+                     **_errors("BadRequest", "PayloadTooLarge"),
+                     **{status: {"description": f"{what}, or (atomic) a row failed so: the "
+                                                "per-row result, nothing written.",
+                                 "content": either}
+                        for status, what in (("401", "Authentication required"),
+                                             ("403", "Forbidden"),
+                                             ("404", "A row to update does not exist"),
+                                             ("409", "A constraint was violated"),
+                                             ("422", "Invalid input"),
+                                             ("503", "The database is unavailable"))}}
         spec.path(path=f"{base}/bulk", operations={
             "post": {"tags": [table.key], "operationId": f"bulkCreate{model}",
                      "summary": f"Insert many rows into {table.key}",

@@ -181,8 +181,13 @@ class LiveServer:
         return self
 
     async def _start(self) -> None:
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False,
-                                     shutdown_timeout=5)
+        from swain.core.keys import RUNTIME
+        from swain.core.serve import runner_options
+
+        # a swain app's own settings (header timeout…), with a short drain for tests
+        options = runner_options(self.app[RUNTIME].config) if RUNTIME in self.app else {}
+        options["shutdown_timeout"] = 5
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, **options)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True)
         await site.start()

@@ -178,3 +178,42 @@ def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+def latencies_during(url: str, work: Sequence[Callable[[], Any]], interval: float = 0.01
+                     ) -> list[float]:
+    """Seconds each ``GET url`` took while every callable of ``work`` ran in a thread of
+    its own (probing from before they start until they all end).  An exception in
+    the work is re-raised once it has all ended."""
+    import httpx
+
+    latencies: list[float] = []
+    done = threading.Event()
+
+    def probe() -> None:
+        with httpx.Client(timeout=120) as http:
+            while not done.is_set():
+                started = time.perf_counter()
+                http.get(url).raise_for_status()
+                latencies.append(time.perf_counter() - started)
+                time.sleep(interval)
+
+    prober = threading.Thread(target=probe)
+    prober.start()
+    runs = [in_background(call) for call in work]
+    for thread, _ in runs:
+        thread.join()
+    done.set()
+    prober.join()
+    for _, outcome in runs:
+        if isinstance(outcome.get("response"), BaseException):
+            raise outcome["response"]
+    return latencies
+
+
+def rss_mb(pid: int) -> float:
+    """The resident memory of process ``pid`` in MB (Linux ``/proc``)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise ValueError(f"no resident memory reported for process {pid}")

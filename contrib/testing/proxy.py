@@ -1,10 +1,18 @@
-"""A TCP proxy that tests can cut and restore, to simulate a database outage.
+"""A TCP proxy that tests can cut, silence and restore, to simulate database outages.
 
 Put it between a server and its database (point the connection URL at
-:attr:`TcpProxy.port`), then :meth:`~TcpProxy.cut` drops every open
-connection and refuses new ones, as a database that went away does;
-:meth:`~TcpProxy.restore` listens again on the same port.  It runs its own
-event loop in a background thread, so synchronous tests can drive it.
+:attr:`TcpProxy.port`), then:
+
+* :meth:`~TcpProxy.cut` drops every open connection and refuses new ones, as
+  a database that went away does;
+* :meth:`~TcpProxy.blackhole` keeps every link open but lets nothing through
+  in either direction, and new connections are accepted but never answered:
+  a database that stopped answering (a network partition, a hung server);
+* :meth:`~TcpProxy.restore` ends either state (data held back by a blackhole
+  is then delivered, as TCP would once a partition heals).
+
+It runs its own event loop in a background thread, so synchronous tests can
+drive it.
 """
 
 from __future__ import annotations
@@ -29,6 +37,8 @@ class TcpProxy:
                                         name=f"tcp-proxy-{self.port}")
         self._server: asyncio.Server | None = None
         self._transports: set[asyncio.WriteTransport] = set()
+        #: set while data may flow; cleared by :meth:`blackhole`
+        self._flowing: asyncio.Event | None = None
         #: connections accepted since the proxy started (for assertions)
         self.accepted = 0
 
@@ -48,8 +58,17 @@ class TcpProxy:
         self._call(self._cut())
 
     def restore(self) -> None:
-        """Accept connections again (on the same port)."""
+        """Accept connections again (on the same port) and let data flow."""
         self._call(self._listen())
+        self._call(self._set_flowing(True))
+
+    def blackhole(self) -> None:
+        """Hold every byte in both directions, on open and new connections alike."""
+        self._call(self._set_flowing(False))
+
+    @property
+    def silent(self) -> bool:
+        return self._flowing is not None and not self._flowing.is_set()
 
     @property
     def listening(self) -> bool:
@@ -73,6 +92,15 @@ class TcpProxy:
 
     # -- the proxy itself, on its loop -----------------------------------------------
 
+    async def _set_flowing(self, flowing: bool) -> None:
+        if self._flowing is None:
+            self._flowing = asyncio.Event()
+            self._flowing.set()
+        if flowing:
+            self._flowing.set()
+        else:
+            self._flowing.clear()
+
     async def _listen(self) -> None:
         if self._server is None:
             self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port,
@@ -87,6 +115,7 @@ class TcpProxy:
         self._transports.clear()
 
     async def _shutdown(self) -> None:
+        await self._set_flowing(True)  # held pumps wake up and end on their aborted links
         await self._cut()
         # aborted transports end their pumps; give them a moment to finish cleanly
         current = asyncio.current_task()
@@ -101,6 +130,11 @@ class TcpProxy:
         self.accepted += 1
         client = client_writer.transport
         self._transports.add(client)
+        await self._wait_flowing()
+        if self._server is None:  # cut (or shut down) while the link was silent
+            client.abort()
+            self._transports.discard(client)
+            return
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(
                 self.target_host, self.target_port)
@@ -121,10 +155,14 @@ class TcpProxy:
                 transport.abort()
                 self._transports.discard(transport)
 
-    @staticmethod
-    async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _wait_flowing(self) -> None:
+        if self._flowing is not None:
+            await self._flowing.wait()
+
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(ConnectionError, OSError):
             while data := await reader.read(65536):
+                await self._wait_flowing()
                 writer.write(data)
                 await writer.drain()
         with contextlib.suppress(ConnectionError, OSError, RuntimeError):

@@ -28,6 +28,7 @@ from swain.core import (
     Unauthorized,
     ValidationFailed,
     audit_event,
+    credential,
     hookimpl,
     invalid,
     json_response,
@@ -136,7 +137,7 @@ class ApiKeyProvider:
     name = "api_key"
 
     async def authenticate(self, request: web.Request) -> Identity | None:
-        key = request.headers.get(HEADER)
+        key = credential(request, HEADER, HEADER)
         if key is None:
             return None
         service = accounts(request)

@@ -20,7 +20,15 @@ from typing import Any
 
 from aiohttp import web
 
-from swain.core import AuthProvider, Config, Identity, Setting, Unauthorized, hookimpl
+from swain.core import (
+    AuthProvider,
+    Config,
+    Identity,
+    Setting,
+    Unauthorized,
+    credential,
+    hookimpl,
+)
 
 from . import docs
 from .service import accounts, auth_active
@@ -45,7 +53,7 @@ class BasicProvider:
                         hashlib.sha256).digest()
 
     async def authenticate(self, request: web.Request) -> Identity | None:
-        header = request.headers.get("Authorization", "")
+        header = credential(request, "Authorization", CHALLENGE["WWW-Authenticate"]) or ""
         scheme, _, encoded = header.partition(" ")
         if scheme.lower() != "basic":
             return None

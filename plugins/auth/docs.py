@@ -56,9 +56,10 @@ def _operation(op_id: str, summary: str, *, public: bool, body: dict[str, Any] |
 
 
 def add_account_paths(spec: APISpec, user_schema: dict[str, Any], jwks: bool,
-                      username: bool = False) -> None:
+                      username: bool = False, private_signup: bool = True) -> None:
     """Signup, login, token, refresh, logout and me (the jwt plugin); ``username``
-    when the user card maps one, so login takes it instead of the email."""
+    when the user card maps one, so login takes it instead of the email;
+    ``private_signup`` when signup answers 202 whatever the address."""
     spec.tag({"name": TAG, "description": "Accounts, tokens and credentials."})
     spec.components.schema("TokenPair", {
         "type": "object", "required": ["access_token", "refresh_token", "token_type",
@@ -93,10 +94,21 @@ def add_account_paths(spec: APISpec, user_schema: dict[str, Any], jwks: bool,
                        "roles": {"type": "array", "items": {"type": "string"}},
                        "permissions": {"type": "array", "items": {"type": "string"}},
                        "tenant": {"nullable": True}, "provider": {"type": "string"}}})
+    if private_signup:
+        spec.components.schema("Accepted", {
+            "type": "object", "required": ["status", "message"],
+            "properties": {"status": {"type": "string", "enum": ["accepted"]},
+                           "message": {"type": "string"}}})
+        created: dict[Any, Any] = {202: _ok("Accepted", "The same answer whether or not the "
+                                                       "address has an account; an email tells "
+                                                       "the owner what happened.")}
+    else:
+        created = {201: _ok("SignupResult", "The user (no secrets) and tokens."),
+                   409: _error("Conflict")}
     signup = _operation("authSignup", "Create an account", public=True,
                         body=_body("SignupRequest"),
-                        responses={201: _ok("SignupResult", "The user (no secrets) and tokens."),
-                                   409: _error("Conflict"), 422: _error("ValidationError"),
+                        responses={**created, 400: _error("BadRequest"),
+                                   403: _error("Forbidden"), 422: _error("ValidationError"),
                                    429: RATE_LIMITED})
     spec.path(path="/auth/signup", operations={"post": signup})
     spec.path(path="/auth/register", operations={"post": {**signup, "operationId": "authRegister",
@@ -104,8 +116,9 @@ def add_account_paths(spec: APISpec, user_schema: dict[str, Any], jwks: bool,
     spec.path(path="/auth/login", operations={"post": _operation(
         "authLogin", "Log in with email (or username) and password" if username else
         "Log in with email and password", public=True, body=_body("LoginRequest"),
-        responses={200: _ok("TokenPair", "A token pair."), 401: _error("Unauthorized"),
-                   422: _error("ValidationError"), 429: RATE_LIMITED})})
+        responses={200: _ok("TokenPair", "A token pair."), 400: _error("BadRequest"),
+                   401: _error("Unauthorized"), 422: _error("ValidationError"),
+                   429: RATE_LIMITED})})
     spec.path(path="/auth/token", operations={"post": _operation(
         "authToken", "OAuth2 password grant (form-encoded)", public=True,
         body={"required": True, "content": {"application/x-www-form-urlencoded": {"schema": {
@@ -121,12 +134,14 @@ def add_account_paths(spec: APISpec, user_schema: dict[str, Any], jwks: bool,
         "authRefresh", "Exchange a refresh token for a new pair", public=True,
         body=_body("RefreshRequest"),
         responses={200: _ok("TokenPair", "A new pair; the old refresh token stops working."),
-                   401: _error("Unauthorized"), 422: _error("ValidationError")})})
+                   400: _error("BadRequest"), 401: _error("Unauthorized"),
+                   422: _error("ValidationError"), 429: RATE_LIMITED})})
     spec.path(path="/auth/logout", operations={"post": _operation(
         "authLogout", "End the session of a refresh token", public=True,
         body=_body("RefreshRequest"),
         responses={204: {"description": "The session is revoked."},
-                   401: _error("Unauthorized")})})
+                   400: _error("BadRequest"), 401: _error("Unauthorized"),
+                   422: _error("ValidationError"), 429: RATE_LIMITED})})
     spec.path(path="/auth/me", operations={"get": _operation(
         "authMe", "The caller's user, roles, permissions and tenant", public=False, body=None,
         responses={200: _ok("Me", "The caller."), 401: _error("Unauthorized")})})
@@ -181,7 +196,8 @@ def add_reset_paths(spec: APISpec) -> None:
                       "content": {_JSON: {"schema": {"type": "object"}}}},
                 422: _error("ValidationError"), 429: RATE_LIMITED}
     request = _operation("requestPasswordReset", "Email a password reset link", public=True,
-                         body=_body("PasswordResetRequest"), responses=accepted)
+                         body=_body("PasswordResetRequest"),
+                         responses={**accepted, 400: _error("BadRequest")})
     spec.path(path="/auth/password_reset", operations={"post": request})
     spec.path(path="/auth/request-reset", operations={"post": {
         **request, "operationId": "requestReset", "summary": "Email a reset link (alias)"}})
@@ -189,7 +205,8 @@ def add_reset_paths(spec: APISpec) -> None:
                          public=True, body=_body("PasswordResetConfirm"),
                          responses={200: {"description": "The password is changed.",
                                           "content": {_JSON: {"schema": {"type": "object"}}}},
-                                    400: _error("BadRequest"), 422: _error("ValidationError")})
+                                    400: _error("BadRequest"), 422: _error("ValidationError"),
+                                    429: RATE_LIMITED})
     spec.path(path="/auth/password_reset/confirm", operations={"post": confirm})
     spec.path(path="/auth/confirm-reset", operations={"post": {
         **confirm, "operationId": "confirmReset", "summary": "Set a new password (alias)"}})

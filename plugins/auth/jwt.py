@@ -17,6 +17,7 @@ credential plugins share, and provides it as the ``AUTH`` service.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
@@ -35,18 +36,24 @@ from swain.core import (
     Schema,
     Setting,
     Unauthorized,
+    credential,
     hookimpl,
     json_response,
     public,
     read_json,
 )
 from swain.core.codec import dumps
+from swain.core.tableapi import read_body
 from swain.plugins import mapping
 
 from . import census, docs
 from .passwords import Passwords
 from .service import AUTH, AuthService, accounts, auth_active
+from .smtp import Mailer
+from .smtp import mailer as build_mailer
 from .tokens import ALGORITHMS, TokenSigner
+
+log = logging.getLogger("swain")
 
 #: the cards (and their secret columns) and the hashers the accounts stand on
 requires = ("mapping", "passwords")
@@ -58,6 +65,11 @@ def _body(value: Any) -> Mapping[str, Any]:
     return value
 
 
+#: the answer to every private signup
+SIGNUP_ACCEPTED = {"status": "accepted",
+                   "message": "check your email: it says how to continue"}
+
+
 @public
 async def signup(request: web.Request) -> web.Response:
     service = accounts(request)
@@ -67,6 +79,9 @@ async def signup(request: web.Request) -> web.Response:
     # Validate first: a user correcting a typo should not use up the limit.
     email = service.signup_values(body)[0]
     await service.limit(request, "signup", email)
+    if service.private_signup:
+        service.signup_privately(body)
+        return json_response(dumps(SIGNUP_ACCEPTED), status=202)
     user, tokens = await service.signup(body)
     return json_response(dumps({"user": user, **tokens}), status=201)
 
@@ -88,6 +103,7 @@ async def token(request: web.Request) -> web.Response:
     if request.content_type != "application/x-www-form-urlencoded":
         raise BadRequest("expected a form-encoded body (application/x-www-form-urlencoded) with "
                          "username and password")
+    await read_body(request)  # bounded in time and size; post() parses what it read
     form = await request.post()
     grant = form.get("grant_type", "password")
     if grant != "password":
@@ -142,7 +158,7 @@ class BearerProvider:
     name = "jwt"
 
     async def authenticate(self, request: web.Request) -> Identity | None:
-        header = request.headers.get("Authorization", "")
+        header = credential(request, "Authorization") or ""
         scheme, _, credentials = header.partition(" ")
         if scheme.lower() != "bearer":
             return None
@@ -156,6 +172,18 @@ async def _warm_up(app: web.Application) -> AsyncIterator[None]:
     await service.passwords.warm_up()
     await census.at_startup(service.store, service.passwords)
     yield
+    await service.background.drain()  # private signups answered, not yet done
+
+
+def _mailer(runtime: Runtime) -> Mailer | None:
+    """The email transport private signups tell their outcome through, if any."""
+    config = runtime.config
+    transports: dict[str, Any] = {}
+    for result in reversed(runtime.pm.hook.swain_email_transports(config=config)):
+        transports.update(result or {})
+    if not transports or not config.has_section("smtp"):
+        return None
+    return build_mailer(config, transports)
 
 
 @hookimpl
@@ -172,6 +200,10 @@ def swain_config_sections() -> dict[str, dict[str, Setting]]:
         "identity_cache": Setting("duration", 10.0, minimum=0,
                                   doc="how long a deactivated user's access tokens still work"),
         "signup_enabled": Setting("bool", True),
+        "signup_answer": Setting("str", "accepted", choices=("accepted", "tokens"),
+                                 doc="accepted: 202 whether or not the address has an account, "
+                                     "the email tells; tokens: 201 with tokens, 409 for a taken "
+                                     "address (which reveals it)"),
         "signup_active": Setting("bool", True, doc="whether new accounts start active"),
         "signup_allow_is_active": Setting("bool", False,
                                           doc="let the signup body set is_active"),
@@ -201,10 +233,14 @@ def swain_startup(runtime: Runtime) -> None:
     config = runtime.config
     if not auth_active(config):
         return
-    runtime.services.provide(AUTH, AuthService(config=config, runtime=runtime,
-                                               cards=mapping.parse(config),
-                                               signer=TokenSigner(config),
-                                               passwords=Passwords.from_runtime(runtime)))
+    service = AuthService(config=config, runtime=runtime, cards=mapping.parse(config),
+                          signer=TokenSigner(config), passwords=Passwords.from_runtime(runtime))
+    if service.private_signup and config.auth.signup_enabled:
+        service.mailer = _mailer(runtime)
+        if service.mailer is None:
+            log.warning("auth.signup_answer = \"accepted\": no email transport is enabled, so "
+                        "signups cannot tell anyone what happened")
+    runtime.services.provide(AUTH, service)
 
 
 @hookimpl
@@ -243,7 +279,8 @@ def swain_spec_contributions(spec: Any, schema: Schema, config: Config) -> None:
     docs.add_account_paths(spec, {"type": "object", "properties": properties,
                                   "description": "A row of the user table (no secret columns)."},
                            jwks=config.auth.jwt_algorithm != "HS256",
-                           username=card.has("username"))
+                           username=card.has("username"),
+                           private_signup=config.auth.signup_answer == "accepted")
 
 
 __all__ = ["AUTH", "AuthService", "BearerProvider", "ConfigError"]

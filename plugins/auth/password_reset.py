@@ -1,12 +1,13 @@
 """Password reset by email (``docs/authentication.md``).
 
 ``POST /auth/password_reset`` (alias ``/auth/request-reset``) always answers
-202 with the same body, whether or not the address exists; for an active
-user it stores a new random token (256 bits) as a SHA-256 hash in the
-``password_reset_token`` card and emails the link ``smtp.base_url`` +
-``smtp.password_reset_path`` (``%s`` → the token).  The request's Host header
-never takes part in the link.  The email is sent in the background, so the
-answer's timing does not depend on the address either.
+202 with the same body, whether or not the address exists, and does the rest
+after answering, so neither the answer nor its timing depends on the address:
+for an active user it stores a new random token (256 bits) as a SHA-256 hash
+in the ``password_reset_token`` card and emails the link ``smtp.base_url`` +
+``smtp.password_reset_path`` (``%s`` → the token); any other address gets an
+email saying that no active account has it.  The request's Host header never
+takes part in the link.
 
 ``POST /auth/password_reset/confirm`` (alias ``/auth/confirm-reset``) takes
 ``{"token", "new_password"}``.  In one transaction it marks the token used
@@ -17,8 +18,8 @@ ends all of the user's sessions.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
+import logging
 import secrets
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
@@ -44,7 +45,7 @@ from swain.core.codec import dumps
 from swain.plugins.mapping import utcnow
 
 from . import docs
-from .service import AUTH, AuthService, auth_active, token_hash
+from .service import AUTH, AuthService, Background, auth_active, token_hash
 from .smtp import Mailer
 from .smtp import mailer as build_mailer
 
@@ -53,7 +54,8 @@ requires = ("jwt", "smtp")
 
 INVALID_TOKEN = "the reset token is invalid, used or expired"
 ACCEPTED = {"status": "accepted",
-            "message": "if the address belongs to an active account, a reset link is on its way"}
+            "message": "an email to this address says how to continue"}
+log = logging.getLogger("swain")
 
 
 def _active(config: Config) -> bool:
@@ -93,32 +95,52 @@ class ResetFlow:
     def __init__(self, service: AuthService, mailer: Mailer) -> None:
         self.service = service
         self.mailer = mailer
-        self.pending: set[asyncio.Task[Any]] = set()
+        self.background = Background()
+
+    def start(self, email: str) -> None:
+        """Answer first, then look the address up and write to it: the answer and its
+        timing are the same whether or not the address has an account."""
+        self.background.spawn(self.request(email))
 
     async def request(self, email: str) -> None:
         service = self.service
-        user = await service.find_by_email(email)
-        if user is None or not service.is_active(user):
+        try:
+            user = await service.find_by_email(email)
+            token = secrets.token_urlsafe(32)
+            if user is None or not service.is_active(user):
+                # a round trip like the token's insert, so both cases cost the same
+                await service.store.fetch_one("password_reset_token",
+                                              [("token", "eq", token_hash(token))], ["id"])
+                await self.mailer.deliver(self._no_account(email))
+                return
+            now = utcnow()
+            card = service.cards["password_reset_token"]
+            values: dict[str, Any] = {"userid": user["id"], "token": token_hash(token),
+                                      "expiresat": now + dt.timedelta(
+                                          seconds=float(service.config.auth.password_token_expiry))}
+            if card.has("createdat"):
+                values["createdat"] = now
+            await service.store.insert("password_reset_token", values)
+        except Exception as exc:
+            log.error("password reset request failed: %s",
+                      service.runtime.dialect.describe_error(exc) or type(exc).__name__)
             return
-        token = secrets.token_urlsafe(32)
-        now = utcnow()
-        card = service.cards["password_reset_token"]
-        values: dict[str, Any] = {"userid": user["id"], "token": token_hash(token),
-                                  "expiresat": now + dt.timedelta(
-                                      seconds=float(service.config.auth.password_token_expiry))}
-        if card.has("createdat"):
-            values["createdat"] = now
-        await service.store.insert("password_reset_token", values)
         link = reset_link(service.config, token)
         minutes = int(float(service.config.auth.password_token_expiry) // 60)
-        message = EmailMessage(
+        await self.mailer.deliver(EmailMessage(
             to=str(user["email"]), subject="Reset your password",
             text=(f"Someone asked to reset the password of this account.\n\n"
                   f"To choose a new password, open this link within {minutes} minutes:\n\n"
-                  f"{link}\n\nIf it was not you, ignore this email: your password stays as it is."))
-        task = asyncio.get_running_loop().create_task(self.mailer.deliver(message))
-        self.pending.add(task)
-        task.add_done_callback(self.pending.discard)
+                  f"{link}\n\nIf it was not you, ignore this email: your password stays as it is.")))
+
+    def _no_account(self, email: str) -> EmailMessage:
+        name = self.service.config.project.name
+        return EmailMessage(
+            to=email, subject="Reset your password",
+            text=(f"Someone asked to reset the password of a {name} account with this address, "
+                  "but no active account has it, so nothing was changed.\n\nIf it was you, "
+                  "perhaps you signed up with another address.  If it was not, ignore this "
+                  "email."))
 
     async def confirm(self, token: object, new_password: object) -> None:
         service = self.service
@@ -152,8 +174,7 @@ class ResetFlow:
             await service.revoke_sessions(user["id"], conn=conn)
 
     async def drain(self) -> None:
-        if self.pending:
-            await asyncio.gather(*self.pending, return_exceptions=True)
+        await self.background.drain()
 
 
 FLOW: ServiceKey[ResetFlow] = ServiceKey("swain.auth.password_reset", provider="password_reset")
@@ -171,7 +192,7 @@ async def request_reset(request: web.Request) -> web.Response:
     if not isinstance(email, str) or not email.strip() or len(email) > 254:
         raise invalid("email", "expected an email address")
     await flow.service.limit(request, "reset", email)
-    await flow.request(email)
+    flow.start(email.strip())
     return json_response(dumps(ACCEPTED), status=202)
 
 

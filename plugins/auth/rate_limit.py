@@ -156,6 +156,11 @@ def swain_startup(runtime: Runtime) -> None:
         RedisCounter(section.redis_url, section.key_prefix) if section.redis_url
         else MemoryCounter())
     runtime.services.provide(LIMITER, Limiter(config, counter))
+    workers = int(config.server.workers)
+    if workers > 1 and not section.redis_url:
+        log.warning("rate_limit: counters are kept in memory by each of the %d workers, so a "
+                    "client gets up to %d times each limit; set [rate_limit] redis_url to share "
+                    "them", workers, workers)
 
 
 async def _close_counter(app: web.Application) -> AsyncIterator[None]:

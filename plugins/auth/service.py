@@ -9,14 +9,17 @@ service consults when it is there.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import datetime as dt
 import hashlib
 import hmac
+import logging
+import random
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -24,9 +27,11 @@ from aiohttp import web
 
 from swain.core import (
     RUNTIME,
+    ApiError,
     Config,
     Conflict,
     Detail,
+    EmailMessage,
     Identity,
     Runtime,
     ServiceKey,
@@ -38,7 +43,12 @@ from swain.core.codec import parse_value
 from swain.plugins.mapping import MappedCard, Store, utcnow
 
 from .passwords import Passwords
+from .smtp import Mailer
 from .tokens import TokenSigner
+
+log = logging.getLogger("swain")
+#: most seconds background work waits before it starts (see Background)
+_JITTER = 0.05
 
 INVALID_LOGIN = "invalid email or password"
 INVALID_USERNAME_LOGIN = "invalid username or password"
@@ -82,7 +92,11 @@ class AuthService:
     passwords: Passwords
     store: Store = field(init=False)
     _session_key: bytes = field(init=False, repr=False)
+    #: sends the emails of private signups (``None`` without an email transport)
+    mailer: Mailer | None = None
     _active: dict[Any, tuple[float, Identity | None]] = field(default_factory=dict)
+    #: work done after answering (private signups), awaited at shutdown
+    background: Background = field(default_factory=lambda: Background())
 
     def __post_init__(self) -> None:
         self.store = Store(self.runtime, self.cards)
@@ -225,7 +239,8 @@ class AuthService:
         same answer.  A verified hash the passwords plugin wants replaced (an
         older format, weaker parameters) is re-hashed with argon2id.
         """
-        if not isinstance(login, str) or not isinstance(password, str) or not login.strip():
+        if not isinstance(login, str) or not isinstance(password, str) or not login.strip() \
+                or not login.isprintable():
             raise Unauthorized(INVALID_LOGIN)
         field = self.login_field(login, field)
         refusal = INVALID_USERNAME_LOGIN if field == "username" else INVALID_LOGIN
@@ -427,11 +442,63 @@ class AuthService:
                                    [d for e in errors for d in e.details])
         return values
 
+    @property
+    def private_signup(self) -> bool:
+        """Whether signup answers the same whether or not the address has an account
+        (``auth.signup_answer = "accepted"``), telling the owner by email."""
+        return bool(self.config.auth.signup_answer == "accepted")
+
     async def signup(self, body: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Create the account and answer with it and its tokens; 409 for a taken
+        address (``signup_answer = "tokens"``, which reveals the address)."""
         email, password, extra, active = self.signup_values(body)
         if await self.find_by_email(email) is not None:
             raise Conflict("an account with this email already exists",
                            [Detail("email", "already registered")])
+        user = await self._create(email, password, extra, active)
+        tokens = await self.issue_pair(user) if self.is_active(user) else {}
+        return await self.public_user(user["id"]), tokens
+
+    def signup_privately(self, body: Mapping[str, Any]) -> None:
+        """Validate the signup, then do the rest after answering: whether the address
+        has an account shows neither in the answer nor in its timing; the email
+        says what happened."""
+        email, password, extra, active = self.signup_values(body)
+        self.background.spawn(self._signup_in_background(email, password, extra, active))
+
+    async def _signup_in_background(self, email: str, password: str, extra: dict[str, Any],
+                                    active: bool | None) -> None:
+        name = self.config.project.name
+        try:
+            if await self.find_by_email(email) is not None:
+                text = (f"Someone, perhaps you, tried to sign up to {name} with this address, "
+                        "which already has an account.\n\nIf it was you, log in instead; if "
+                        "you forgot your password, ask for a password reset.  If it was not "
+                        "you, ignore this email: nothing changed.")
+                await self._tell(email, f"Your {name} account", text)
+                return
+            user = await self._create(email, password, extra, active)
+        except Exception as exc:
+            reason = self.runtime.dialect.classify_error(exc) if not isinstance(exc, ApiError) \
+                else exc
+            if reason is None:
+                log.error("signup failed: %s", self.runtime.dialect.describe_error(exc) or
+                          type(exc).__name__)
+            await self._tell(email, f"Your {name} account",
+                             f"We could not create your {name} account"
+                             + (f": {reason.message}." if reason is not None else ".")
+                             + "\n\nYou may try again later.")
+            return
+        ready = "is ready: log in with this address" if self.is_active(user) else \
+            "was created; it can be used once it is activated"
+        await self._tell(email, f"Welcome to {name}", f"Your {name} account {ready}.")
+
+    async def _tell(self, address: str, subject: str, text: str) -> None:
+        if self.mailer is not None:
+            await self.mailer.deliver(EmailMessage(to=address, subject=subject, text=text))
+
+    async def _create(self, email: str, password: str, extra: dict[str, Any],
+                      active: bool | None) -> dict[str, Any]:
         card = self.cards["user"]
         values: dict[str, Any] = {"email": email.lower(),
                                   "password": await self.passwords.hash(password)}
@@ -443,8 +510,34 @@ class AuthService:
             user_id = found["id"] if found else None
         user = await self.find_by_id(user_id)
         assert user is not None
-        tokens = await self.issue_pair(user) if self.is_active(user) else {}
-        return await self.public_user(user["id"]), tokens
+        return user
+
+
+class Background:
+    """Work done after answering a request, kept until done (and awaited at
+    shutdown, so none is lost).
+
+    Each piece starts after a short random delay: the work differs with what
+    it finds (an account or none), and it shares the event loop with the
+    requests that follow, so it must not land right behind the request that
+    caused it, where its cost could be timed."""
+
+    def __init__(self, jitter: float = _JITTER) -> None:
+        self.jitter = jitter
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(self._later(work))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _later(self, work: Coroutine[Any, Any, Any]) -> Any:
+        await asyncio.sleep(random.uniform(0, self.jitter))
+        return await work
+
+    async def drain(self) -> None:
+        if self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
 def _nonce_hash(nonce: bytes) -> str:

@@ -79,8 +79,10 @@ ERROR_RESPONSES: tuple[tuple[int, str, str], ...] = (
     (401, "Unauthorized", "Authentication is required or the credential is invalid."),
     (403, "Forbidden", "The caller may not do this."),
     (404, "NotFound", "No such row or table."),
+    (408, "RequestTimeout", "The request body did not arrive in time."),
     (409, "Conflict", "A unique or foreign-key constraint was violated; the message names it."),
     (413, "PayloadTooLarge", "The request body is too large."),
+    (415, "UnsupportedMediaType", "The body is not JSON (Content-Type: application/json)."),
     (422, "ValidationError", "A value is invalid; `details` name the fields."),
     (503, "ServiceUnavailable", "The database is unavailable; retry later."),
 )
@@ -156,6 +158,8 @@ def value_schema(kind: str, column: Column | None = None) -> dict[str, Any]:
 
 def column_schema(column: Column) -> dict[str, Any]:
     """The property schema of a column in a row model."""
+    if column.untyped:
+        return {"description": "No declared type: any value, as stored.", "nullable": True}
     schema = value_schema(column.kind, column)
     notes = [column.comment] if column.comment else []
     if column.kind in _NOTES:
@@ -210,7 +214,8 @@ def error_detail_schema() -> dict[str, Any]:
             "properties": {"path": {"type": "string"}, "message": {"type": "string"}}}
 
 
-def _table_components(spec: APISpec, table: Table, model: str) -> None:
+def _table_components(spec: APISpec, table: Table, model: str, config: Config,
+                      sequences_follow: bool) -> None:
     columns = table.visible_columns
     spec.components.schema(model, {
         "type": "object",
@@ -231,7 +236,8 @@ def _table_components(spec: APISpec, table: Table, model: str) -> None:
     })
     if not writable(table):
         return
-    inputs = [c for c in columns if not c.generated]
+    explicit_keys = bool(config.api.allow_explicit_keys) or sequences_follow
+    inputs = [c for c in columns if not c.generated and (explicit_keys or not c.autoincrement)]
     create: dict[str, Any] = {
         "type": "object",
         "properties": {c.name: column_schema(c) for c in inputs},
@@ -419,14 +425,34 @@ def _document(runtime: Runtime, schema: Schema, names: Mapping[str, str],
         spec.tag({"name": table.key,
                   "description": table.comment or f"{kind.capitalize()} {table.key!r}.",
                   "x-swain-model": model})
-        _table_components(spec, table, model)
+        _table_components(spec, table, model, config,
+                          runtime.dialect.sequences_follow_explicit_keys)
         _table_paths(spec, table, model, config)
     add_query_paths(spec, schema, config)  # core's /filter, /count, /filter/query
     runtime.pm.hook.swain_spec_contributions(spec=spec, schema=schema, config=config,
                                              runtime=runtime)
     document = name_request_bodies(spec.to_dict())
+    declare_body_errors(document)
     explicit_free_form(document)
     return document
+
+
+def declare_body_errors(document: dict[str, Any]) -> None:
+    """Every operation that reads a body may answer 400 (malformed), 408 (too slow) and
+    413 (too large), and one that reads JSON 415 (another media type): declared
+    here once, for core's operations and every plugin's alike."""
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            if not isinstance(operation, dict) or "requestBody" not in operation:
+                continue
+            statuses = [400, 408, 413]
+            if "application/json" in operation["requestBody"].get("content", {}):
+                statuses.append(415)
+            responses = operation.setdefault("responses", {})
+            for status in statuses:
+                if str(status) not in responses and status not in responses:
+                    responses[str(status)] = {
+                        "$ref": f"#/components/responses/{_ERROR_NAMES[status]}"}
 
 
 #: operationId prefix -> the body parameter name generated clients use.

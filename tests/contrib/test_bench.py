@@ -166,3 +166,24 @@ def test_scenario_paths_stay_in_range() -> None:
     assert {by_id.path(rng) for _ in range(200)} == {"/orders/3", "/orders/4", "/orders/5"}
     named = load.Scenario("status", "/orders?status={}", ("a", "b"))
     assert {named.path(rng) for _ in range(100)} == {"/orders?status=a", "/orders?status=b"}
+
+
+def test_fault_figures_print_and_lose_no_acknowledged_write() -> None:
+    dialect = "postgresql" if "postgresql" in selected_dialects() else selected_dialects()[0]
+    result = subprocess.run(
+        [sys.executable, "-m", "swain.contrib.bench.faults", "--dialect", dialect,
+         "--shapes", "5", "--heavy", "1", "--outage", "1.5", "--query-timeout", "1",
+         "--tries", "4"],
+        capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert out.startswith(f"swain fault figures on {dialect}"), out
+    assert re.search(r"memory soak +5 shapes .* RSS [\d.]+ -> [\d.]+ MB", out), out
+    assert re.search(r"/health during 2 x 1 heavy filters: p50 [\d.]+ ms", out), out
+    assert re.search(r"password reset +4 tries each, trimmed mean: known address [\d.]+ ms",
+                     out), out
+    if dialect != "sqlite":
+        for kind in ("silent", "refused"):
+            line = next(line for line in out.splitlines() if line.startswith(kind))
+            assert "recovered never" not in line, line
+            assert re.search(r"\d+ writes acknowledged, 0 lost", line), line

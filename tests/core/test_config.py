@@ -203,6 +203,15 @@ def test_bad_durations(text: Any) -> None:
         parse_duration(text, "auth.ttl")
 
 
+def test_statement_timeout_follows_the_client_side_bound(tmp_path: Path) -> None:
+    assert load(tmp_path, BASE).connection().statement_timeout == 9
+    shorter = BASE.replace('"\n', '"\nquery_timeout = "3s"\n')
+    assert load(tmp_path, shorter).connection().statement_timeout == pytest.approx(2.4)
+    longer = BASE.replace('"\n', '"\nstatement_timeout = "30s"\n')
+    with pytest.raises(ConfigError, match=r"statement_timeout: 30s .* query_timeout \(10s\)"):
+        load(tmp_path, longer).connection()
+
+
 @pytest.mark.parametrize(("text", "size"), [
     ("512kb", 512 * 1024), ("1mb", 1024**2), ("1MiB", 1024**2), ("2g", 2 * 1024**3),
     ("100", 100), (4096, 4096),
@@ -212,11 +221,13 @@ def test_sizes(text: Any, size: int) -> None:
 
 
 def test_duration_and_size_settings_in_a_file(tmp_path: Path) -> None:
-    text = BASE.replace('"\n', '"\nconnect_timeout = "1m"\nstatement_timeout = "90s"\n') + \
+    text = BASE.replace('"\n', '"\nconnect_timeout = "1m"\nstatement_timeout = "90s"\n'
+                        'query_timeout = "2m"\n') + \
         '[api]\nmax_body_size = "2mb"\n[server]\nshutdown_timeout = "15s"\n'
     config = load(tmp_path, text)
     connection = config.connection()
-    assert (connection.connect_timeout, connection.statement_timeout) == (60, 90)
+    assert (connection.connect_timeout, connection.statement_timeout,
+            connection.query_timeout) == (60, 90, 120)
     assert config.api.max_body_size == 2 * 1024**2
     assert config.server.shutdown_timeout == 15
 

@@ -66,6 +66,7 @@ SWAIN_CONFIG = {
         "jwt_secret": SECRET,
         "identity_cache": "0s",
         "public_routes": ["GET /widgets"],
+        "signup_answer": "tokens",  # signup's own answer is under test here
         **FAST_ARGON2,
     },
     "mapping": {

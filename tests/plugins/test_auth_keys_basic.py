@@ -51,6 +51,7 @@ SWAIN_CONFIG = {
         "jwt_secret": SECRET,
         "identity_cache": "0s",
         "expose_auth_tables": True,
+        "signup_answer": "tokens",  # accounts made by signup, used at once
         "basic_cache": "30s",
         **FAST_ARGON2,
     },

@@ -49,7 +49,8 @@ ROWS = [*LEGACY, *KEPT, *WEAK, *TIMED, NAMED, *MALFORMED, *REFUSED]
 DDL = {dialect: user_table(dialect, ROWS) for dialect in ("sqlite", "postgresql", "mysql")}
 DEFAULT_FORMATS = ["bcrypt", "django", "werkzeug", "aspnet", "spring"]
 AUTH = {"enabled": True, "jwt_secret": SECRET, "identity_cache": "0s", **FAST_ARGON2,
-        "password_formats": [*DEFAULT_FORMATS, "aspnet_v2", "spring_sha256"]}
+        "password_formats": [*DEFAULT_FORMATS, "aspnet_v2", "spring_sha256"],
+        "signup_answer": "tokens"}  # an account made by signup, used at once
 SWAIN_CONFIG = {"auth": AUTH, "mapping": {"user": DJANGO_USER},
                 "rate_limit": {"enabled": False}}
 

@@ -32,6 +32,7 @@ CREATE TABLE "People" ("Pid" SERIAL PRIMARY KEY, "Mail" VARCHAR(255) NOT NULL UN
 AUTH = {
     "enabled": True,
     "jwt_secret": SECRET,
+    "signup_answer": "tokens",  # 201 and 409: what the limits are counted against here
     "argon2_time_cost": 1,
     "argon2_memory_kib": 1024,
     "argon2_parallelism": 1,

@@ -28,7 +28,8 @@ from swain.core import (
 )
 from swain.core.keys import RUNTIME
 
-SWAIN_CONFIG = {"bulk": {"max_rows": 10_000}}
+# upserts below address rows by their generated key, on PostgreSQL too
+SWAIN_CONFIG = {"bulk": {"max_rows": 10_000}, "api": {"allow_explicit_keys": True}}
 
 DDL = {
     "sqlite": """

@@ -206,6 +206,7 @@ def test_asymmetric_keys_jwks_and_algorithm_confusion(database, tmp_path, algori
             "enabled": True,
             "jwt_algorithm": algorithm,
             "jwt_private_key_file": "jwt.pem",
+            "signup_answer": "tokens",
             **FAST,
         },
         mapping={

@@ -260,7 +260,8 @@ def test_create_update_and_page_models(doc: dict[str, Any], dialect: str) -> Non
     # Not null without a default: required.  Serial key, defaults and nullable: optional.
     assert sorted(create["required"]) == ["Full Name", "email"]
     assert "password_hash" not in create["properties"]
-    assert "Customer ID" in create["properties"]
+    # a serial key is written only where its sequence follows written values
+    assert ("Customer ID" in create["properties"]) == (dialect != "postgresql")
     update = _schema(doc, "CustomersUpdate")
     assert "required" not in update and update["minProperties"] == 1
     assert set(update["properties"]) == set(create["properties"])

@@ -82,6 +82,7 @@ SWAIN_CONFIG = {
     "auth": {
         "enabled": True,
         "jwt_secret": "a secret for the rbac tests that is long enough for HS256 signing",
+        "signup_answer": "tokens",  # accounts made by signup, used at once
         "identity_cache": "0s",
         "basic_cache": "0s",
         "argon2_time_cost": 1,

@@ -50,7 +50,7 @@ DDL["mysql"] = DDL["default"].format(pk="INTEGER AUTO_INCREMENT PRIMARY KEY",
 SECRET = "row level security test secret, long enough for HS256"
 USER = {"table": "users", "id": "id", "email": "email", "firstname": "firstname",
         "password": "password", "isactive": "isactive"}
-AUTH = {"enabled": True, "jwt_secret": SECRET, "identity_cache": "0s",
+AUTH = {"enabled": True, "jwt_secret": SECRET, "identity_cache": "0s", "signup_answer": "tokens",
         "public_routes": ["GET /tags"], "argon2_time_cost": 1, "argon2_memory_kib": 1024,
         "argon2_parallelism": 1}
 RLS = {"enabled": True, "tenant_table": "users", "tenant_field": "user_id",

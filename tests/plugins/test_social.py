@@ -58,6 +58,7 @@ CREATE TABLE `Linked Logins` (`Link Id` INTEGER AUTO_INCREMENT PRIMARY KEY,
 SWAIN_CONFIG: dict[str, Any] = {
     "api": {"public_url": PUBLIC_URL},
     "auth": {"enabled": True, "jwt_secret": SECRET, "identity_cache": "0s",
+             "signup_answer": "tokens",  # accounts made by signup, used at once
              "argon2_time_cost": 1, "argon2_memory_kib": 1024, "argon2_parallelism": 1},
     # each callback counts as a login attempt; this module makes many from one address
     "rate_limit": {"login_per_client": "1000/1m"},

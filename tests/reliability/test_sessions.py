@@ -30,7 +30,7 @@ CREATE TABLE sessions (id {serial}, user_id INTEGER NOT NULL REFERENCES users(id
 }
 
 SWAIN_CONFIG = {
-    "auth": {"enabled": True, "jwt_secret": SECRET, **FAST_ARGON2},
+    "auth": {"enabled": True, "jwt_secret": SECRET, "signup_answer": "tokens", **FAST_ARGON2},
     "mapping": {
         "user": {"table": "users", "id": "id", "email": "email", "password": "password_hash"},
         "session": {"table": "sessions", "id": "id", "userid": "user_id",

@@ -178,12 +178,9 @@ async def _warm_up(app: web.Application) -> AsyncIterator[None]:
 def _mailer(runtime: Runtime) -> Mailer | None:
     """The email transport private signups tell their outcome through, if any."""
     config = runtime.config
-    transports: dict[str, Any] = {}
-    for result in reversed(runtime.pm.hook.swain_email_transports(config=config)):
-        transports.update(result or {})
-    if not transports or not config.has_section("smtp"):
+    if not runtime.email_transports or not config.has_section("smtp"):
         return None
-    return build_mailer(config, transports)
+    return build_mailer(config, runtime.email_transports)
 
 
 @hookimpl

@@ -69,7 +69,9 @@ DDL = {"default": _TABLES.format(ts="TIMESTAMP"), "mysql": _TABLES.format(ts="DA
 SPY = {"X-Spy": "spy-user"}
 SECTIONS: dict[str, Any] = {
     "auth": {"enabled": True, "identity_cache": "0s", **FAST_ARGON2,
-             "jwt_secret": "a secret for the hook behaviour tests, longer than 32 bytes"},
+             "jwt_secret": "a secret for the hook behaviour tests, longer than 32 bytes",
+             # accounts made by signup are used at once, and send no email of their own
+             "signup_answer": "tokens"},
     "mapping": {"user": {"table": "users", "id": "id", "email": "email", "password": "pw"},
                 "password_reset_token": {"table": "resets", "id": "id", "userid": "uid",
                                          "token": "token", "expiresat": "expires",

@@ -178,6 +178,19 @@ class DBConnection(abc.ABC):
         await self.execute(f"ROLLBACK TO SAVEPOINT {name}")
 
 
+async def checkout(connection: Connection, get: Awaitable[T]) -> tuple[T, Deadlines]:
+    """Wait for ``get`` (a pooled connection) within the connection's bounds (a new
+    one may hang in its handshake, past any driver timeout), and start the
+    checkout's :class:`Deadlines`; 503 when it does not come."""
+    deadlines = Deadlines(connection.query_timeout, asyncio.get_running_loop().time())
+    wait = min(connection.connect_timeout, connection.query_timeout)
+    try:
+        async with asyncio.timeout(wait):
+            return await get, deadlines
+    except TimeoutError:
+        raise unanswered(wait) from None
+
+
 class TimedConnection(DBConnection):
     """A connection whose every round trip must answer by its :class:`Deadlines`;
     past one, :meth:`abandon` deals with the operation still under way and the

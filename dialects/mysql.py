@@ -27,17 +27,9 @@ from sqlalchemy import types as sat
 from sqlalchemy.dialects import mysql as mysql_types
 from sqlalchemy.engine import URL, make_url
 
+from swain.core import DBConnection, Dialect, ExecResult, PoolStats
 from swain.core.codec import json_from_text, json_text
-from swain.core.dialect import (
-    DBConnection,
-    Deadlines,
-    Dialect,
-    ExecResult,
-    PoolStats,
-    TimedConnection,
-    run_on_server,
-    unanswered,
-)
+from swain.core.dialect import TimedConnection, checkout, run_on_server
 from swain.core.errors import ApiError, Conflict, Detail, ServiceUnavailable, ValidationFailed
 from swain.core.introspect import bounds
 from swain.core.schema import Column
@@ -176,15 +168,8 @@ class MySQLDialect(Dialect):
     @asynccontextmanager
     async def acquire(self) -> AsyncIterator[DBConnection]:
         assert self.pool is not None, "dialect not opened"
-        settings = self.connection
-        deadlines = Deadlines(settings.query_timeout, asyncio.get_running_loop().time())
-        try:
-            # a new connection may hang in its handshake: connect_timeout only
-            # covers the TCP connect
-            async with asyncio.timeout(min(settings.connect_timeout, settings.query_timeout)):
-                conn = await self.pool.acquire()
-        except TimeoutError:
-            raise unanswered(min(settings.connect_timeout, settings.query_timeout)) from None
+        # bounded here: aiomysql's connect_timeout covers only the TCP connect
+        conn, deadlines = await checkout(self.connection, self.pool.acquire())
         try:
             yield MySQLConnection(conn, deadlines)
         except BaseException as exc:

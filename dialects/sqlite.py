@@ -37,14 +37,13 @@ from sqlalchemy.engine import URL
 from swain.core.codec import json_from_text, json_text
 from swain.core.dialect import (
     DBConnection,
-    Deadlines,
     Dialect,
     ExecResult,
     PoolStats,
     TimedConnection,
+    checkout,
     on_conflict_upsert,
     too_many_parameters,
-    unanswered,
 )
 from swain.core.errors import ApiError, Conflict, Detail, ServiceUnavailable, ValidationFailed
 from swain.core.schema import Column, Table
@@ -145,26 +144,23 @@ class SQLiteDialect(Dialect):
     @asynccontextmanager
     async def acquire(self) -> AsyncIterator[DBConnection]:
         assert self._idle is not None, "dialect not opened"
-        settings = self.connection
-        deadlines = Deadlines(settings.query_timeout, asyncio.get_running_loop().time())
-        wait = min(settings.connect_timeout, settings.query_timeout)
-        try:
-            async with asyncio.timeout(wait):
-                if self._idle.empty() and len(self._all) < self._size:
-                    async with self._lock:
-                        if len(self._all) < self._size:
-                            conn = await self._connect()
-                            self._all.append(conn)
-                            self._idle.put_nowait(conn)
-                conn = await self._idle.get()
-        except TimeoutError:
-            raise unanswered(wait) from None
+        conn, deadlines = await checkout(self.connection, self._next_idle())
         try:
             yield SQLiteConnection(conn, deadlines)
         finally:
             if conn.in_transaction:
                 await conn.rollback()
             self._idle.put_nowait(conn)
+
+    async def _next_idle(self) -> aiosqlite.Connection:
+        assert self._idle is not None, "dialect not opened"
+        if self._idle.empty() and len(self._all) < self._size:
+            async with self._lock:
+                if len(self._all) < self._size:
+                    conn = await self._connect()
+                    self._all.append(conn)
+                    self._idle.put_nowait(conn)
+        return await self._idle.get()
 
     def upsert(self, sa_table: sa.Table, row: Mapping[str, Any], sets: Mapping[str, Any],
                conflict: Sequence[str]) -> sa.Insert:

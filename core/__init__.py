@@ -27,6 +27,7 @@ from .errors import (
     invalid,
 )
 from .gateway import ListQuery, Page, TableGateway
+from .invalidation import INVALIDATION, Invalidation, InvalidationBus, InvalidationTransport, Watch
 from .keys import IDENTITY, REQUEST_ID, RUNTIME
 from .middleware import credential, public
 from .plugins import hookimpl
@@ -55,15 +56,17 @@ from .services import ServiceKey, Services
 from .tableapi import json_response, read_json, resolve_table
 
 __all__ = [
-    "IDENTITY", "REQUEST_ID", "RUNTIME", "Action", "ApiError", "AuditEvent", "AuditSink",
-    "AuthProvider", "Authorizer", "BadRequest", "Column", "Config", "ConfigError", "Conflict",
+    "IDENTITY", "INVALIDATION", "REQUEST_ID", "RUNTIME", "Action", "ApiError", "AuditEvent",
+    "AuditSink", "AuthProvider", "Authorizer", "BadRequest", "Column", "Config", "ConfigError",
+    "Conflict",
     "DBConnection", "Detail", "Dialect", "EmailMessage", "EmailTransport", "ExecResult",
-    "Forbidden", "ForeignKey", "HashInfo", "Identity", "ListQuery", "MethodNotAllowed", "NotFound",
-    "Page",
+    "Forbidden", "ForeignKey", "HashInfo", "Identity", "Invalidation", "InvalidationBus",
+    "InvalidationTransport", "ListQuery", "MethodNotAllowed", "NotFound", "Page",
     "PasswordHasher", "PasswordVerifier", "PayloadTooLarge", "PoolStats", "Predicate",
     "RateLimited", "Relationship", "RequestObserver", "RowPolicy", "Runtime", "Schema",
     "ServiceKey", "ServiceUnavailable", "Services", "Setting", "Table", "TableGateway",
-    "Unauthorized", "ValidationFailed", "WritePreparer", "audit_event", "create_app", "credential",
+    "Unauthorized", "ValidationFailed", "Watch", "WritePreparer", "audit_event", "create_app",
+    "credential",
     "filter_predicate", "hookimpl", "invalid", "json_response", "load_config", "open_runtime",
     "parse_payload", "public", "read_json", "resolve_table", "table_routes",
 ]

@@ -111,6 +111,13 @@ async def _load_schema_until_ready(runtime: Runtime) -> None:
             return
 
 
+async def _invalidation(app: web.Application) -> AsyncIterator[None]:
+    """Listen to the other instances' invalidations while serving."""
+    runtime = app[RUNTIME]
+    async with runtime.invalidations.listening(runtime.config.connection().connect_timeout):
+        yield
+
+
 async def _sighup(app: web.Application) -> AsyncIterator[None]:
     """Reload the schema on SIGHUP (only where signals can be handled: the main thread)."""
     loop = asyncio.get_running_loop()
@@ -188,6 +195,7 @@ def create_app(config: Config, pm: pluggy.PluginManager | None = None) -> web.Ap
     app = web.Application(middlewares=middlewares, client_max_size=config.api.max_body_size)
     app[RUNTIME] = runtime
     app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_invalidation)
     app.cleanup_ctx.append(_sighup)
     for ctx in collect(pm, "swain_cleanup_ctx", **hook_args):
         app.cleanup_ctx.append(ctx)

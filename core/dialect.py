@@ -12,7 +12,7 @@ import abc
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +33,7 @@ from .schema import Column, Schema, Table
 
 if TYPE_CHECKING:
     from .config import Connection
+    from .invalidation import Watch
 
 
 T = TypeVar("T")
@@ -252,6 +253,9 @@ class Dialect(abc.ABC):
     #: the most bound parameters one statement may carry, or ``None`` for no limit
     #: (filters are refused with a 422 well below it)
     max_parameters: int | None = None
+    #: the server carries messages between sessions (PostgreSQL's ``LISTEN/NOTIFY``):
+    #: :meth:`notify`, :meth:`listen` and :meth:`notification_triggers` work
+    supports_notifications: ClassVar[bool] = False
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
@@ -342,6 +346,33 @@ class Dialect(abc.ABC):
             await self.close()
 
     version_query: ClassVar[str] = "SELECT version()"
+
+    # -- notifications ---------------------------------------------------------
+
+    async def notify(self, channel: str, payload: str) -> None:
+        """Send ``payload`` to every session listening on ``channel`` (on commit)."""
+        raise NotImplementedError(f"the {self.name} dialect has no notifications")
+
+    def listen(self, channel: str, url: URL | None = None,
+               heartbeat: float = 15.0) -> AsyncGenerator[str | None, None]:
+        """Listen on ``channel`` over a connection of its own (to ``url``, by default
+        the stage's; a pooler in transaction mode cannot hold a listener): yield
+        ``None`` once listening, then every payload.  An idle connection is checked
+        every ``heartbeat`` seconds; a lost one raises, and closing the generator
+        closes it."""
+        raise NotImplementedError(f"the {self.name} dialect has no notifications")
+
+    def notification_triggers(self, channel: str,
+                              watched: Sequence[tuple[Table, Watch]]) -> list[str]:
+        """DDL making every change of each watched table notify ``channel`` with the
+        watch's message (``topic`` or ``topic:<key column's value>``), replacing any
+        triggers an earlier run installed (it begins with
+        :meth:`notification_triggers_removal`).  Run in one transaction."""
+        raise NotImplementedError(f"the {self.name} dialect has no notifications")
+
+    def notification_triggers_removal(self) -> list[str]:
+        """DDL removing every trigger :meth:`notification_triggers` installed."""
+        raise NotImplementedError(f"the {self.name} dialect has no notifications")
 
     # -- SQL -----------------------------------------------------------------
 

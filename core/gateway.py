@@ -10,7 +10,10 @@ what differs between databases is asked of the dialect.
 
 Every write is told to the audit sinks once it has committed: at once for a
 statement in its own transaction, and through :meth:`TableGateway.flush_audit`
-when the caller runs the transaction (a bulk request).
+when the caller runs the transaction (a bulk request).  A write on a table a
+plugin watches also reaches the invalidation bus then (see
+:mod:`swain.core.invalidation`), so cached facts about callers are dropped on
+every instance.
 
 SQL is built with SQLAlchemy Core, compiled once per request *shape* and
 cached on the catalog; values are bound as parameters on the driver's own
@@ -115,7 +118,7 @@ class TableGateway:
                        conn: DBConnection | None, detail: Mapping[str, Any] | None = None) -> None:
         """Tell the sinks about a write: now when it ran in its own (committed)
         transaction, else once the caller's transaction commits."""
-        if not self.runtime.audit_sinks:
+        if not self.runtime.audit_sinks and not self.runtime.invalidations.watched(table.key):
             return
         event = audit_event(self.identity, action, table.key, target, detail)
         if conn is None:

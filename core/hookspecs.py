@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
     from .config import Config, Setting
     from .dialect import Dialect
+    from .invalidation import InvalidationTransport, Watch
     from .protocols import (
         AggregateFunction,
         AuditSink,
@@ -270,6 +271,37 @@ def swain_audit_sinks(config: Config, runtime: Runtime) -> Iterable[AuditSink]:
     each, a mass operation one event with its filter and count) and the
     administrative endpoints and commands.  A failing sink is logged; it never
     undoes or fails the write.
+    """
+
+
+# -- caches across instances ---------------------------------------------------
+
+
+@hookspec
+def swain_invalidation_watches(config: Config, runtime: Runtime) -> Iterable[Watch]:
+    """Return the tables whose changes make a plugin's cached entries stale.
+
+    Each :class:`~swain.core.invalidation.Watch` names a table, the topic its
+    changes are published under and, optionally, the column naming the entry
+    (a user's id).  Core publishes every committed write through the table
+    gateway on a watched table; ``swain invalidation plan`` turns the watches
+    into database triggers, so changes made directly in the database are
+    published too.  Subscribe to the topics on the ``INVALIDATION`` service.
+    Also collected for commands (``open_runtime``).
+    """
+
+
+@hookspec
+def swain_invalidation_transports(config: Config,
+                                  runtime: Runtime) -> Iterable[InvalidationTransport]:
+    """Return transports that carry invalidations between instances.
+
+    Core sends every published message through each and, while serving, runs
+    their ``listen`` (before the first request, waiting a moment for them to
+    connect) and delivers what they hear to this instance's subscribers.
+    Also collected for commands (``open_runtime``), which only send.  The
+    ``invalidation`` plugin provides PostgreSQL ``LISTEN/NOTIFY`` and Redis
+    pub/sub.
     """
 
 

@@ -57,6 +57,9 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     # Operations: Prometheus /metrics and the audit log.
     "swain.plugins.metrics",
     "swain.plugins.audit",
+    # Invalidations between instances: carries core's invalidation bus over
+    # PostgreSQL notifications or Redis.
+    "swain.plugins.invalidation",
     # The mapping cards: which of the operator's tables play the auth and RBAC roles.
     "swain.plugins.mapping",
     # Authentication: inert unless [auth] is enabled and [mapping.user] is mapped.

@@ -26,6 +26,7 @@ import pluggy
 from .catalog import Catalog
 from .config import Config
 from .dialect import Dialect
+from .invalidation import INVALIDATION, InvalidationBus
 from .plugins import collect, collect_mappings, create_plugin_manager, load_dialect
 from .protocols import (
     AuditEvent,
@@ -67,6 +68,14 @@ class Runtime:
     #: cached OpenAPI documents per catalog, filled by the openapi plugin
     documents: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.services.provide(INVALIDATION, InvalidationBus())
+
+    @property
+    def invalidations(self) -> InvalidationBus:
+        """The invalidation bus (the :data:`~swain.core.invalidation.INVALIDATION` service)."""
+        return self.services.get(INVALIDATION)
+
     @classmethod
     def create(cls, config: Config, pm: pluggy.PluginManager | None = None) -> Runtime:
         """A runtime for the configured stage: plugin manager and dialect, no hooks run."""
@@ -96,9 +105,17 @@ class Runtime:
         self.row_policies = collect(pm, "swain_row_policies", **kwargs)
         self.write_preparers = collect(pm, "swain_write_preparers", **kwargs)
         self.request_observers = collect(pm, "swain_request_observers", **kwargs)
+        self.collect_invalidation()
         settings = [s for s in pm.hook.swain_transaction_settings(**kwargs) if s is not None]
         if settings:
             self.dialect.use_transaction_settings(_merged(settings))
+
+    def collect_invalidation(self) -> None:
+        """The watched tables and the transports of the invalidation bus."""
+        kwargs = {"config": self.config, "runtime": self}
+        self.invalidations.watch(collect(self.pm, "swain_invalidation_watches", **kwargs))
+        self.invalidations.transports = collect(self.pm, "swain_invalidation_transports",
+                                                **kwargs)
 
     def start(self) -> None:
         """Call ``swain_startup``: the app is complete and about to be frozen."""
@@ -138,7 +155,9 @@ class Runtime:
     # -- audit ----------------------------------------------------------------
 
     async def audit(self, events: Iterable[AuditEvent]) -> None:
-        """Hand events to every audit sink; a failing sink is logged, never raised."""
+        """Hand events to every audit sink (a failing sink is logged, never raised),
+        then publish what writes on watched tables among them make stale."""
+        events = list(events)
         for event in events:
             for sink in self.audit_sinks:
                 try:
@@ -146,6 +165,7 @@ class Runtime:
                 except Exception:
                     log.exception("audit sink %s failed to record %s on %s",
                                   type(sink).__name__, event.action, event.table)
+        await self.invalidations.audited(events)
 
 
 def audit_event(identity: Identity | None, action: str, table: str | None = None,
@@ -179,10 +199,13 @@ async def open_runtime(config: Config, pm: pluggy.PluginManager | None = None, *
     dialect on the way out.  With ``probe`` the server is reached once first,
     so a wrong port or password (or a missing SQLite file) surfaces as the
     driver's own error.  No request-pipeline hook runs, but the audit sinks
-    are collected: administrative commands record what they change.
+    and the invalidation watches and transports are collected: administrative
+    commands record what they change, and tell the serving instances
+    (``runtime.invalidations.publish``).
     """
     runtime = Runtime.create(config, pm)
     runtime.audit_sinks = collect(runtime.pm, "swain_audit_sinks", config=config, runtime=runtime)
+    runtime.collect_invalidation()
     if probe:
         await runtime.dialect.probe()
     await runtime.dialect.open()
@@ -192,6 +215,7 @@ async def open_runtime(config: Config, pm: pluggy.PluginManager | None = None, *
         runtime.catalog = runtime.prepare(schema) if prepare else Catalog(schema)
         yield runtime
     finally:
+        await runtime.invalidations.close()
         await runtime.dialect.close()
 
 

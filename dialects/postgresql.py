@@ -13,10 +13,10 @@ import os
 import re
 import socket
 import sys
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import psycopg
 import sqlalchemy as sa
@@ -41,6 +41,9 @@ from swain.core.dialect import (
 )
 from swain.core.errors import ApiError, Conflict, Detail, ServiceUnavailable, ValidationFailed
 from swain.core.schema import Column, Table
+
+if TYPE_CHECKING:
+    from swain.core.invalidation import Watch
 
 #: statements longer than this are not prepared server-side: such text is all but
 #: never repeated, and psycopg would keep it in each connection's statement cache
@@ -192,6 +195,7 @@ class PostgresDialect(Dialect):
     supports_returning_delete = True
     supports_transaction_settings = True
     supports_upsert = True
+    supports_notifications = True
     version_query = "SHOW server_version"
     max_parameters = 65535  # the wire protocol counts parameters in 16 bits
 
@@ -212,8 +216,9 @@ class PostgresDialect(Dialect):
         run_on_server(url.set(database="postgres"),
                       f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
 
-    def conninfo(self) -> str:
-        url = self.url
+    def conninfo(self, url: URL | None = None) -> str:
+        """libpq connection parameters for the stage's URL (or ``url``)."""
+        url = self.url if url is None else url
         options = f"-c timezone=UTC -c statement_timeout={int(self.connection.statement_timeout * 1000)}"
         return psycopg.conninfo.make_conninfo(
             host=url.host or "", port=url.port or "", dbname=url.database or "",
@@ -257,6 +262,71 @@ class PostgresDialect(Dialect):
         connection = self.connection
         return _Acquire(self.pool, min(connection.connect_timeout, connection.query_timeout),
                         connection.query_timeout, self.transaction_settings)
+
+    # -- notifications -------------------------------------------------------------
+
+    async def notify(self, channel: str, payload: str) -> None:
+        async with self.acquire() as conn:
+            await conn.execute("SELECT pg_notify(%(channel)s, %(payload)s)",
+                               {"channel": channel, "payload": payload})
+
+    async def listen(self, channel: str, url: URL | None = None,
+                     heartbeat: float = 15.0) -> AsyncGenerator[str | None, None]:
+        target = self.url if url is None else url.set(drivername=self.driver)
+        conn = await psycopg.AsyncConnection.connect(self.conninfo(target), autocommit=True)
+        try:
+            await conn.execute(pgsql.SQL("LISTEN {}").format(pgsql.Identifier(channel)))
+            yield None
+            while True:
+                async for message in conn.notifies(timeout=heartbeat):
+                    yield message.payload
+                # A silent network keeps an idle socket open forever: ask.
+                async with asyncio.timeout(self.connection.connect_timeout):
+                    await conn.execute("SELECT 1")
+        finally:
+            await conn.close()
+
+    def notification_triggers(self, channel: str,
+                              watched: Sequence[tuple[Table, Watch]]) -> list[str]:
+        """One trigger function, ``swain_invalidate(channel, topic[, key column])``,
+        and per watch: a row trigger naming the key column's value (the old one, on
+        update and delete) for a keyed watch, narrowed to updates that change its
+        columns; a statement trigger otherwise (one message however many rows)."""
+        q = self.sa_dialect.identifier_preparer.quote
+        literal = _text(channel)
+        statements = [*self.notification_triggers_removal(), _TRIGGER_FUNCTION]
+        for table, watch in watched:
+            target = f"{q(table.schema)}.{q(table.name)}" if table.schema else q(table.name)
+            topic = _text(watch.topic)
+            name = "swain_invalidate_" + re.sub(r"\W", "_", watch.topic)
+            if watch.key is None:
+                statements.append(
+                    f"CREATE TRIGGER {q(name)} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE "
+                    f"ON {target} FOR EACH STATEMENT EXECUTE FUNCTION "
+                    f"swain_invalidate({literal}, {topic})")
+                continue
+            call = f"swain_invalidate({literal}, {topic}, {_text(watch.key)})"
+            if not watch.columns:
+                statements.append(f"CREATE TRIGGER {q(name)} AFTER INSERT OR UPDATE OR DELETE ON "
+                                  f"{target} FOR EACH ROW EXECUTE FUNCTION {call}")
+                continue
+            columns = [q(c) for c in dict.fromkeys([watch.key, *watch.columns])]
+            old = ", ".join(f"OLD.{c}" for c in columns)
+            new = ", ".join(f"NEW.{c}" for c in columns)
+            statements += [
+                f"CREATE TRIGGER {q(name + '_update')} AFTER UPDATE OF {', '.join(columns)} ON "
+                f"{target} FOR EACH ROW WHEN (ROW({old}) IS DISTINCT FROM ROW({new})) "
+                f"EXECUTE FUNCTION {call}",
+                f"CREATE TRIGGER {q(name + '_delete')} AFTER DELETE ON {target} FOR EACH ROW "
+                f"EXECUTE FUNCTION {call}",
+                f"CREATE TRIGGER {q(name + '_truncate')} AFTER TRUNCATE ON {target} "
+                f"FOR EACH STATEMENT EXECUTE FUNCTION swain_invalidate({literal}, {topic})"]
+        return statements
+
+    def notification_triggers_removal(self) -> list[str]:
+        # CASCADE: every trigger calling the function goes with it, whatever
+        # tables an earlier run watched.
+        return ["DROP FUNCTION IF EXISTS swain_invalidate() CASCADE"]
 
     # -- SQL ------------------------------------------------------------------
 
@@ -416,6 +486,30 @@ class PostgresDialect(Dialect):
             return ValidationFailed(f"{column}: {reason}" if column else reason,
                                     [Detail(column or "", reason)])
         return None
+
+
+def _text(value: str) -> str:
+    """A string literal for DDL (standard-conforming strings: quotes doubled)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+_TRIGGER_FUNCTION = """CREATE FUNCTION swain_invalidate() RETURNS trigger LANGUAGE plpgsql AS $swain$
+DECLARE
+  entry text;
+BEGIN
+  IF TG_LEVEL = 'ROW' AND TG_NARGS > 2 THEN
+    IF TG_OP = 'INSERT' THEN
+      entry := to_jsonb(NEW) ->> TG_ARGV[2];
+    ELSE
+      entry := to_jsonb(OLD) ->> TG_ARGV[2];
+    END IF;
+  END IF;
+  -- a key too long for a message stands for the whole topic
+  PERFORM pg_notify(TG_ARGV[0], TG_ARGV[1] ||
+                    coalesce(CASE WHEN length(entry) <= 256 THEN ':' || entry END, ''));
+  RETURN NULL;
+END
+$swain$"""
 
 
 class _DeclaredType(sa.types.UserDefinedType[Any]):

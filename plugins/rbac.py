@@ -11,7 +11,10 @@ relationship filter or include reaches), ``orders.create`` to create,
 ``orders.*``, ``*.read`` and ``*``.
 
 A user's effective permissions are read once and cached for
-``[rbac] permission_cache`` seconds, so role changes apply within that time.
+``[rbac] permission_cache`` seconds.  Any change to the four RBAC tables
+through the table API, ``swain rbac`` or the console (or, with ``swain
+invalidation apply``, directly in PostgreSQL) empties the cache on every
+instance at once; the time limit remains for instances not told.
 Every credential of a user (bearer, Basic, API key) holds that user's roles:
 keys have no scopes of their own, and an account-owned key names no user, so
 it holds no roles.
@@ -56,6 +59,7 @@ from swain.core import (
 )
 from swain.core.catalog import Catalog
 from swain.core.cli import with_catalog
+from swain.core.invalidation import Watch
 from swain.plugins.mapping import MappedCard, Store, parse, require
 
 #: the mapping cards RBAC reads: [mapping.role] and friends (defined with the others)
@@ -294,6 +298,10 @@ class Rbac:
             ("user", identity.user_id), lambda: self.grants().effective(identity.user_id))
         return identity.roles | roles, identity.permissions | permissions
 
+    def invalidate(self, key: str | None) -> None:
+        """Subscriber of the ``rbac`` topic: forget every cached permission set."""
+        self._cache.clear()
+
     async def authorize(self, identity: Identity | None, table: Table, action: Action) -> None:
         _, permissions = await self.effective(identity)
         if not allows(permissions, table.key, action):
@@ -323,8 +331,25 @@ def enabled(config: Config) -> bool:
     return bool(config.section("rbac").get("enabled"))
 
 
+#: invalidations of every cached permission set: any change to roles, permissions,
+#: grants or assignments (no key: they are few, and a grant reaches many users)
+TOPIC = "rbac"
+
+
 def instance(runtime: Runtime) -> Rbac:
-    return runtime.services.ensure(RBAC, lambda: Rbac(runtime.config, runtime))
+    def create() -> Rbac:
+        rbac = Rbac(runtime.config, runtime)
+        runtime.invalidations.subscribe(TOPIC, rbac.invalidate)
+        return rbac
+
+    return runtime.services.ensure(RBAC, create)
+
+
+async def changed(runtime: Runtime, event: AuditEvent) -> None:
+    """Roles or permissions changed outside the table API (a command, the console):
+    record it, and make every instance forget the permissions it cached."""
+    await runtime.audit([event])
+    await runtime.invalidations.publish(TOPIC)
 
 
 # -- hooks ----------------------------------------------------------------------------
@@ -354,6 +379,14 @@ def swain_middlewares(config: Config, runtime: Runtime) -> Iterable[Any]:
     return [instance(runtime).middleware()] if enabled(config) else []
 
 
+@hookimpl
+def swain_invalidation_watches(config: Config) -> Iterable[Watch]:
+    if not enabled(config):
+        return []
+    cards = rbac_cards(config)
+    return [Watch(cards[card].table, TOPIC) for card in RBAC_CARDS]
+
+
 # -- CLI --------------------------------------------------------------------------------
 
 
@@ -370,7 +403,7 @@ def _run(ctx: click.Context, work: Callable[[Grants], Awaitable[None]],
     async def main(runtime: Runtime) -> None:
         await work(Grants(Store(runtime, cards)))
         if action is not None:
-            await runtime.audit([command_event(f"rbac.{action}", detail() if detail else {})])
+            await changed(runtime, command_event(f"rbac.{action}", detail() if detail else {}))
 
     try:
         with_catalog(config, pm, main)

@@ -11,6 +11,7 @@ or their owner is inactive.  ``POST /auth/api_keys`` creates one,
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -25,6 +26,8 @@ from swain.core import (
     Forbidden,
     Identity,
     NotFound,
+    Runtime,
+    Setting,
     Unauthorized,
     ValidationFailed,
     audit_event,
@@ -35,10 +38,11 @@ from swain.core import (
     read_json,
 )
 from swain.core.codec import dumps, parse_value
-from swain.plugins.mapping import utcnow
+from swain.core.invalidation import Watch, forget_matching
+from swain.plugins.mapping import parse, utcnow
 
 from . import docs
-from .service import AuthService, accounts, auth_active, token_hash
+from .service import API_KEY_TOPIC, AuthService, accounts, auth_active, token_hash
 
 #: keys belong to the account service's users
 requires = ("jwt",)
@@ -126,15 +130,25 @@ async def revoke_key(request: web.Request) -> web.Response:
         if exists is None:
             raise NotFound("no such API key")
     else:
+        await service.runtime.invalidations.publish(API_KEY_TOPIC, key_id)
         await service.runtime.audit([audit_event(identity, "api_key.revoke",
                                                  service.cards["api_key"].table, {"id": key_id})])
     return json_response(dumps({"id": key_id, "revoked": True}))
 
 
 class ApiKeyProvider:
-    """``X-API-Key``: a live key of an active owner."""
+    """``X-API-Key``: a live key of an active owner.
+
+    A live key's row is remembered for ``auth.api_key_cache`` seconds under the
+    key's hash; revoking or deleting it drops it on every instance at once
+    (the ``api_key`` invalidation topic), and the time limit covers instances
+    that were not told.  Unknown and revoked keys are never remembered."""
 
     name = "api_key"
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._live: dict[str, tuple[float, dict[str, Any]]] = {}
 
     async def authenticate(self, request: web.Request) -> Identity | None:
         key = credential(request, HEADER, HEADER)
@@ -144,8 +158,18 @@ class ApiKeyProvider:
         if not key.startswith(PREFIX) or len(key) > 200:
             raise Unauthorized("invalid API key", headers={"WWW-Authenticate": HEADER})
         role = _owner_role(service)
-        row = await service.store.fetch_one(
-            "api_key", [("key", "eq", token_hash(key)), ("revokedat", "null", None)], ["id", role])
+        digest = token_hash(key)
+        now = time.monotonic()
+        cached = self._live.get(digest)
+        if cached is not None and cached[0] > now:
+            row: dict[str, Any] | None = cached[1]
+        else:
+            row = await service.store.fetch_one(
+                "api_key", [("key", "eq", digest), ("revokedat", "null", None)], ["id", role])
+            if row is not None and self.ttl > 0:
+                if len(self._live) > 10_000:
+                    self._live = {k: v for k, v in self._live.items() if v[0] > now}
+                self._live[digest] = (now + self.ttl, row)
         if row is None:
             raise Unauthorized("invalid or revoked API key", headers={"WWW-Authenticate": HEADER})
         claims = {"api_key_id": row["id"]}
@@ -153,14 +177,41 @@ class ApiKeyProvider:
             return await service.active_identity(row["userid"], self.name, claims)
         return Identity(user_id=None, provider=self.name, tenant=row["accountid"], claims=claims)
 
+    def invalidate(self, key: str | None) -> None:
+        """Subscriber of the ``api_key`` topic: forget the key whose row id reads as
+        ``key`` (every key for ``None``)."""
+        forget_matching(self._live, key, lambda _digest, entry: entry[1]["id"])
+
 
 def _active(config: Config) -> bool:
     return auth_active(config) and config.section("mapping").get("api_key") is not None
 
 
 @hookimpl
-def swain_auth_providers(config: Config) -> Iterable[AuthProvider]:
-    return [ApiKeyProvider()] if _active(config) else []
+def swain_config_sections() -> dict[str, dict[str, Setting]]:
+    return {"auth": {"api_key_cache": Setting(
+        "duration", 10.0, minimum=0, doc="how long a live API key is remembered (a revoked "
+                                         "one still works this long on an instance not told)")}}
+
+
+@hookimpl
+def swain_auth_providers(config: Config, runtime: Runtime) -> Iterable[AuthProvider]:
+    if not _active(config):
+        return []
+    provider = ApiKeyProvider(float(config.auth.api_key_cache))
+    runtime.invalidations.subscribe(API_KEY_TOPIC, provider.invalidate)
+    return [provider]
+
+
+@hookimpl
+def swain_invalidation_watches(config: Config) -> Iterable[Watch]:
+    """The key table: a revoked, deleted or re-owned key must stop working at once."""
+    if not _active(config):
+        return []
+    card = parse(config)["api_key"]
+    columns = [card.column(r) for r in ("id", "key", "revokedat", "userid", "accountid")
+               if card.has(r)]
+    return [Watch(card.table, API_KEY_TOPIC, card.column("id"), tuple(columns))]
 
 
 @hookimpl

@@ -5,6 +5,8 @@ A verified pair is remembered for ``auth.basic_cache`` seconds (30 by
 default) under an HMAC of the pair with a per-process random key, so the
 password hash is not recomputed on every request and no password is kept in
 memory.  Failures are never cached and count against the login rate limit.
+A password change or deactivation drops the user's pairs on every instance
+(the ``user`` invalidation topic).
 """
 
 from __future__ import annotations
@@ -24,14 +26,16 @@ from swain.core import (
     AuthProvider,
     Config,
     Identity,
+    Runtime,
     Setting,
     Unauthorized,
     credential,
     hookimpl,
 )
+from swain.core.invalidation import forget_matching
 
 from . import docs
-from .service import accounts, auth_active
+from .service import USER_TOPIC, accounts, auth_active
 
 #: the account service checks the password (and counts attempts)
 requires = ("jwt",)
@@ -80,9 +84,10 @@ class BasicProvider:
         self._verified[fingerprint] = (now + self.ttl, user["id"])
         return await service.active_identity(user["id"], self.name)
 
-    def forget(self, user_id: Any) -> None:
-        """Drop the user's cached pairs (after a password change)."""
-        self._verified = {k: v for k, v in self._verified.items() if v[1] != user_id}
+    def invalidate(self, key: str | None) -> None:
+        """Subscriber of the ``user`` topic: drop the verified pairs of the user whose
+        id reads as ``key`` (a password change, a deactivation; all for ``None``)."""
+        forget_matching(self._verified, key, lambda _fingerprint, entry: entry[1])
 
 
 @hookimpl
@@ -92,10 +97,12 @@ def swain_config_sections() -> dict[str, dict[str, Setting]]:
 
 
 @hookimpl
-def swain_auth_providers(config: Config) -> Iterable[AuthProvider]:
+def swain_auth_providers(config: Config, runtime: Runtime) -> Iterable[AuthProvider]:
     if not auth_active(config):
         return []
-    return [BasicProvider(float(config.auth.basic_cache))]
+    provider = BasicProvider(float(config.auth.basic_cache))
+    runtime.invalidations.subscribe(USER_TOPIC, provider.invalidate)
+    return [provider]
 
 
 @hookimpl

@@ -43,12 +43,13 @@ from swain.core import (
     read_json,
 )
 from swain.core.codec import dumps
+from swain.core.invalidation import Watch
 from swain.core.tableapi import read_body
 from swain.plugins import mapping
 
 from . import census, docs
 from .passwords import Passwords
-from .service import AUTH, AuthService, accounts, auth_active
+from .service import AUTH, USER_TOPIC, AuthService, accounts, auth_active, user_watch
 from .smtp import Mailer
 from .smtp import mailer as build_mailer
 from .tokens import ALGORITHMS, TokenSigner
@@ -238,6 +239,12 @@ def swain_startup(runtime: Runtime) -> None:
             log.warning("auth.signup_answer = \"accepted\": no email transport is enabled, so "
                         "signups cannot tell anyone what happened")
     runtime.services.provide(AUTH, service)
+    runtime.invalidations.subscribe(USER_TOPIC, service.invalidate)
+
+
+@hookimpl
+def swain_invalidation_watches(config: Config) -> Iterable[Watch]:
+    return [user_watch(config, mapping.parse(config))] if auth_active(config) else []
 
 
 @hookimpl

@@ -172,6 +172,7 @@ class ResetFlow:
                 "password_reset_token", [("userid", "eq", user["id"]), ("usedat", "null", None)],
                 {"usedat": now}, conn=conn)
             await service.revoke_sessions(user["id"], conn=conn)
+        await service.changed(user["id"])
 
     async def drain(self) -> None:
         await self.background.drain()

@@ -40,6 +40,7 @@ from swain.core import (
     invalid,
 )
 from swain.core.codec import parse_value
+from swain.core.invalidation import Watch, forget_matching
 from swain.plugins.mapping import MappedCard, Store, utcnow
 
 from .passwords import Passwords
@@ -225,8 +226,11 @@ class AuthService:
         return Identity(user_id=identity.user_id, provider=provider, email=identity.email,
                         tenant=identity.tenant, claims=dict(claims or {}))
 
-    def forget(self, user_id: Any) -> None:
-        self._active.pop(user_id, None)
+    def invalidate(self, key: str | None) -> None:
+        """Subscriber of the ``user`` topic: forget the cached identity of the user
+        whose id reads as ``key`` (every user's for ``None``)."""
+        forget_matching(self._active, key, lambda user_id, _entry: user_id)
+
 
     # -- credentials ----------------------------------------------------------
 
@@ -377,13 +381,14 @@ class AuthService:
         await self.store.delete("session", [("id", "eq", session_id)])
 
     async def revoke_sessions(self, user_id: Any, conn: Any = None) -> None:
+        """End the user's sessions (then, once committed, call :meth:`changed`)."""
         if self.stateful_sessions:
             await self.store.delete("session", [("userid", "eq", user_id)], conn=conn)
-        self.forget(user_id)
-        for provider in self.runtime.auth_providers:
-            forget = getattr(provider, "forget", None)
-            if forget is not None:
-                forget(user_id)  # e.g. Basic's cache of verified passwords
+
+    async def changed(self, user_id: Any) -> None:
+        """The account changed and the change committed: every instance forgets what
+        it cached about it (its identity, its verified Basic passwords)."""
+        await self.runtime.invalidations.publish(USER_TOPIC, user_id)
 
     # -- signup -------------------------------------------------------------------
 
@@ -548,8 +553,24 @@ def _later(now: dt.datetime, seconds: float) -> dt.datetime:
     return now + dt.timedelta(seconds=seconds)
 
 
+#: invalidations of a user's cached identity and credentials (key: the user id)
+USER_TOPIC = "user"
+#: invalidations of cached API keys (key: the key row's id)
+API_KEY_TOPIC = "api_key"
+
 AUTH: ServiceKey[AuthService] = ServiceKey("swain.auth.service", provider="jwt")
 LIMITER: ServiceKey[RateLimiter] = ServiceKey("swain.auth.rate_limiter", provider="rate_limit")
+
+
+def user_watch(config: Config, cards: Mapping[str, MappedCard]) -> Watch:
+    """The user table: a change to an account's id, email, password, active flag or
+    tenant makes what instances cached about it stale."""
+    card = cards["user"]
+    columns = [card.column(r) for r in ("id", "email", "password", "isactive") if card.has(r)]
+    rls = config.section("rls")
+    if rls.get("enabled") and rls.get("tenant_field"):
+        columns.append(rls["tenant_field"])  # left out of triggers where the table lacks it
+    return Watch(card.table, USER_TOPIC, card.column("id"), tuple(columns))
 
 
 def accounts(request: web.Request) -> AuthService:

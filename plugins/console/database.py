@@ -22,7 +22,7 @@ from swain.core.plugins import load_dialect
 from swain.core.schema import diff
 from swain.plugins.auth.smtp import SmtpTransport
 from swain.plugins.mapping import Store
-from swain.plugins.rbac import Grants, command_event, rbac_cards
+from swain.plugins.rbac import Grants, changed, command_event, rbac_cards
 from swain.plugins.rls import TenantScope, migrate
 
 from . import projects
@@ -251,8 +251,8 @@ async def with_rbac(c: Console, found: Project, row: ConnectionRow,
             raise FieldError({"rbac": str(exc)}) from None
         if action is not None:
             event = command_event(f"rbac.{action}", {"project": found.name, "stage": row.stage})
-            await runtime.audit([dataclasses.replace(event, actor="console",
-                                                     provider="console")])
+            await changed(runtime, dataclasses.replace(event, actor="console",
+                                                       provider="console"))
         return result
 
 

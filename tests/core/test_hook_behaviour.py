@@ -12,6 +12,7 @@ specified without being honoured.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import sys
 import time
@@ -38,10 +39,12 @@ from swain.core import (
     Forbidden,
     HashInfo,
     Identity,
+    Invalidation,
     Predicate,
     Runtime,
     ServiceKey,
     Setting,
+    Watch,
     create_app,
     hookimpl,
     json_response,
@@ -49,6 +52,7 @@ from swain.core import (
     public,
 )
 from swain.core.codec import dumps
+from swain.core.invalidation import EVERYTHING
 from swain.core.plugins import create_plugin_manager, dialect_class
 from swain.plugins.auth.social import Pending, Profile, SocialFlow
 
@@ -84,6 +88,7 @@ SECTIONS: dict[str, Any] = {
                        "authorize_url": "https://id.example.com/authorize",
                        "token_url": "https://id.example.com/token"}},
     "spy": {"greeting": "psst"},
+    "invalidation": {"transport": "none"},  # the spy's transport alone carries messages
 }
 
 
@@ -173,6 +178,28 @@ class Observer:
         self.seen.append((request.path, route, status))
 
 
+class SpyTransport:
+    """Sends into a list; listens to a queue the test fills."""
+
+    name = "spy"
+
+    def __init__(self) -> None:
+        self.sent: list[Invalidation] = []
+        self.inbox: asyncio.Queue[Invalidation] | None = None
+
+    async def send(self, message: Invalidation) -> None:
+        self.sent.append(message)
+
+    async def listen(self, deliver: Callable[[Invalidation], None]) -> None:
+        self.inbox = asyncio.Queue()
+        deliver(Invalidation(EVERYTHING))
+        while True:
+            deliver(await self.inbox.get())
+
+    async def close(self) -> None:
+        self.inbox = None
+
+
 class SpyLogin:
     name = "spy"
     title = "Spy ID"
@@ -231,6 +258,9 @@ class Spy:
         self.outbox, self.sink, self.observer = Outbox(), Sink(), Observer()
         self.hasher = SpyHasher()
         self.lifecycle: list[str] = []
+        self.transport = SpyTransport()
+        #: what the spy's subscriber heard on its topic
+        self.heard: list[str | None] = []
 
     def _saw(self, hook: str, **kwargs: Any) -> None:
         self.calls[hook].append(kwargs)
@@ -287,6 +317,7 @@ class Spy:
     def swain_startup(self, runtime: Runtime) -> None:
         self._saw("swain_startup", runtime=runtime)
         runtime.services.provide(GREETING, runtime.config.spy.greeting)
+        runtime.invalidations.subscribe("spy-items", self.heard.append)
 
     @hookimpl
     def swain_handle_exception(self, request: web.Request,
@@ -306,6 +337,10 @@ class Spy:
     swain_email_transports = _returns("swain_email_transports",
                                       lambda spy: {"spy": spy.outbox})
     swain_audit_sinks = _returns("swain_audit_sinks", lambda spy: [spy.sink])
+    swain_invalidation_watches = _returns("swain_invalidation_watches",
+                                          lambda spy: [Watch("items", "spy-items", "id")])
+    swain_invalidation_transports = _returns("swain_invalidation_transports",
+                                             lambda spy: [spy.transport])
 
     @hookimpl
     def swain_spec_contributions(self, spec: Any, schema: Any, config: Config,
@@ -522,6 +557,29 @@ def check_audit_sinks(world: World) -> None:
         ("update", "items", {"id": 2}, "spy-user", "spy")
 
 
+def check_invalidation_watches(world: World) -> None:
+    _called(world, "swain_invalidation_watches")
+    world.spy.heard.clear()
+    assert world.http.patch("/items/4", json={"name": "watched"}).status_code == 200
+    assert world.spy.heard == ["4"]
+    assert world.http.get("/items/1").status_code == 200  # reads tell nobody
+    assert world.spy.heard == ["4"]
+
+
+def check_invalidation_transports(world: World) -> None:
+    _called(world, "swain_invalidation_transports")
+    transport = world.spy.transport
+    assert world.http.patch("/items/1", json={"name": "sent"}).status_code == 200
+    assert transport.sent[-1] == Invalidation("spy-items", "1")
+    world.spy.heard.clear()
+    assert transport.inbox is not None, "the transport's listener was not started"
+    world.live.call(transport.inbox.put(Invalidation("spy-items", "99")))
+    deadline = time.monotonic() + 10
+    while world.spy.heard != ["99"] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert world.spy.heard == ["99"]
+
+
 def check_spec_contributions(world: World) -> None:
     document = world.http.get("/openapi.json").json()
     _called(world, "swain_spec_contributions")
@@ -579,6 +637,8 @@ CHECKS: dict[str, Callable[[World], None]] = {
     "swain_password_hashers": check_password_hashers,
     "swain_email_transports": check_email_transports,
     "swain_audit_sinks": check_audit_sinks,
+    "swain_invalidation_watches": check_invalidation_watches,
+    "swain_invalidation_transports": check_invalidation_transports,
     "swain_spec_contributions": check_spec_contributions,
     "swain_cli_commands": check_cli_commands,
     "swain_social_providers": check_social_providers,

@@ -6,6 +6,12 @@ it announces the URL once every worker listens, forwards SIGTERM/SIGINT/SIGHUP
 to them, and waits.  Each worker shuts down gracefully: it stops accepting,
 lets requests in flight finish (up to ``server.shutdown_timeout``), then
 closes its pool.  SIGHUP makes every worker reload the schema.
+
+:func:`app_factory` serves the same application under a process manager
+instead, gunicorn's aiohttp workers::
+
+    gunicorn 'swain.core.serve:app_factory("swain.toml", "production")' \
+        --worker-class aiohttp.GunicornUVLoopWebWorker --workers 4 --bind 0.0.0.0:8000
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import multiprocessing
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import ForkContext, SpawnContext
 from typing import Any
@@ -97,6 +103,23 @@ async def _serve(app: web.Application, host: str, port: int, reuse_port: bool,
     finally:
         # stops listening, waits for requests in flight, then runs cleanup (pools)
         await runner.cleanup()
+
+
+def app_factory(config_path: str | None = None,
+                stage: str | None = None) -> Callable[[], Awaitable[web.Application]]:
+    """The application for a process manager's aiohttp worker (gunicorn's
+    ``aiohttp.GunicornWebWorker`` or ``GunicornUVLoopWebWorker``), which awaits
+    the returned function once per worker process, after the fork.  The project
+    file and stage default to ``SWAIN_CONFIG`` and ``SWAIN_STAGE``, as for
+    ``swain serve``; the worker owns the socket, the signals and the graceful
+    shutdown (``--graceful-timeout``), swain the rest."""
+
+    async def application() -> web.Application:
+        config, pm = load_config(config_path, stage)
+        logs.configure(config.logging.level, config.logging.format, config.stage)
+        return create_app(config, pm)
+
+    return application
 
 
 def serve(config_path: str | None, stage: str | None, host: str | None, port: int | None,

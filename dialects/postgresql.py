@@ -232,7 +232,7 @@ class PostgresDialect(Dialect):
         self.pool = AsyncConnectionPool(
             self.conninfo(), min_size=1, max_size=self.connection.pool_size, open=False,
             timeout=self.connection.connect_timeout, reconnect_timeout=3600,
-            kwargs={"autocommit": True, "prepare_threshold": prepare},
+            kwargs={"autocommit": True, "prepare_threshold": prepare}, configure=_in_utc,
         )
         await self.pool.open(wait=False)
 
@@ -486,6 +486,18 @@ class PostgresDialect(Dialect):
             return ValidationFailed(f"{column}: {reason}" if column else reason,
                                     [Detail(column or "", reason)])
         return None
+
+
+_UTC = frozenset({"UTC", "Etc/UTC", "GMT", "Etc/GMT", "Universal", "Zulu", "UCT"})
+
+
+async def _in_utc(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Timestamps leave in UTC.  The connection asks for it in its startup options,
+    which a pooler may drop (PgBouncer before 1.20 with ``ignore_startup_parameters
+    = options``); then it is set here, a setting PgBouncer keeps for this client
+    whichever server connection runs its next transaction."""
+    if conn.info.parameter_status("TimeZone") not in _UTC:
+        await conn.execute("SET TIME ZONE 'UTC'")
 
 
 def _text(value: str) -> str:

@@ -80,6 +80,11 @@ class BenchDatabase:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
+def server_dsn(server_url: str) -> str:
+    """A libpq connection string to the server's own database (not a bench one)."""
+    return _dsn(server_url, None)
+
+
 def _dsn(server_url: str, database: str | None) -> str:
     url = sa.make_url(server_url)
     return psycopg.conninfo.make_conninfo(

@@ -44,6 +44,8 @@ class Scenario:
     choices: tuple[int, int] | tuple[str, ...]
     method: str = "GET"
     body: str | None = None
+    #: headers sent with every request (a credential)
+    headers: tuple[tuple[str, str], ...] = ()
 
     def _pick(self, rng: random.Random) -> str:
         if len(self.choices) == 2 and all(isinstance(c, int) for c in self.choices):
@@ -83,6 +85,10 @@ def wrk_path() -> str | None:
     return shutil.which("wrk")
 
 
+def _lua_table(headers: dict[str, str]) -> str:
+    return "{" + ", ".join(f"[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()) + "}"
+
+
 def _lua(scenario: Scenario) -> str:
     if len(scenario.choices) == 2 and all(isinstance(c, int) for c in scenario.choices):
         pick = f"tostring(math.random({scenario.choices[0]}, {scenario.choices[1]}))"
@@ -90,13 +96,16 @@ def _lua(scenario: Scenario) -> str:
     else:
         table = "local choices = {" + ", ".join(json.dumps(c) for c in scenario.choices) + "}\n"
         pick = "choices[math.random(1, #choices)]"
+    headers = dict(scenario.headers)
     if scenario.body is None:
         prefix, _, suffix = scenario.template.partition("{}")
-        build = f"wrk.format(\"GET\", {json.dumps(prefix)} .. {pick} .. {json.dumps(suffix)})"
+        build = (f"wrk.format(\"GET\", {json.dumps(prefix)} .. {pick} .. {json.dumps(suffix)}, "
+                 f"{_lua_table(headers)})")
     else:
         prefix, _, suffix = scenario.body.partition(BODY_SLOT)
+        headers["Content-Type"] = "application/json"
         build = (f"wrk.format({json.dumps(scenario.method)}, {json.dumps(scenario.template)}, "
-                 f"{{[\"Content-Type\"] = \"application/json\"}}, "
+                 f"{_lua_table(headers)}, "
                  f"{json.dumps(prefix)} .. {pick} .. {json.dumps(suffix)})")
     return f"""{table}
 local counter = 0
@@ -170,9 +179,9 @@ async def _drive(base_url: str, scenario: Scenario, duration: float,
                 started = time.perf_counter()
                 try:
                     path, body = scenario.request(rng)
-                    async with session.request(
-                            scenario.method, path, data=body,
-                            headers=None if body is None else _JSON_HEADERS) as response:
+                    headers = {**dict(scenario.headers), **(_JSON_HEADERS if body else {})}
+                    async with session.request(scenario.method, path, data=body,
+                                               headers=headers) as response:
                         await response.read()
                         if response.status >= 300:
                             errors += 1
@@ -202,7 +211,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     raw = json.loads(args.scenario)
     scenario = Scenario(raw["name"], raw["template"], tuple(raw["choices"]),
-                        raw.get("method", "GET"), raw.get("body"))
+                        raw.get("method", "GET"), raw.get("body"),
+                        tuple(tuple(h) for h in raw.get("headers", ())))
     try:
         import uvloop
 

@@ -187,3 +187,32 @@ def test_fault_figures_print_and_lose_no_acknowledged_write() -> None:
             line = next(line for line in out.splitlines() if line.startswith(kind))
             assert "recovered never" not in line, line
             assert re.search(r"\d+ writes acknowledged, 0 lost", line), line
+
+
+@needs_postgres
+def test_capacity_figures_of_one_instance() -> None:
+    """``python -m swain.contrib.bench.scale``: every request kind served without an
+    error, each GET by id or create one database transaction (counted exactly), the
+    instance's connections and nginx's share; the database dropped afterwards."""
+    before = _bench_databases()
+    result = subprocess.run(
+        [sys.executable, "-m", "swain.contrib.bench.scale", "--rows", "500", "--duration", "1",
+         "--warmup", "0", "--connections", "4", "--postgres-url", POSTGRES_URL, "--count", "30",
+         "--only", "GET by id", "--only", "create (POST)", "--only", "login (argon2id)"],
+        capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "warning" not in out, out
+    rows = {line.split("  ")[0]: line for line in out.splitlines()
+            if line.startswith(("GET by id", "create (POST)", "login (argon2id)"))}
+    assert set(rows) == {"GET by id", "create (POST)", "login (argon2id)"}, out
+    for name in ("GET by id", "create (POST)"):
+        cells = rows[name][len(name):].split()
+        assert float(cells[0].replace(",", "")) > 0  # req/s
+        assert 0.9 <= float(cells[5]) <= 1.2, rows[name]  # one transaction per request
+    # a login reads the user and writes a session: at least two
+    assert float(rows["login (argon2id)"][len("login (argon2id)"):].split()[5]) >= 2
+    held = re.search(r"connections held by the instance: (\d+) \(pool 10 \+ the invalidation", out)
+    assert held and 2 <= int(held.group(1)) <= 11, out  # a pool of 10 at most, and the listener
+    assert re.search(r"through nginx: GET by id [\d,]+ req/s", out), out
+    assert _bench_databases() == before

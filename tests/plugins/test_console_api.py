@@ -11,6 +11,8 @@ import re
 import stat
 import subprocess
 import sys
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,8 @@ import pytest
 from console_helpers import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
+    ALICE,
+    USER_PASSWORD,
     api_client,
     console,
     create_admin,
@@ -28,7 +32,7 @@ from console_helpers import (
 )
 from openapi_spec_validator import validate
 
-from swain.contrib.testing import FreshDatabase, free_port
+from swain.contrib.testing import FreshDatabase, free_port, serving, write_config
 from swain.contrib.testing.console import ConsoleProcess
 from swain.contrib.testing.process import ServeProcess
 
@@ -466,3 +470,47 @@ def test_the_console_key(tmp_path: Path) -> None:
     assert "a secret" not in sealed and Vault(made).open(sealed) == "a secret"
     with pytest.raises(ConsoleKeyError, match="not the one the store was written with"):
         Vault(Fernet.generate_key()).open(sealed)
+
+
+def test_a_role_change_in_the_console_reaches_a_running_api_at_once(
+        http: httpx.Client, tmp_path: Path) -> None:
+    """The console changes roles in the stage's own tables and tells every running
+    instance (PostgreSQL notifications): a permission cached for an hour is
+    refused within a second."""
+    channel = f"swain_t_{uuid.uuid4().hex[:12]}"
+    with FreshDatabase("postgresql") as shop_pg:
+        shop_pg.run_script(shop_ddl("postgresql"))
+        path = write_config(
+            tmp_path, shop_pg.swain_url, project={"name": f"Live roles {channel}"},
+            auth={"enabled": True, "jwt_secret": "a console roles secret that is long enough",
+                  "identity_cache": "1h"},
+            rbac={"enabled": True, "permission_cache": "1h"},
+            invalidation={"channel": channel},
+            mapping={"user": {"table": "app_users", "id": "id", "email": "email_address",
+                              "password": "password_hash", "isactive": "active"},
+                     "role": {"table": "roles", "id": "id", "name": "name"},
+                     "permission": {"table": "permissions", "id": "id", "name": "name"},
+                     "role_permission": {"table": "role_permissions", "id": "id",
+                                         "roleid": "role_id", "permissionid": "permission_id"},
+                     "user_role": {"table": "user_roles", "id": "id", "userid": "user_id",
+                                   "roleid": "role_id"}})
+        imported = http.post("/api/projects/import", json={"text": path.read_text()})
+        assert imported.status_code == 201, imported.text
+        project = imported.json()["project"]
+        rbac = f"/api/projects/{project['id']}/connections/{project['connections'][0]['id']}/rbac"
+        for form in ({"action": "create_role", "name": "buyer"},
+                     {"action": "create_permissions", "permissions": ["orders.read"]},
+                     {"action": "save_matrix", "grant": ["buyer|orders.read"]},
+                     {"action": "assign", "user": ALICE, "role": "buyer"}):
+            done = http.post(rbac, json=form)
+            assert done.status_code == 200, (form, done.text)
+        with serving(path) as live, httpx.Client(base_url=live.url, timeout=30) as api:
+            login = api.post("/auth/login", json={"email": ALICE, "password": USER_PASSWORD})
+            token = {"Authorization": f"Bearer {login.json()['access_token']}"}
+            assert api.get("/orders", headers=token).status_code == 200  # cached for an hour
+            done = http.post(rbac, json={"action": "unassign", "user": ALICE, "role": "buyer"})
+            assert done.status_code == 200, done.text
+            started = time.monotonic()
+            while api.get("/orders", headers=token).status_code != 403:
+                assert time.monotonic() - started < 1.0, "the console's change did not arrive"
+                time.sleep(0.02)

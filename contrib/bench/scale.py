@@ -31,7 +31,8 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,8 @@ PASSWORD = "bench-password-1"
 SETTLE = 11.0
 #: requests counted one by one for the transactions per request
 COUNTED = 200
+#: the request kind measured on an instance without identity and permission caches
+COLD = "GET by id, caches off"
 #: concurrent logins: each holds a hashing thread for a quarter of a second
 LOGIN_CONNECTIONS = 4
 USERS = 200
@@ -209,16 +212,19 @@ def _prepare(database: dataset.BenchDatabase) -> None:
         conn.execute("ANALYZE")
 
 
-def _config(options: ScaleOptions, database: dataset.BenchDatabase, directory: Path) -> Path:
-    path = directory / "swain.toml"
-    path.write_text(to_toml({
+def _config(options: ScaleOptions, database: dataset.BenchDatabase, path: Path,
+            overrides: dict[str, dict[str, Any]]) -> Path:
+    sections: dict[str, dict[str, Any]] = {
         "connections": {"development": {"url": database.url, "pool_size": options.pool_size}},
         "auth": {"enabled": True, "jwt_secret": "a benchmark secret that is long enough to sign"},
         "rbac": {"enabled": True},
         "rate_limit": {"enabled": False},  # every login is one account's: no limit measured
         "mapping": MAPPING,
         "logging": {"access_log": False, "level": "warning"},
-    }), encoding="utf-8")
+    }
+    for name, values in overrides.items():
+        sections.setdefault(name, {}).update(values)
+    path.write_text(to_toml(sections), encoding="utf-8")
     return path
 
 
@@ -271,15 +277,7 @@ def run(options: ScaleOptions, progress: Callable[[str], None] = lambda _: None)
         _prepare(database)
         probe = DatabaseProbe(dataset.server_dsn(options.postgres_url), database.name)
         with tempfile.TemporaryDirectory(prefix="swain-scale-") as tmp:
-            config = _config(options, database, Path(tmp))
-            port = free_port()
-            prefix = ["taskset", "-c", "0"] if options.pin else []
-            server = Server("swain", [
-                *prefix, sys.executable, "-c", "from swain.core.cli import main; main()",
-                "--config", str(config), "serve", "--host", "127.0.0.1", "--port", str(port),
-                "--workers", "1"], port, Path(tmp) / "swain.log")
-            try:
-                server.wait_ready("/health")
+            with _serving(options, database, Path(tmp), "swain") as server:
                 login = _post(server.url + "/auth/login",
                               {"email": "user1@bench.test", "password": PASSWORD})
                 token = login["access_token"]
@@ -303,13 +301,45 @@ def run(options: ScaleOptions, progress: Callable[[str], None] = lambda _: None)
                     outcome.figures.append(_measure(server, probe, scenario, options, drive,
                                                     transactions))
                     outcome.connections_held = max(outcome.connections_held, probe.connections())
-            finally:
-                server.stop()
+            cold = Scenario(COLD, "/orders/{}", (1, options.rows),
+                            headers=(("Authorization", f"Bearer {token}"),))
+            if not options.only or COLD in options.only:
+                # every request reads the user and their permissions, as when each
+                # user's requests land on a different worker every time
+                with _serving(options, database, Path(tmp), "swain-cold",
+                              {"auth": {"identity_cache": "0s"},
+                               "rbac": {"permission_cache": "0s"}}) as server:
+                    progress(COLD)
+                    counted = transactions_per_request(server.url, [cold], probe,
+                                                       options.count)[0] \
+                        if options.count > 0 else float("nan")
+                    if options.warmup > 0:
+                        drive(server.url, cold, options.warmup)
+                    outcome.figures.append(_measure(server, probe, cold, options, drive,
+                                                    counted))
     finally:
         if probe is not None:
             probe.close()
         database.drop()
     return outcome
+
+
+@contextmanager
+def _serving(options: ScaleOptions, database: dataset.BenchDatabase, folder: Path, name: str,
+             overrides: dict[str, dict[str, Any]] | None = None) -> Iterator[Server]:
+    """``swain serve`` with one process (on the first core, pinned)."""
+    config = _config(options, database, folder / f"{name}.toml", overrides or {})
+    port = free_port()
+    prefix = ["taskset", "-c", "0"] if options.pin else []
+    server = Server(name, [
+        *prefix, sys.executable, "-c", "from swain.core.cli import main; main()",
+        "--config", str(config), "serve", "--host", "127.0.0.1", "--port", str(port),
+        "--workers", "1"], port, folder / f"{name}.log")
+    try:
+        server.wait_ready("/health")
+        yield server
+    finally:
+        server.stop()
 
 
 def _pinned_wrk(cpus: str) -> Callable[..., Measurement]:

@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from .protocols import AuditEvent
 from .services import ServiceKey
@@ -233,16 +235,71 @@ class InvalidationBus:
 INVALIDATION: ServiceKey[InvalidationBus] = ServiceKey("swain.invalidation", provider="core")
 
 
-def forget_matching(cache: dict[Any, Any], key: str | None,
-                    key_of: Callable[[Any, Any], Any]) -> None:
-    """Drop the entries of ``cache`` whose ``key_of(entry key, value)`` reads as ``key``
-    (all of them when ``key`` is ``None``): messages carry keys as text."""
-    if key is None:
-        cache.clear()
-        return
-    for entry in [k for k, v in cache.items() if str(key_of(k, v)) == key]:
-        cache.pop(entry, None)
+K = TypeVar("K")
+V = TypeVar("V")
 
 
-__all__ = ["EVERYTHING", "INVALIDATION", "Invalidation", "InvalidationBus",
-           "InvalidationTransport", "Watch", "forget_matching"]
+class Missing(enum.Enum):
+    """What :meth:`TimedCache.fresh` answers for a key it holds no live entry for."""
+
+    MISSING = "missing"
+
+
+MISSING = Missing.MISSING
+
+
+class TimedCache(Generic[K, V]):
+    """Values kept for ``ttl`` seconds (``0``: not at all), at most ``limit`` of them,
+    and dropped by invalidations.
+
+    A value whose load began before an invalidation arrived is not kept: it may
+    have been read before the change committed, and would otherwise outlive the
+    message that was meant to end it::
+
+        found = cache.fresh(key)
+        if found is MISSING:
+            since = cache.epoch
+            found = await load()
+            cache.put(key, found, since)
+    """
+
+    def __init__(self, ttl: float, limit: int = 10_000) -> None:
+        self.ttl = ttl
+        self.limit = limit
+        self.epoch = 0
+        self._entries: dict[K, tuple[float, V]] = {}
+
+    def fresh(self, key: K) -> V | Missing:
+        found = self._entries.get(key)
+        if found is None or found[0] <= time.monotonic():
+            return MISSING
+        return found[1]
+
+    def put(self, key: K, value: V, since: int) -> None:
+        """Keep ``value``, loaded since :attr:`epoch` was ``since``, unless an
+        invalidation came in between."""
+        if self.ttl <= 0 or since != self.epoch:
+            return
+        now = time.monotonic()
+        if len(self._entries) >= self.limit:
+            self._entries = {k: v for k, v in self._entries.items() if v[0] > now}
+            if len(self._entries) >= self.limit:
+                self._entries.clear()
+        self._entries[key] = (now + self.ttl, value)
+
+    def forget(self, text: str | None, key_of: Callable[[K, V], Any]) -> None:
+        """Drop the entries whose ``key_of(key, value)`` reads as ``text`` (messages
+        carry keys as text), or all of them for ``None``; loads under way are not kept."""
+        self.epoch += 1
+        if text is None:
+            self._entries.clear()
+            return
+        for key in [k for k, (_, v) in self._entries.items() if str(key_of(k, v)) == text]:
+            self._entries.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+__all__ = ["EVERYTHING", "INVALIDATION", "MISSING", "Invalidation", "InvalidationBus",
+           "InvalidationTransport", "TimedCache", "Watch"]

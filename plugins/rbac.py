@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import dataclasses
 import getpass
-import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -59,7 +58,7 @@ from swain.core import (
 )
 from swain.core.catalog import Catalog
 from swain.core.cli import with_catalog
-from swain.core.invalidation import Watch
+from swain.core.invalidation import MISSING, TimedCache, Watch
 from swain.plugins.mapping import MappedCard, Store, parse, require
 
 #: the mapping cards RBAC reads: [mapping.role] and friends (defined with the others)
@@ -258,7 +257,8 @@ class Rbac:
         self.ttl = float(config.section("rbac").get("permission_cache", 30.0))
         self.anonymous_role: str | None = config.section("rbac").get("anonymous_role")
         self.runtime = runtime
-        self._cache: dict[Any, tuple[float, frozenset[str], frozenset[str]]] = {}
+        #: ("user", id) or ("anonymous",) -> (role names, permission names)
+        self._cache: TimedCache[Any, tuple[frozenset[str], frozenset[str]]] = TimedCache(self.ttl)
 
     def grants(self) -> Grants:
         runtime = self.runtime
@@ -269,15 +269,13 @@ class Rbac:
     async def _cached(self, key: Any,
                       load: Callable[[], Awaitable[tuple[frozenset[str], frozenset[str]]]]
                       ) -> tuple[frozenset[str], frozenset[str]]:
-        now = time.monotonic()
-        found = self._cache.get(key)
-        if found is not None and found[0] > now:
-            return found[1], found[2]
-        roles, permissions = await load()
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[key] = (now + self.ttl, roles, permissions)
-        return roles, permissions
+        found = self._cache.fresh(key)
+        if found is not MISSING:
+            return found
+        since = self._cache.epoch
+        loaded = await load()
+        self._cache.put(key, loaded, since)
+        return loaded
 
     async def effective(self, identity: Identity | None) -> tuple[frozenset[str], frozenset[str]]:
         """The roles and permissions ``identity`` holds (anonymous: the anonymous role's)."""
@@ -300,7 +298,7 @@ class Rbac:
 
     def invalidate(self, key: str | None) -> None:
         """Subscriber of the ``rbac`` topic: forget every cached permission set."""
-        self._cache.clear()
+        self._cache.forget(None, lambda _key, _held: None)
 
     async def authorize(self, identity: Identity | None, table: Table, action: Action) -> None:
         _, permissions = await self.effective(identity)

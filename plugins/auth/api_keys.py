@@ -11,7 +11,6 @@ or their owner is inactive.  ``POST /auth/api_keys`` creates one,
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -38,7 +37,7 @@ from swain.core import (
     read_json,
 )
 from swain.core.codec import dumps, parse_value
-from swain.core.invalidation import Watch, forget_matching
+from swain.core.invalidation import MISSING, TimedCache, Watch
 from swain.plugins.mapping import parse, utcnow
 
 from . import docs
@@ -147,8 +146,8 @@ class ApiKeyProvider:
     name = "api_key"
 
     def __init__(self, ttl: float) -> None:
-        self.ttl = ttl
-        self._live: dict[str, tuple[float, dict[str, Any]]] = {}
+        #: hash of a live key -> its row
+        self._live: TimedCache[str, dict[str, Any]] = TimedCache(ttl)
 
     async def authenticate(self, request: web.Request) -> Identity | None:
         key = credential(request, HEADER, HEADER)
@@ -159,17 +158,16 @@ class ApiKeyProvider:
             raise Unauthorized("invalid API key", headers={"WWW-Authenticate": HEADER})
         role = _owner_role(service)
         digest = token_hash(key)
-        now = time.monotonic()
-        cached = self._live.get(digest)
-        if cached is not None and cached[0] > now:
-            row: dict[str, Any] | None = cached[1]
-        else:
+        found = self._live.fresh(digest)
+        row: dict[str, Any] | None
+        if found is MISSING:
+            since = self._live.epoch
             row = await service.store.fetch_one(
                 "api_key", [("key", "eq", digest), ("revokedat", "null", None)], ["id", role])
-            if row is not None and self.ttl > 0:
-                if len(self._live) > 10_000:
-                    self._live = {k: v for k, v in self._live.items() if v[0] > now}
-                self._live[digest] = (now + self.ttl, row)
+            if row is not None:
+                self._live.put(digest, row, since)
+        else:
+            row = found
         if row is None:
             raise Unauthorized("invalid or revoked API key", headers={"WWW-Authenticate": HEADER})
         claims = {"api_key_id": row["id"]}
@@ -180,7 +178,7 @@ class ApiKeyProvider:
     def invalidate(self, key: str | None) -> None:
         """Subscriber of the ``api_key`` topic: forget the key whose row id reads as
         ``key`` (every key for ``None``)."""
-        forget_matching(self._live, key, lambda _digest, entry: entry[1]["id"])
+        self._live.forget(key, lambda _digest, row: row["id"])
 
 
 def _active(config: Config) -> bool:

@@ -16,7 +16,6 @@ import binascii
 import hashlib
 import hmac
 import secrets
-import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -32,7 +31,7 @@ from swain.core import (
     credential,
     hookimpl,
 )
-from swain.core.invalidation import forget_matching
+from swain.core.invalidation import MISSING, TimedCache
 
 from . import docs
 from .service import USER_TOPIC, accounts, auth_active
@@ -49,7 +48,8 @@ class BasicProvider:
     def __init__(self, ttl: float) -> None:
         self.ttl = ttl
         self._key = secrets.token_bytes(32)
-        self._verified: dict[bytes, tuple[float, Any]] = {}
+        #: HMAC of a verified pair -> the user's id
+        self._verified: TimedCache[bytes, Any] = TimedCache(ttl)
 
     def _fingerprint(self, login: str, password: str) -> bytes:
         # exact: usernames may differ by case alone
@@ -70,24 +70,22 @@ class BasicProvider:
             raise Unauthorized("malformed Basic credentials", headers=CHALLENGE)
         service = accounts(request)
         fingerprint = self._fingerprint(login, password)
-        now = time.monotonic()
-        cached = self._verified.get(fingerprint)
-        if cached is not None and cached[0] > now:
-            return await service.active_identity(cached[1], self.name)
+        user_id = self._verified.fresh(fingerprint)
+        if user_id is not MISSING:
+            return await service.active_identity(user_id, self.name)
+        since = self._verified.epoch
         await service.limit(request, "login", login)
         try:
             user = await service.check_password(login, password, "either")
         except Unauthorized as exc:
             raise Unauthorized(exc.message, headers=CHALLENGE) from None
-        if len(self._verified) > 10_000:
-            self._verified = {k: v for k, v in self._verified.items() if v[0] > now}
-        self._verified[fingerprint] = (now + self.ttl, user["id"])
+        self._verified.put(fingerprint, user["id"], since)
         return await service.active_identity(user["id"], self.name)
 
     def invalidate(self, key: str | None) -> None:
         """Subscriber of the ``user`` topic: drop the verified pairs of the user whose
         id reads as ``key`` (a password change, a deactivation; all for ``None``)."""
-        forget_matching(self._verified, key, lambda _fingerprint, entry: entry[1])
+        self._verified.forget(key, lambda _fingerprint, user_id: user_id)
 
 
 @hookimpl

@@ -18,7 +18,6 @@ import hmac
 import logging
 import random
 import secrets
-import time
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -40,7 +39,7 @@ from swain.core import (
     invalid,
 )
 from swain.core.codec import parse_value
-from swain.core.invalidation import Watch, forget_matching
+from swain.core.invalidation import MISSING, TimedCache, Watch
 from swain.plugins.mapping import MappedCard, Store, utcnow
 
 from .passwords import Passwords
@@ -95,13 +94,15 @@ class AuthService:
     _session_key: bytes = field(init=False, repr=False)
     #: sends the emails of private signups (``None`` without an email transport)
     mailer: Mailer | None = None
-    _active: dict[Any, tuple[float, Identity | None]] = field(default_factory=dict)
+    #: user id -> their identity, or ``None`` for an inactive or missing user
+    _active: TimedCache[Any, Identity | None] = field(init=False)
     #: work done after answering (private signups), awaited at shutdown
     background: Background = field(default_factory=lambda: Background())
 
     def __post_init__(self) -> None:
         self.store = Store(self.runtime, self.cards)
         self._session_key = self.signer.derive_key("refresh-session")
+        self._active = TimedCache(float(self.config.auth.identity_cache))
 
     # -- settings ---------------------------------------------------------
 
@@ -210,17 +211,12 @@ class AuthService:
                               claims: Mapping[str, Any] | None = None) -> Identity:
         """The identity of an active user, checked at most every ``identity_cache`` seconds,
         so a deactivated user is refused within that time (and no query per request)."""
-        ttl = float(self.config.auth.identity_cache)
-        now = time.monotonic()
-        cached = self._active.get(user_id)
-        if cached is None or cached[0] < now:
+        identity = self._active.fresh(user_id)
+        if identity is MISSING:
+            since = self._active.epoch
             user = await self.find_by_id(user_id)
-            found = self.identity(user, provider) if user and self.is_active(user) else None
-            if len(self._active) > 10_000:
-                self._active.clear()
-            self._active[user_id] = (now + ttl, found)
-            cached = self._active[user_id]
-        identity = cached[1]
+            identity = self.identity(user, provider) if user and self.is_active(user) else None
+            self._active.put(user_id, identity, since)
         if identity is None:
             raise Unauthorized("the account is inactive or no longer exists")
         return Identity(user_id=identity.user_id, provider=provider, email=identity.email,
@@ -229,7 +225,7 @@ class AuthService:
     def invalidate(self, key: str | None) -> None:
         """Subscriber of the ``user`` topic: forget the cached identity of the user
         whose id reads as ``key`` (every user's for ``None``)."""
-        forget_matching(self._active, key, lambda user_id, _entry: user_id)
+        self._active.forget(key, lambda user_id, _identity: user_id)
 
 
     # -- credentials ----------------------------------------------------------

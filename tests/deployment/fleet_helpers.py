@@ -62,7 +62,7 @@ def fleet_sections(dialect: str, **extra: dict[str, Any]) -> dict[str, Any]:
     transport = {} if dialect == "postgresql" else {"redis_url": REDIS}
     sections: dict[str, Any] = {
         "auth": {"enabled": True, "jwt_secret": "a fleet test secret that is long enough!!",
-                 "identity_cache": "1h", **FAST_ARGON2},
+                 "identity_cache": "1h", "signup_answer": "tokens", **FAST_ARGON2},
         "rbac": {"enabled": True, "permission_cache": "1h"},
         "mapping": MAPPING,
         "rate_limit": {"redis_url": REDIS, "key_prefix": f"swain:t:{run}:",

@@ -65,6 +65,7 @@ def sections(dialect: str, channel: str, **invalidation: Any) -> dict[str, Any]:
     return {
         "auth": {"enabled": True, "jwt_secret": "an invalidation test secret of thirty-two bytes+",
                  "identity_cache": HOUR, "basic_cache": HOUR, "api_key_cache": HOUR,
+                 "signup_answer": "tokens",  # accounts made by signup, used at once
                  **FAST_ARGON2},
         "rbac": {"enabled": True, "permission_cache": HOUR},
         "mapping": MAPPING,

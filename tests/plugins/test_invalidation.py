@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -32,7 +33,13 @@ from invalidation_helpers import (
 
 from swain.contrib.testing import FreshDatabase, LiveServer, write_config
 from swain.core import ConfigError, create_app, load_config
-from swain.core.invalidation import EVERYTHING, Invalidation, InvalidationBus, forget_matching
+from swain.core.invalidation import (
+    EVERYTHING,
+    MISSING,
+    Invalidation,
+    InvalidationBus,
+    TimedCache,
+)
 
 __all__ = ["DDL", "admin", "channel", "pair"]
 
@@ -170,11 +177,29 @@ def test_subscribers_hear_their_topic_and_everything() -> None:
     bus.deliver(Invalidation("other"))
     bus.deliver(Invalidation(EVERYTHING))
     assert heard == [("user", "7"), ("user", None), ("rbac", None)]
-    cache = {7: "a", 8: "b", "7": "c"}
-    forget_matching(cache, "7", lambda key, _value: key)
-    assert cache == {8: "b"}
-    forget_matching(cache, None, lambda key, _value: key)
-    assert cache == {}
+
+
+def test_a_cache_forgets_by_key_text_and_keeps_no_load_an_invalidation_overtook() -> None:
+    cache: TimedCache[Any, str] = TimedCache(3600, limit=3)
+    for key, value in ((7, "a"), (8, "b"), ("7", "c")):
+        cache.put(key, value, cache.epoch)
+    cache.forget("7", lambda key, _value: key)  # messages carry keys as text
+    assert [cache.fresh(k) for k in (7, 8, "7")] == [MISSING, "b", MISSING]
+    # a load that began before an invalidation may have read the old row: not kept
+    since = cache.epoch
+    cache.forget("9", lambda key, _value: key)
+    cache.put(9, "read before the change", since)
+    assert cache.fresh(9) is MISSING
+    cache.put(9, "read after it", cache.epoch)
+    assert cache.fresh(9) == "read after it"
+    for key in range(10, 14):  # over the limit: bounded
+        cache.put(key, "x", cache.epoch)
+    assert len(cache) <= 3
+    cache.forget(None, lambda key, _value: key)
+    assert len(cache) == 0
+    unkept: TimedCache[str, str] = TimedCache(0)
+    unkept.put("k", "v", unkept.epoch)
+    assert unkept.fresh("k") is MISSING
 
 
 def test_a_second_server_needs_no_listener_to_serve(database: FreshDatabase,

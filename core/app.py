@@ -13,6 +13,7 @@ import signal
 import threading
 from collections.abc import AsyncIterator, Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pluggy
 from aiohttp import web
@@ -25,6 +26,7 @@ from .errors import ApiError, ConfigError, ServiceUnavailable
 from .keys import RUNTIME
 from .middleware import authenticate, error_envelope, public, request_context
 from .plugins import collect, create_plugin_manager
+from .replicas import routing_middleware
 from .routes import add_table_routes
 from .runtime import Runtime
 from .tableapi import json_response
@@ -58,6 +60,9 @@ def load_config(path: Path | str | None = None, stage: str | None = None,
 async def _database(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
     await runtime.dialect.open()
+    if runtime.reads is not None:
+        # pools connect lazily: a replica down now is found, and rested, on first use
+        await runtime.reads.open()
     loader: asyncio.Task[None] | None = None
     if not await _first_load(runtime):
         # Start anyway (503 until the database answers) rather than crash-loop;
@@ -70,6 +75,8 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
             loader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await loader
+        if runtime.reads is not None:
+            await runtime.reads.close()
         await runtime.dialect.close()
         log.info("database pool closed")
 
@@ -170,8 +177,11 @@ async def ready(request: web.Request) -> web.Response:
         raise ServiceUnavailable("the database is unreachable") from None
     if runtime.catalog is None:
         raise ServiceUnavailable("the schema is not loaded yet")
-    return json_response(codec.dumps({"status": "ready", "database": runtime.dialect.server_version,
-                                      "tables": len(runtime.schema.visible_tables)}))
+    answer: dict[str, Any] = {"status": "ready", "database": runtime.dialect.server_version,
+                              "tables": len(runtime.schema.visible_tables)}
+    if runtime.reads is not None:
+        answer.update(runtime.reads.status())
+    return json_response(codec.dumps(answer))
 
 
 def create_app(config: Config, pm: pluggy.PluginManager | None = None) -> web.Application:
@@ -190,7 +200,8 @@ def create_app(config: Config, pm: pluggy.PluginManager | None = None) -> web.Ap
                     "exposed table")
     hook_args = {"config": config, "runtime": runtime}
     cors = cors_middleware(config)
-    middlewares = [request_context(runtime), *([cors] if cors is not None else []),
+    routing = [routing_middleware(runtime.reads)] if runtime.reads is not None else []
+    middlewares = [request_context(runtime), *routing, *([cors] if cors is not None else []),
                    error_envelope, authenticate, *collect(pm, "swain_middlewares", **hook_args)]
     app = web.Application(middlewares=middlewares, client_max_size=config.api.max_body_size)
     app[RUNTIME] = runtime

@@ -28,7 +28,7 @@ import os
 import re
 import tomllib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -98,6 +98,14 @@ CONNECTION_SETTINGS: dict[str, Setting] = {
                                  doc="server-side bound on one statement (default: query_timeout "
                                      "less a second, so the database cancels it first)"),
     "prepared_statements": Setting("bool", True, doc="turn off behind PgBouncer"),
+    "read_url": Setting("list", [], doc="read replicas (one URL or several): a request's reads "
+                                        "go to one unless it wrote or asks for the primary"),
+    "replica_retry": Setting("duration", 5.0, minimum=0.1,
+                             doc="how long a replica that failed is left alone before it is "
+                                 "tried again"),
+    "max_replica_lag": Setting("duration", None, minimum=0,
+                               doc="a replica further behind the primary than this is not read "
+                                   "from (checked every replica_retry; default: no check)"),
 }
 
 CORE_SECTIONS: dict[str, dict[str, Setting]] = {
@@ -202,6 +210,14 @@ class Connection:
     #: the project file's folder: file databases named by a relative path live there
     base_dir: Path = field(default_factory=Path.cwd)
     query_timeout: float = 10.0
+    #: read replicas of the database (``read_url``), each a complete URL
+    read_urls: tuple[URL, ...] = ()
+    replica_retry: float = 5.0
+    max_replica_lag: float | None = None
+
+    def replica(self, url: URL) -> Connection:
+        """The connection settings of one of :attr:`read_urls` (no replicas of its own)."""
+        return replace(self, url=url, read_urls=())
 
     @property
     def safe_url(self) -> str:
@@ -640,12 +656,7 @@ def _connection(stage: str, section: Section, base_dir: Path) -> Connection:
     if dialect not in installed and _suggest(dialect, installed):
         raise ConfigError(f"{where}: no dialect {dialect!r} is installed"
                           f"{_suggest(dialect, installed)} (installed: {', '.join(installed)})")
-    if dialect == "sqlite" and url.database and url.database != ":memory:" \
-            and not url.database.startswith("file:"):
-        database = Path(url.database).expanduser()
-        if not database.is_absolute():
-            database = base_dir / database
-        url = url.set(database=str(database))
+    url = _local_file(url, dialect, base_dir)
     query_timeout = float(section.query_timeout)
     statement_timeout = section.statement_timeout
     if statement_timeout is None:
@@ -658,7 +669,44 @@ def _connection(stage: str, section: Section, base_dir: Path) -> Connection:
                       pool_size=section.pool_size, connect_timeout=section.connect_timeout,
                       statement_timeout=float(statement_timeout),
                       prepared_statements=section.prepared_statements, base_dir=base_dir,
-                      query_timeout=query_timeout)
+                      query_timeout=query_timeout,
+                      read_urls=_read_urls(path, section.read_url, url, dialect, base_dir),
+                      replica_retry=float(section.replica_retry),
+                      max_replica_lag=section.max_replica_lag)
+
+
+def _local_file(url: URL, dialect: str, base_dir: Path) -> URL:
+    """A SQLite file named by a relative path lives in the project file's folder."""
+    if dialect == "sqlite" and url.database and url.database != ":memory:" \
+            and not url.database.startswith("file:"):
+        database = Path(url.database).expanduser()
+        if not database.is_absolute():
+            database = base_dir / database
+        url = url.set(database=str(database))
+    return url
+
+
+def _read_urls(path: str, given: list[str], primary: URL, dialect: str,
+               base_dir: Path) -> tuple[URL, ...]:
+    """The replicas' URLs: of the primary's database kind; the primary's user,
+    password and database where a replica's URL leaves them out."""
+    found = []
+    for i, text in enumerate(given):
+        where = f"{path}.read_url[{i}]"
+        try:
+            url = make_url(text)
+        except Exception:
+            raise ConfigError(f"{where}: not a database URL; expected e.g. "
+                              "postgresql://user@replica:5432/db") from None
+        backend = url.get_backend_name()
+        if ALIASES.get(backend, backend) != dialect:
+            raise ConfigError(f"{where}: a replica of a {dialect} database must be one too, "
+                              f"not {backend!r}")
+        url = url.set(drivername=primary.drivername)
+        inherited = {k: getattr(primary, k) for k in ("username", "password", "database")
+                     if getattr(url, k) is None and getattr(primary, k) is not None}
+        found.append(_local_file(url.set(**inherited) if inherited else url, dialect, base_dir))
+    return tuple(found)
 
 
 # -- display ------------------------------------------------------------------------

@@ -347,6 +347,12 @@ class Dialect(abc.ABC):
 
     version_query: ClassVar[str] = "SELECT version()"
 
+    async def replica_lag(self, conn: DBConnection) -> float | None:
+        """How many seconds the replica ``conn`` is connected to lags behind its primary
+        (0 when it has replayed all it received), or ``None`` when it cannot tell;
+        read when ``max_replica_lag`` is set."""
+        return None
+
     # -- notifications ---------------------------------------------------------
 
     async def notify(self, channel: str, payload: str) -> None:

@@ -23,9 +23,9 @@ database and its bytes passed through.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -34,9 +34,11 @@ from .catalog import Catalog, Compiled
 from .dialect import DBConnection
 from .errors import Conflict, Forbidden, NotFound, ServiceUnavailable, ValidationFailed, invalid
 from .protocols import Action, AuditEvent, Identity, Predicate
+from .replicas import wrote
 from .runtime import Runtime, audit_event
 from .schema import Column, Table
 
+T = TypeVar("T")
 Decoder = Callable[[Any], Any] | None
 #: aliases because ``TableGateway.list`` shadows ``list`` in annotations: rows as dicts,
 #: rows as the driver returns them, and keys as column names
@@ -104,6 +106,7 @@ class TableGateway:
                                      "unreachable")
         self.catalog: Catalog = found
         self.dialect = runtime.dialect
+        self.reads = runtime.reads
         #: whether clients may write keys the database generates (see check_values)
         self.explicit_keys = runtime.config.api.allow_explicit_keys or \
             self.dialect.sequences_follow_explicit_keys
@@ -164,6 +167,15 @@ class TableGateway:
         return values
 
     # -- reads ------------------------------------------------------------------
+
+    async def read(self, work: Callable[[DBConnection], Awaitable[T]]) -> T:
+        """Run a read: on a read replica when there are some and this request may
+        use one (it wrote nothing yet and did not ask for the primary), else on the
+        primary (:mod:`swain.core.replicas`)."""
+        if self.reads is None:
+            async with self.dialect.acquire() as conn:
+                return await work(conn)
+        return await self.reads.run(work)
 
     def output_columns(self, table: Table, fields: Sequence[str] = ()) -> list[Column]:
         if not fields:
@@ -249,7 +261,8 @@ class TableGateway:
         mode, count_compiled = compiled.extra
         sql, bound = compiled.render(params)
         self.statements.append((sql, bound))
-        async with self.dialect.acquire() as conn:
+
+        async def page(conn: DBConnection) -> PageResult:
             if mode == "json":
                 row = await conn.fetch_one(sql, bound)
                 assert row is not None
@@ -264,7 +277,9 @@ class TableGateway:
                     total = int(count_row[0]) if count_row else 0
             if query.count == "estimated":
                 total = await self._estimate(table, sa_table, predicates, params, conn)
-        return PageResult(body, None if total is None else int(total))
+            return PageResult(body, None if total is None else int(total))
+
+        return await self.read(page)
 
     async def _estimate(self, table: Table, sa_table: sa.Table, predicates: Sequence[Predicate],
                         params: Mapping[str, Any], conn: DBConnection) -> int:
@@ -297,8 +312,8 @@ class TableGateway:
             return self.dialect.compiled(stmt)
 
         compiled = self.catalog.compiled(key, build)
-        async with self.dialect.acquire() as conn:
-            row = await conn.fetch_one(*compiled.render(self._params(predicates)))
+        row = await self.read(lambda conn: conn.fetch_one(
+            *compiled.render(self._params(predicates))))
         return int(row[0]) if row else 0
 
     def key_predicate(self, table: Table, key_values: Sequence[Any]) -> Predicate:
@@ -331,8 +346,8 @@ class TableGateway:
             return Compiled(*self.dialect.compile(stmt), list(columns), extra="rows")
 
         compiled = self.catalog.compiled(key, build)
-        async with self.dialect.acquire() as conn:
-            rows = await conn.fetch_all(compiled.sql, self._params(predicates))
+        rows = await self.read(lambda conn: conn.fetch_all(compiled.sql,
+                                                           self._params(predicates)))
         if not rows:
             raise NotFound(f"no row in {table.key!r} with that key")
         if compiled.extra == "json":
@@ -361,8 +376,7 @@ class TableGateway:
         if conn is not None:
             rows = await conn.fetch_all(compiled.sql, params)
         else:
-            async with self.dialect.acquire() as own:
-                rows = await own.fetch_all(compiled.sql, params)
+            rows = await self.read(lambda own: own.fetch_all(compiled.sql, params))
         return self.rows_to_dicts(compiled.columns, rows)
 
     # -- writes -------------------------------------------------------------------
@@ -415,6 +429,7 @@ class TableGateway:
 
     async def insert(self, table: Table, values: dict[str, Any],
                      conn: DBConnection | None = None) -> dict[str, Any]:
+        wrote()
         self._require_writable(table, "create")
         await self.authorize(table, "create")
         values = await self.prepare_write(table, values, "create")
@@ -465,6 +480,7 @@ class TableGateway:
 
     async def update(self, table: Table, key_values: Sequence[Any], values: dict[str, Any],
                      conn: DBConnection | None = None) -> dict[str, Any]:
+        wrote()
         self._require_writable(table, "update")
         predicates = await self.scope(table, "update")
         predicates.append(self.key_predicate(table, key_values))
@@ -510,6 +526,7 @@ class TableGateway:
 
     async def delete(self, table: Table, key_values: Sequence[Any],
                      conn: DBConnection | None = None) -> dict[str, Any]:
+        wrote()
         self._require_writable(table, "delete")
         predicates = await self.scope(table, "delete")
         predicates.append(self.key_predicate(table, key_values))
@@ -554,6 +571,7 @@ class TableGateway:
         and prepared by the caller (who can then replay a failing batch row by row
         with :meth:`insert`).  Where the dialect can, each column travels as one
         array (:meth:`Dialect.insert_from_arrays`)."""
+        wrote()
         sa_table = self.catalog.sa_table(table)
         columns = self.output_columns(table)
         returning = [sa_table.c[c.name] for c in columns]
@@ -615,6 +633,7 @@ class TableGateway:
         ``update``) or leave it (``ignore``); the row as the caller may read it and
         whether ``ignore`` skipped it.  ``update_scope`` are the caller's predicates
         for ``update`` (the database's upsert cannot see row policies)."""
+        wrote()
         await references.check(self, table, values, conn)
         sa_table = self.catalog.sa_table(table)
         match = {name: values[name] for name in conflict}
@@ -729,10 +748,11 @@ class TableGateway:
         params.update({f"_u{i}": self.dialect.encode(table.existing_column(n).kind, values[n])
                        for i, n in enumerate(names)})
         sql, bound = compiled.render(params)
-        if dry_run:
+        if dry_run:  # on the primary: the count of what a write would change now
             async with self.dialect.acquire() as conn:
                 row = await conn.fetch_one(sql, bound)
             return int(row[0]) if row else 0
+        wrote()
         async with self.dialect.transaction() as conn:
             affected = int((await conn.execute(sql, bound)).rowcount)
             if max_affected is not None and affected > max_affected:
@@ -757,7 +777,9 @@ class TableGateway:
         def build() -> Compiled:
             group = [sa_table.c[name] for name in query.group_by]
             labels = [expr.label(alias) for alias, expr in query.aggregates.items()]
-            stmt = sa.select(*group, *labels).where(*self._where(sa_table, predicates))
+            # FROM named: a COUNT(*) alone, unfiltered, would otherwise select from nothing
+            stmt = sa.select(*group, *labels).select_from(sa_table).where(
+                *self._where(sa_table, predicates))
             if group:
                 stmt = stmt.group_by(*group)
             if having is not None:
@@ -789,13 +811,15 @@ class TableGateway:
         sql, bound = compiled.render(params)
         if query.page is not None:
             self.statements.append((sql, bound))
-        async with self.dialect.acquire() as conn:
+        async def groups(conn: DBConnection) -> tuple[RawRows, int | None]:
             rows = await conn.fetch_all(sql, bound)
             total = None
             if compiled.extra is not None:
                 row = await conn.fetch_one(*compiled.extra.render(count_params))
                 total = int(row[0]) if row else 0
-        return rows, total
+            return rows, total
+
+        return await self.read(groups)
 
 
 def equality_filters(table: Table, catalog: Catalog, pairs: Sequence[tuple[str, Any]],

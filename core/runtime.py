@@ -40,6 +40,7 @@ from .protocols import (
     RowPolicy,
     WritePreparer,
 )
+from .replicas import Reads
 from .schema import Schema
 from .services import Services
 
@@ -67,6 +68,8 @@ class Runtime:
     _reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     #: cached OpenAPI documents per catalog, filled by the openapi plugin
     documents: dict[str, Any] = field(default_factory=dict)
+    #: the read replicas and the choice between them (``read_url``), or ``None``
+    reads: Reads | None = None
 
     def __post_init__(self) -> None:
         self.services.provide(INVALIDATION, InvalidationBus())
@@ -83,7 +86,12 @@ class Runtime:
             pm = create_plugin_manager(disable=config.plugins.disable,
                                        modules=config.plugins.modules)
         connection = config.connection()
-        return cls(config=config, pm=pm, dialect=load_dialect(pm, connection.dialect)(connection))
+        backend = load_dialect(pm, connection.dialect)
+        runtime = cls(config=config, pm=pm, dialect=backend(connection))
+        if connection.read_urls:
+            runtime.reads = Reads(runtime.dialect, [backend(connection.replica(url))
+                                                    for url in connection.read_urls])
+        return runtime
 
     @classmethod
     def build(cls, config: Config, pm: pluggy.PluginManager | None = None) -> Runtime:
@@ -108,7 +116,15 @@ class Runtime:
         self.collect_invalidation()
         settings = [s for s in pm.hook.swain_transaction_settings(**kwargs) if s is not None]
         if settings:
-            self.dialect.use_transaction_settings(_merged(settings))
+            merged = _merged(settings)
+            for dialect in self.dialects:
+                dialect.use_transaction_settings(merged)
+
+    @property
+    def dialects(self) -> list[Dialect]:
+        """The primary's dialect, then each read replica's."""
+        replicas = [r.dialect for r in self.reads.replicas] if self.reads is not None else []
+        return [self.dialect, *replicas]
 
     def collect_invalidation(self) -> None:
         """The watched tables and the transports of the invalidation bus."""

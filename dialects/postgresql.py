@@ -263,6 +263,10 @@ class PostgresDialect(Dialect):
         return _Acquire(self.pool, min(connection.connect_timeout, connection.query_timeout),
                         connection.query_timeout, self.transaction_settings)
 
+    async def replica_lag(self, conn: DBConnection) -> float | None:
+        row = await conn.fetch_one(_REPLICA_LAG)
+        return float(row[0]) if row and row[0] is not None else None
+
     # -- notifications -------------------------------------------------------------
 
     async def notify(self, channel: str, payload: str) -> None:
@@ -455,6 +459,10 @@ class PostgresDialect(Dialect):
             return ServiceUnavailable("the database is unavailable; try again shortly")
         if isinstance(exc, pgerrors.QueryCanceled):
             return ServiceUnavailable("the query took too long and was cancelled")
+        if isinstance(exc, pgerrors.SerializationFailure):
+            # also a replica cancelling a query that conflicts with what it replays
+            return ServiceUnavailable("the database cancelled the query to keep data "
+                                      "consistent; try again")
         if not isinstance(exc, psycopg.Error) or exc.diag is None:
             return None
         diag = exc.diag
@@ -487,6 +495,12 @@ class PostgresDialect(Dialect):
                                     [Detail(column or "", reason)])
         return None
 
+
+#: seconds behind the primary: none while everything received is replayed (an idle
+#: primary sends nothing), else since the last transaction replayed
+_REPLICA_LAG = ("SELECT CASE WHEN NOT pg_is_in_recovery() OR pg_last_wal_receive_lsn() = "
+                "pg_last_wal_replay_lsn() THEN 0 ELSE extract(epoch FROM now() - "
+                "pg_last_xact_replay_timestamp()) END")
 
 _UTC = frozenset({"UTC", "Etc/UTC", "GMT", "Etc/GMT", "Universal", "Zulu", "UCT"})
 

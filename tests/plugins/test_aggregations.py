@@ -128,6 +128,10 @@ def test_filter_then_aggregate_without_groups(client: httpx.Client) -> None:
         "aggregations": {"functions": [{"type": "COUNT", "alias": "n"},
                                        {"type": "MAX", "field": "total", "alias": "m"}]}})
     assert r.json()["data"] == [{"n": 0, "m": None}]
+    # no filter and no group: COUNT(*) alone still counts the table's rows
+    r = client.post("/Orders/filter", json={"aggregations": {"functions": [
+        {"type": "COUNT", "alias": "n"}]}})
+    assert r.json()["data"] == [{"n": len(ORDERS)}]
 
 
 def test_spec_example_payload_runs_as_written(client: httpx.Client) -> None:

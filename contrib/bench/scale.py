@@ -41,6 +41,7 @@ import argon2
 import psycopg
 
 from swain.contrib.testing import free_port, to_toml
+from swain.contrib.testing.auth import AUTH_MAPPING, auth_tables
 
 from . import dataset
 from .load import BODY_SLOT, Measurement, Scenario, run_python, run_wrk, wrk_path
@@ -61,37 +62,13 @@ USERS = 200
 #: (time cost, memory in KiB, parallelism)
 ARGON2 = (3, 65536, 4)
 
-_AUTH_SCHEMA = """
-CREATE TABLE users (id bigserial PRIMARY KEY, email text NOT NULL UNIQUE,
-  password_hash text NOT NULL, active boolean NOT NULL DEFAULT true);
-CREATE TABLE sessions (id bigserial PRIMARY KEY, user_id bigint NOT NULL REFERENCES users(id),
-  token_hash text NOT NULL, expires_at timestamptz NOT NULL, last_used timestamptz);
-CREATE TABLE api_keys (id bigserial PRIMARY KEY, user_id bigint NOT NULL REFERENCES users(id),
-  key_hash text NOT NULL UNIQUE, created_at timestamptz NOT NULL, revoked_at timestamptz);
-CREATE TABLE roles (id serial PRIMARY KEY, name text NOT NULL UNIQUE);
-CREATE TABLE permissions (id serial PRIMARY KEY, name text NOT NULL UNIQUE);
-CREATE TABLE role_permissions (id serial PRIMARY KEY, role_id integer NOT NULL REFERENCES roles(id),
-  permission_id integer NOT NULL REFERENCES permissions(id));
-CREATE TABLE user_roles (id serial PRIMARY KEY, user_id bigint NOT NULL REFERENCES users(id),
-  role_id integer NOT NULL REFERENCES roles(id));
+#: who may do what: every user holds ``clerk``, which reads customers and does anything
+#: to orders
+_ROLES = """
 INSERT INTO roles (name) VALUES ('clerk');
 INSERT INTO permissions (name) VALUES ('orders.*'), ('customers.read');
 INSERT INTO role_permissions (role_id, permission_id) SELECT 1, id FROM permissions;
 """
-
-MAPPING = {
-    "user": {"table": "users", "id": "id", "email": "email", "password": "password_hash",
-             "isactive": "active"},
-    "session": {"table": "sessions", "id": "id", "userid": "user_id",
-                "refreshtoken": "token_hash", "expiresat": "expires_at", "lastused": "last_used"},
-    "api_key": {"table": "api_keys", "id": "id", "userid": "user_id", "key": "key_hash",
-                "createdat": "created_at", "revokedat": "revoked_at"},
-    "role": {"table": "roles", "id": "id", "name": "name"},
-    "permission": {"table": "permissions", "id": "id", "name": "name"},
-    "role_permission": {"table": "role_permissions", "id": "id", "roleid": "role_id",
-                        "permissionid": "permission_id"},
-    "user_role": {"table": "user_roles", "id": "id", "userid": "user_id", "roleid": "role_id"},
-}
 
 
 @dataclass
@@ -205,7 +182,8 @@ def _prepare(database: dataset.BenchDatabase) -> None:
     hashed = argon2.PasswordHasher(time_cost=time_cost, memory_cost=memory, parallelism=lanes,
                                    type=argon2.Type.ID).hash(PASSWORD)
     with psycopg.connect(database.dsn, autocommit=True) as conn:
-        conn.execute(_AUTH_SCHEMA)
+        conn.execute(auth_tables("postgresql"))
+        conn.execute(_ROLES)
         conn.execute("INSERT INTO users (email, password_hash) SELECT 'user' || g || "
                      "'@bench.test', %s FROM generate_series(1, %s) AS g", (hashed, USERS))
         conn.execute("INSERT INTO user_roles (user_id, role_id) SELECT id, 1 FROM users")
@@ -219,7 +197,7 @@ def _config(options: ScaleOptions, database: dataset.BenchDatabase, path: Path,
         "auth": {"enabled": True, "jwt_secret": "a benchmark secret that is long enough to sign"},
         "rbac": {"enabled": True},
         "rate_limit": {"enabled": False},  # every login is one account's: no limit measured
-        "mapping": MAPPING,
+        "mapping": AUTH_MAPPING,
         "logging": {"access_log": False, "level": "warning"},
     }
     for name, values in overrides.items():

@@ -29,3 +29,56 @@ def login(client: httpx.Client, email: str, password: str) -> dict[str, Any]:
 def bearer(token: str) -> dict[str, str]:
     """The ``Authorization`` header for a bearer ``token``."""
     return {"Authorization": f"Bearer {token}"}
+
+
+_AUTH_TABLES = """
+CREATE TABLE users (id {serial}, email VARCHAR(255) NOT NULL UNIQUE,
+  password_hash VARCHAR(255) NOT NULL, active {boolean} NOT NULL DEFAULT {true}{user_columns});
+CREATE TABLE sessions (id {serial}, user_id INTEGER NOT NULL REFERENCES users(id),
+  token_hash VARCHAR(128) NOT NULL, expires_at {ts} NOT NULL, last_used {ts});
+CREATE TABLE api_keys (id {serial}, user_id INTEGER NOT NULL REFERENCES users(id),
+  key_hash VARCHAR(64) NOT NULL UNIQUE, created_at {ts} NOT NULL, revoked_at {ts});
+CREATE TABLE roles (id {serial}, name VARCHAR(100) NOT NULL UNIQUE);
+CREATE TABLE permissions (id {serial}, name VARCHAR(100) NOT NULL UNIQUE);
+CREATE TABLE role_permissions (id {serial}, role_id INTEGER NOT NULL REFERENCES roles(id),
+  permission_id INTEGER NOT NULL REFERENCES permissions(id));
+CREATE TABLE user_roles (id {serial}, user_id INTEGER NOT NULL REFERENCES users(id),
+  role_id INTEGER NOT NULL REFERENCES roles(id))
+"""
+_TYPES = {
+    "sqlite": {"serial": "INTEGER PRIMARY KEY", "boolean": "BOOLEAN", "true": "1",
+               "ts": "TIMESTAMP"},
+    "postgresql": {"serial": "SERIAL PRIMARY KEY", "boolean": "BOOLEAN", "true": "TRUE",
+                   "ts": "TIMESTAMPTZ"},
+    "mysql": {"serial": "INTEGER AUTO_INCREMENT PRIMARY KEY", "boolean": "TINYINT(1)",
+              "true": "1", "ts": "DATETIME"},
+}
+
+#: ``[mapping.*]`` for the tables :func:`auth_tables` creates
+AUTH_MAPPING: dict[str, dict[str, str]] = {
+    "user": {"table": "users", "id": "id", "email": "email", "password": "password_hash",
+             "isactive": "active"},
+    "session": {"table": "sessions", "id": "id", "userid": "user_id",
+                "refreshtoken": "token_hash", "expiresat": "expires_at", "lastused": "last_used"},
+    "api_key": {"table": "api_keys", "id": "id", "userid": "user_id", "key": "key_hash",
+                "createdat": "created_at", "revokedat": "revoked_at"},
+    "role": {"table": "roles", "id": "id", "name": "name"},
+    "permission": {"table": "permissions", "id": "id", "name": "name"},
+    "role_permission": {"table": "role_permissions", "id": "id", "roleid": "role_id",
+                        "permissionid": "permission_id"},
+    "user_role": {"table": "user_roles", "id": "id", "userid": "user_id", "roleid": "role_id"},
+}
+
+
+def auth_tables(dialect: str, user_columns: str = "") -> str:
+    """DDL for the tables of the auth and RBAC cards under plain names (``users``,
+    ``sessions``, ``api_keys``, ``roles``, ``permissions``, ``role_permissions``,
+    ``user_roles``), mapped by :data:`AUTH_MAPPING`; ``user_columns`` adds columns
+    to ``users`` (``"org_id INTEGER"``)."""
+    extra = f", {user_columns}" if user_columns else ""
+    return _AUTH_TABLES.format(user_columns=extra, **_TYPES[dialect])
+
+
+def auth_mapping(*cards: str) -> dict[str, dict[str, str]]:
+    """:data:`AUTH_MAPPING`, only the ``cards`` named (all when none is)."""
+    return {card: dict(AUTH_MAPPING[card]) for card in (cards or tuple(AUTH_MAPPING))}

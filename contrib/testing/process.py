@@ -217,3 +217,15 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise ValueError(f"no resident memory reported for process {pid}")
+
+
+def within(check: Callable[[], bool], seconds: float = 1.0) -> float:
+    """Poll ``check`` every 20 ms until it holds and return how long that took; an
+    ``AssertionError`` when it still does not after ``seconds`` (a promise such as
+    "a revoked role is refused within a second")."""
+    started = time.monotonic()
+    while not check():
+        elapsed = time.monotonic() - started
+        assert elapsed < seconds, f"still not so after {elapsed:.2f}s"
+        time.sleep(0.02)
+    return time.monotonic() - started

@@ -3,55 +3,29 @@
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 from click.testing import CliRunner
 
-from swain.contrib.testing.auth import FAST_ARGON2, bearer
+from swain.contrib.testing.auth import FAST_ARGON2, auth_mapping, auth_tables, bearer
 from swain.core.cli import cli
 
 PASSWORD = "fleet-password-1"
 REDIS = "redis://127.0.0.1:6379/0"
 
-_DDL = """
-CREATE TABLE users (id {serial}, email VARCHAR(255) NOT NULL UNIQUE,
-  password_hash VARCHAR(255) NOT NULL, active {boolean} NOT NULL, org_id INTEGER);
-CREATE TABLE sessions (id {serial}, user_id INTEGER NOT NULL REFERENCES users(id),
-  token_hash VARCHAR(128) NOT NULL, expires_at {ts} NOT NULL, last_used {ts});
-CREATE TABLE roles (id {serial}, name VARCHAR(100) NOT NULL UNIQUE);
-CREATE TABLE permissions (id {serial}, name VARCHAR(100) NOT NULL UNIQUE);
-CREATE TABLE role_permissions (id {serial}, role_id INTEGER NOT NULL REFERENCES roles(id),
-  permission_id INTEGER NOT NULL REFERENCES permissions(id));
-CREATE TABLE user_roles (id {serial}, user_id INTEGER NOT NULL REFERENCES users(id),
-  role_id INTEGER NOT NULL REFERENCES roles(id));
-CREATE TABLE orders (id {serial}, org_id INTEGER, total INTEGER NOT NULL,
-  placed_at {ts});
+_ORDERS = """;
+CREATE TABLE orders (id {serial}, org_id INTEGER, total INTEGER NOT NULL, placed_at {ts});
 INSERT INTO orders (total) VALUES (10), (20), (30)
 """
-
-DDL = {
-    "sqlite": _DDL.format(serial="INTEGER PRIMARY KEY", boolean="BOOLEAN", ts="TIMESTAMP"),
-    "postgresql": _DDL.format(serial="SERIAL PRIMARY KEY", boolean="BOOLEAN", ts="TIMESTAMPTZ"),
-    "mysql": _DDL.format(serial="INTEGER AUTO_INCREMENT PRIMARY KEY", boolean="TINYINT(1)",
-                         ts="DATETIME"),
-}
-
-MAPPING = {
-    "user": {"table": "users", "id": "id", "email": "email", "password": "password_hash",
-             "isactive": "active"},
-    "session": {"table": "sessions", "id": "id", "userid": "user_id",
-                "refreshtoken": "token_hash", "expiresat": "expires_at", "lastused": "last_used"},
-    "role": {"table": "roles", "id": "id", "name": "name"},
-    "permission": {"table": "permissions", "id": "id", "name": "name"},
-    "role_permission": {"table": "role_permissions", "id": "id", "roleid": "role_id",
-                        "permissionid": "permission_id"},
-    "user_role": {"table": "user_roles", "id": "id", "userid": "user_id", "roleid": "role_id"},
-}
+_SERIAL = {"sqlite": ("INTEGER PRIMARY KEY", "TIMESTAMP"),
+           "postgresql": ("SERIAL PRIMARY KEY", "TIMESTAMPTZ"),
+           "mysql": ("INTEGER AUTO_INCREMENT PRIMARY KEY", "DATETIME")}
+DDL = {dialect: auth_tables(dialect, "org_id INTEGER")
+       + _ORDERS.format(serial=serial, ts=ts) for dialect, (serial, ts) in _SERIAL.items()}
+MAPPING = auth_mapping("user", "session", "role", "permission", "role_permission", "user_role")
 
 
 def fleet_sections(dialect: str, **extra: dict[str, Any]) -> dict[str, Any]:
@@ -100,11 +74,3 @@ def signup(client: httpx.Client, config_path: Path, email: str, *roles: str) -> 
     return bearer(r.json()["access_token"])
 
 
-def within(check: Callable[[], bool], seconds: float = 1.0) -> float:
-    """Poll ``check`` until it holds; fail unless it does within ``seconds``."""
-    started = time.monotonic()
-    while not check():
-        elapsed = time.monotonic() - started
-        assert elapsed < seconds, f"still not applied after {elapsed:.2f}s"
-        time.sleep(0.02)
-    return time.monotonic() - started

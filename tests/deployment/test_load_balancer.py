@@ -16,11 +16,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fleet_helpers import DDL, PASSWORD, fleet_sections, seed_roles, signup, within
+from fleet_helpers import DDL, PASSWORD, fleet_sections, seed_roles, signup
 
 from swain.contrib.testing import FreshDatabase, write_config
 from swain.contrib.testing.infra import Nginx
-from swain.contrib.testing.process import ServeProcess
+from swain.contrib.testing.process import ServeProcess, within
 
 __all__ = ["DDL"]
 

@@ -28,29 +28,21 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from fleet_helpers import REDIS, within
+from fleet_helpers import REDIS
 
 from swain.contrib.testing import FreshDatabase, LiveServer, serving, write_config
-from swain.contrib.testing.auth import FAST_ARGON2, bearer
+from swain.contrib.testing.auth import FAST_ARGON2, auth_mapping, auth_tables, bearer
 from swain.contrib.testing.fixtures import only_dialect
 from swain.contrib.testing.infra import PgBouncer
+from swain.contrib.testing.process import within
 from swain.core.cli import cli
 
 dialect = only_dialect("postgresql")
 PASSWORD = "bouncer-password-1"
 _HASH = argon2.PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(PASSWORD)
 
-DDL = f"""
-CREATE TABLE orgs (id INTEGER PRIMARY KEY, name VARCHAR(50) NOT NULL);
-CREATE TABLE users (id SERIAL PRIMARY KEY, email VARCHAR(255) NOT NULL UNIQUE,
-  password_hash VARCHAR(255) NOT NULL, active BOOLEAN NOT NULL DEFAULT TRUE,
-  org_id INTEGER NOT NULL REFERENCES orgs(id));
-CREATE TABLE roles (id SERIAL PRIMARY KEY, name VARCHAR(100) NOT NULL UNIQUE);
-CREATE TABLE permissions (id SERIAL PRIMARY KEY, name VARCHAR(100) NOT NULL UNIQUE);
-CREATE TABLE role_permissions (id SERIAL PRIMARY KEY, role_id INTEGER NOT NULL REFERENCES roles(id),
-  permission_id INTEGER NOT NULL REFERENCES permissions(id));
-CREATE TABLE user_roles (id SERIAL PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id),
-  role_id INTEGER NOT NULL REFERENCES roles(id));
+DDL = "CREATE TABLE orgs (id INTEGER PRIMARY KEY, name VARCHAR(50) NOT NULL);" + auth_tables(
+    "postgresql", "org_id INTEGER NOT NULL REFERENCES orgs(id)") + f""";
 CREATE TABLE orders (id SERIAL PRIMARY KEY, org_id INTEGER NOT NULL REFERENCES orgs(id),
   note VARCHAR(50) NOT NULL, placed_at TIMESTAMPTZ NOT NULL DEFAULT '2024-05-01 12:00:00+00');
 INSERT INTO orgs (id, name) VALUES (1, 'acme'), (2, 'globex');
@@ -67,20 +59,12 @@ def _sections(url: str, listen_url: str, channel: str, **rls: Any) -> dict[str, 
                  "identity_cache": "1h", **FAST_ARGON2},
         "rbac": {"enabled": True, "permission_cache": "1h"},
         "rls": {"enabled": True, "tenant_table": "orgs", "tenant_field": "org_id",
-                "exclude_tables": ["roles", "permissions", "role_permissions", "user_roles"],
+                "exclude_tables": ["roles", "permissions", "role_permissions", "user_roles",
+                                   "sessions", "api_keys"],
                 **rls},
         "rate_limit": {"redis_url": REDIS, "key_prefix": f"swain:t:{channel}:"},
         "invalidation": {"channel": channel, "listen_url": listen_url},
-        "mapping": {
-            "user": {"table": "users", "id": "id", "email": "email", "password": "password_hash",
-                     "isactive": "active"},
-            "role": {"table": "roles", "id": "id", "name": "name"},
-            "permission": {"table": "permissions", "id": "id", "name": "name"},
-            "role_permission": {"table": "role_permissions", "id": "id", "roleid": "role_id",
-                                "permissionid": "permission_id"},
-            "user_role": {"table": "user_roles", "id": "id", "userid": "user_id",
-                          "roleid": "role_id"},
-        },
+        "mapping": auth_mapping("user", "role", "permission", "role_permission", "user_role"),
     }
 
 

@@ -3,9 +3,8 @@ table, settings that make every cache an hour long, and two instances over it.""
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from swain.contrib.testing import FreshDatabase, serving, write_config
-from swain.contrib.testing.auth import FAST_ARGON2, bearer
+from swain.contrib.testing.auth import FAST_ARGON2, auth_mapping, auth_tables, bearer
 from swain.core.cli import cli
 
 PASSWORD = "invalidation-password-1"
@@ -22,39 +21,13 @@ HOUR = "1h"
 #: what "at once" means here: the issue's promise
 WITHIN = 1.0
 
-_DDL = """
-CREATE TABLE users (id {serial}, email VARCHAR(255) NOT NULL UNIQUE,
-  password_hash VARCHAR(255) NOT NULL, active {boolean} NOT NULL, nickname VARCHAR(50));
-CREATE TABLE roles (id {serial}, name VARCHAR(100) NOT NULL UNIQUE);
-CREATE TABLE permissions (id {serial}, name VARCHAR(100) NOT NULL UNIQUE);
-CREATE TABLE role_permissions (id {serial}, role_id INTEGER NOT NULL REFERENCES roles(id),
-  permission_id INTEGER NOT NULL REFERENCES permissions(id));
-CREATE TABLE user_roles (id {serial}, user_id INTEGER NOT NULL REFERENCES users(id),
-  role_id INTEGER NOT NULL REFERENCES roles(id));
-CREATE TABLE api_keys (id {serial}, user_id INTEGER NOT NULL REFERENCES users(id),
-  key_hash VARCHAR(64) NOT NULL UNIQUE, created_at {ts} NOT NULL, revoked_at {ts});
+_ORDERS = """;
 CREATE TABLE orders (id INTEGER PRIMARY KEY, total INTEGER NOT NULL);
 INSERT INTO orders (id, total) VALUES (1, 10), (2, 20)
 """
-
-DDL = {
-    "sqlite": _DDL.format(serial="INTEGER PRIMARY KEY", boolean="BOOLEAN", ts="TIMESTAMP"),
-    "postgresql": _DDL.format(serial="SERIAL PRIMARY KEY", boolean="BOOLEAN", ts="TIMESTAMPTZ"),
-    "mysql": _DDL.format(serial="INTEGER AUTO_INCREMENT PRIMARY KEY", boolean="TINYINT(1)",
-                         ts="DATETIME"),
-}
-
-MAPPING = {
-    "user": {"table": "users", "id": "id", "email": "email", "password": "password_hash",
-             "isactive": "active"},
-    "role": {"table": "roles", "id": "id", "name": "name"},
-    "permission": {"table": "permissions", "id": "id", "name": "name"},
-    "role_permission": {"table": "role_permissions", "id": "id", "roleid": "role_id",
-                        "permissionid": "permission_id"},
-    "user_role": {"table": "user_roles", "id": "id", "userid": "user_id", "roleid": "role_id"},
-    "api_key": {"table": "api_keys", "id": "id", "userid": "user_id", "key": "key_hash",
-                "createdat": "created_at", "revokedat": "revoked_at"},
-}
+DDL = {dialect: auth_tables(dialect, "nickname VARCHAR(50)") + _ORDERS
+       for dialect in ("sqlite", "postgresql", "mysql")}
+MAPPING = auth_mapping("user", "api_key", "role", "permission", "role_permission", "user_role")
 
 REDIS = "redis://127.0.0.1:6379/0"
 
@@ -85,14 +58,6 @@ def ok(config_path: Path, *args: str) -> str:
     return output
 
 
-def within(check: Callable[[], bool], seconds: float = WITHIN) -> float:
-    """Poll ``check`` until it holds; fail unless it does within ``seconds``."""
-    started = time.monotonic()
-    while not check():
-        elapsed = time.monotonic() - started
-        assert elapsed < seconds, f"still not applied after {elapsed:.2f}s"
-        time.sleep(0.02)
-    return time.monotonic() - started
 
 
 class Pair:

@@ -28,10 +28,10 @@ from invalidation_helpers import (
     pair,
     run_cli,
     sections,
-    within,
 )
 
 from swain.contrib.testing import FreshDatabase, LiveServer, write_config
+from swain.contrib.testing.process import within
 from swain.core import ConfigError, create_app, load_config
 from swain.core.invalidation import (
     EVERYTHING,

@@ -23,11 +23,11 @@ from invalidation_helpers import (
     ok,
     pair,
     run_cli,
-    within,
 )
 
 from swain.contrib.testing import FreshDatabase
 from swain.contrib.testing.fixtures import only_dialect
+from swain.contrib.testing.process import within
 
 __all__ = ["DDL", "admin", "channel", "pair"]
 dialect = only_dialect("postgresql")

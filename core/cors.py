@@ -9,7 +9,7 @@ origins; with the list empty no middleware is installed at all.
 * Every other response to an allowed origin (errors included, so a browser can
   read them) carries ``Access-Control-Allow-Origin`` and
   ``Access-Control-Expose-Headers`` (``X-Request-ID``, ``Retry-After``,
-  ``Location``), and, with ``api.cors_allow_credentials``,
+  ``Location``, ``X-Read-From``), and, with ``api.cors_allow_credentials``,
   ``Access-Control-Allow-Credentials: true``.  Responses vary by ``Origin``.
 * ``"*"`` allows any origin without credentials.  With credentials it is a
   start-up error: browsers refuse the pair, and echoing every origin instead
@@ -31,7 +31,7 @@ from .keys import REQUEST_ID
 from .middleware import error_response
 
 METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
-EXPOSED = "X-Request-ID, Retry-After, Location"
+EXPOSED = "X-Request-ID, Retry-After, Location, X-Read-From"
 
 
 def origin_of(text: str, path: str) -> str:

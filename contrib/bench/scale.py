@@ -250,6 +250,7 @@ def run(options: ScaleOptions, progress: Callable[[str], None] = lambda _: None)
 
     progress(f"creating a database with {options.rows:,} orders and {USERS} users")
     database = dataset.create(options.postgres_url, options.rows)
+    progress(f"database {database.name} (dropped at the end)")
     probe: DatabaseProbe | None = None
     try:
         _prepare(database)

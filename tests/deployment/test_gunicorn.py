@@ -17,6 +17,7 @@ import pytest
 
 from swain.contrib.testing import FreshDatabase, free_port, write_config
 from swain.contrib.testing.infra import wait_for_port
+from swain.contrib.testing.process import within
 
 DDL = "CREATE TABLE notes (id INTEGER PRIMARY KEY, body VARCHAR(50) NOT NULL)"
 WORKERS = ("aiohttp.GunicornWebWorker", "aiohttp.GunicornUVLoopWebWorker")
@@ -81,6 +82,8 @@ def test_gunicorn_workers_serve_the_app_and_stop_cleanly(
         project: Path, database: FreshDatabase, worker: str, gunicorn: Any) -> None:
     server = gunicorn(f'swain.core.serve:app_factory("{project}", "development")', worker)
     with httpx.Client(base_url=server.url, timeout=30) as http:
+        # a worker still loading its schema answers 503 to /ready: a readiness probe waits
+        within(lambda: http.get("/ready").status_code == 200, seconds=60)
         assert http.get("/ready").json()["status"] == "ready"
         note = 1 + WORKERS.index(worker)
         created = http.post("/notes", json={"id": note, "body": f"via {worker}"})
@@ -102,7 +105,7 @@ def test_the_factory_reads_the_project_from_the_environment(
     server = gunicorn("swain.core.serve:app_factory()", WORKERS[0],
                       env={"SWAIN_CONFIG": str(project), "SWAIN_STAGE": "development"})
     with httpx.Client(base_url=server.url, timeout=30) as http:
-        assert http.get("/ready").status_code == 200
+        within(lambda: http.get("/ready").status_code == 200, seconds=60)
         assert http.get("/notes").status_code == 200
     assert server.stop() == 0
 

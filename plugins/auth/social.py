@@ -420,10 +420,7 @@ class Providers:
 
     def __init__(self, runtime: Runtime) -> None:
         self.config = runtime.config
-        self.all: dict[str, SocialProvider] = {}
-        for provider in collect(runtime.pm, "swain_social_providers", config=self.config,
-                                runtime=runtime):
-            self.all.setdefault(provider.name, provider)
+        self.all = declared(runtime.pm, self.config, runtime)
 
     @functools.cached_property
     def flows(self) -> dict[str, SocialFlow]:
@@ -436,6 +433,16 @@ class Providers:
                     self.config.section(f"social.{name}")))
                 found[name] = SocialFlow(provider, self.config)
         return found
+
+
+def declared(pm: pluggy.PluginManager, config: Config,
+             runtime: Runtime | None = None) -> dict[str, SocialProvider]:
+    """Every provider the enabled plugins declare, by name (of two with one name, the
+    one collected first); ``runtime`` None when nothing is served (the console)."""
+    found: dict[str, SocialProvider] = {}
+    for provider in collect(pm, "swain_social_providers", config=config, runtime=runtime):
+        found.setdefault(provider.name, provider)
+    return found
 
 
 SOCIAL: ServiceKey[Providers] = ServiceKey("swain.social.providers", provider="social")

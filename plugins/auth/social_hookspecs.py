@@ -47,8 +47,10 @@ class SocialProvider(Protocol):
 
 
 @hookspec
-def swain_social_providers(config: Config, runtime: Runtime) -> Iterable[SocialProvider]:
+def swain_social_providers(config: Config, runtime: Runtime | None) -> Iterable[SocialProvider]:
     """Return social login providers; the ``social`` plugin serves
     ``/auth/<name>/login`` and ``/auth/<name>/callback`` for each one whose
     ``[social.<name>] client_id`` is set (and lists them all in ``swain social urls``).
-    Of two providers with one name, the one collected first wins."""
+    Of two providers with one name, the one collected first wins.  ``runtime`` is
+    None when a tool lists the providers without serving the API (the console's
+    social step asks for each one's settings)."""

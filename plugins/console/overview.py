@@ -85,7 +85,8 @@ async def load(request: web.Request) -> Overview:
         "schema": snapshot is not None,
         "auth": "auth.jwt_secret" in view.secrets or view.setting("auth.enabled") is False,
         "mapping": "user" in mapping,
-        "social": any(view.setting(f"social.{p}.client_id") for p in ("google", "github")),
+        "social": any(isinstance(section, dict) and section.get("client_id")
+                      for section in (view.setting("social") or {}).values()),
         "authorization": bool(view.setting("rbac.enabled")),
         "deploy": any(d.desired == "running" for d in view.deployments.values()),
     }

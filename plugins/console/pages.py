@@ -558,6 +558,7 @@ async def _social_page(request: web.Request, view: Overview, **context: Any) -> 
     built = await projects.build(c, view.project, None,
                                  {"api.public_url": public_url} if public_url else None)
     return _project_page(request, view, "social.html", "social",
+                         providers=steps.social_providers(built),
                          callbacks=steps.callback_urls(built), **context)
 
 

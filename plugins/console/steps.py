@@ -36,7 +36,6 @@ EXPIRIES = ("auth.access_token_expiry", "auth.refresh_token_expiry",
             "auth.password_token_expiry")
 SMTP_FIELDS = ("smtp.host", "smtp.port", "smtp.security", "smtp.username", "smtp.from_address",
                "smtp.from_name", "smtp.base_url", "smtp.password_reset_path")
-PROVIDERS = ("google", "github")
 _ROUTE = re.compile(r"^(?:(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) )?/\S*$")
 
 
@@ -219,20 +218,28 @@ def missing_ddl(found: Project, schema: Schema, dialect: str) -> tuple[list[str]
 # -- 6 social ---------------------------------------------------------------------------------------------
 
 
+def social_providers(built: Built) -> dict[str, str]:
+    """The login providers the project's plugins declare: name and title, by title."""
+    declared = social.declared(built.pm, built.config)
+    return {name: provider.title
+            for name, provider in sorted(declared.items(), key=lambda item: item[1].title)}
+
+
 async def save_social(c: Console, found: Project, form: Form) -> None:
+    providers = social_providers(await projects.build(c, found))
     overrides: dict[str, Any] = {"api.public_url": forms.optional(form, "api.public_url"),
                                  "social.redirect_allowlist":
                                      forms.items(form, "social.redirect_allowlist") or None}
-    for provider in PROVIDERS:
+    for provider in providers:
         overrides[f"social.{provider}.client_id"] = forms.optional(
             form, f"social.{provider}.client_id")
-    secrets = projects.secret_updates(form, tuple(f"social.{p}.client_secret" for p in PROVIDERS))
+    secrets = projects.secret_updates(form, tuple(f"social.{p}.client_secret" for p in providers))
     public_url = overrides["api.public_url"]
     if public_url and not re.match(r"https?://[^/\s]+", public_url):
         raise FieldError({"api.public_url": "expected the API's origin, e.g. "
                                             "https://api.example.com"})
     built = await projects.build(c, found, None, overrides, secrets)
-    for provider in PROVIDERS:
+    for provider in providers:
         if built.config.section(f"social.{provider}").get("client_id"):
             try:
                 social.check_settings(built.config, provider, ("client_secret",))
@@ -242,7 +249,8 @@ async def save_social(c: Console, found: Project, form: Form) -> None:
 
 
 def callback_urls(built: Built) -> dict[str, str]:
-    return {provider: social.callback_url(built.config, provider) for provider in PROVIDERS}
+    return {provider: social.callback_url(built.config, provider)
+            for provider in social_providers(built)}
 
 
 # -- 7 authorization ---------------------------------------------------------------------------------------

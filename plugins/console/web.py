@@ -23,9 +23,12 @@ CARD_TITLES = {"user": "User", "password_reset_token": "Password reset token",
                "user_role": "User role"}
 STASH_TTL = 1800
 #: fields never rendered back into a page (they are write-only)
-SECRET_FIELDS = frozenset({"password", "auth.jwt_secret", "smtp.password",
-                           "social.google.client_secret", "social.github.client_secret",
-                           "new_password", "csrf_token"})
+SECRET_FIELDS = frozenset({"password", "auth.jwt_secret", "smtp.password", "new_password",
+                           "csrf_token"})
+
+
+def is_secret_field(name: str) -> bool:
+    return name in SECRET_FIELDS or name.endswith(".client_secret")
 
 
 def environment() -> jinja2.Environment:
@@ -65,7 +68,7 @@ def render(request: web.Request, template: str, *, status: int = 200,
 
 
 def _shown(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if k not in SECRET_FIELDS}
+    return {k: v for k, v in values.items() if not is_secret_field(k)}
 
 
 def form_error(request: web.Request, exc: FieldError) -> dict[str, str]:
@@ -153,7 +156,7 @@ def restore_secrets(request: web.Request, form: dict[str, Any]) -> dict[str, Any
         return form
     if data.get("user") != session.user.id or data.get("page") != page:
         return form
-    for key in SECRET_FIELDS & set(data.get("fields", {})):
+    for key in filter(is_secret_field, data.get("fields", {})):
         if not form.get(key):
             form[key] = data["fields"][key]
     return form

@@ -510,3 +510,46 @@ def test_a_role_change_in_the_console_reaches_a_running_api_at_once(
             done = http.post(rbac, json={"action": "unassign", "user": ALICE, "role": "buyer"})
             assert done.status_code == 200, done.text
             within(lambda: api.get("/orders", headers=token).status_code == 403)
+
+
+ACME_LOGIN = '''
+from swain.core import hookimpl
+from swain.plugins.auth.google import OidcProvider, oidc_settings
+
+
+@hookimpl
+def swain_config_sections():
+    return {"social.acme": oidc_settings(
+        discovery_url="https://id.acme.example/.well-known/openid-configuration")}
+
+
+@hookimpl
+def swain_social_providers():
+    return [OidcProvider("acme", "Acme ID")]
+'''
+
+
+def test_the_social_step_offers_every_provider_a_plugin_declares(tmp_path: Path) -> None:
+    (tmp_path / "acme_login.py").write_text(ACME_LOGIN, encoding="utf-8")
+    data = tmp_path / "data"
+    data.mkdir()
+    secret = "acme-secret-31d9f0"
+    with ConsoleProcess(data, env={"PYTHONPATH": str(tmp_path)}) as running:
+        create_admin(running.url, running.setup_link)
+        with api_client(running.url) as http:
+            made = http.post("/api/projects/import", json={"text": (
+                '[project]\nname = "Acme"\n[plugins]\nmodules = ["acme_login"]\n'
+                '[mapping.user]\ntable = "users"\n'
+                '[mapping.social_profile]\ntable = "social_profiles"\n')})
+            assert made.status_code == 201, made.text
+            pid = made.json()["project"]["id"]
+            saved = http.put(f"/api/projects/{pid}/settings/social", json={
+                "social.acme.client_id": "acme-id", "social.acme.client_secret": secret})
+            assert saved.status_code == 200, saved.text
+            shown = http.get(f"/api/projects/{pid}").json()
+            assert "social.acme.client_secret" in shown["secrets_set"]
+            assert shown["settings"]["social"]["acme"]["client_id"] == "acme-id"
+        with _browser_session(running.url) as browser:
+            page = browser.get(f"/projects/{pid}/social").text
+        assert "Acme ID" in page and "Google" in page and "/auth/acme/callback" in page
+        assert 'value="acme-id"' in page and secret not in page

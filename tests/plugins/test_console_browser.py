@@ -302,8 +302,8 @@ def test_step6_social(page: Any, walk: dict[str, Any]) -> None:
     page.click("button.primary")
     assert "Social login saved" in flash(page)
     callbacks = [c.inner_text() for c in page.locator(".copy-source").all()]
-    assert callbacks == ["https://api.acme.test/auth/google/callback",
-                         "https://api.acme.test/auth/github/callback"]
+    assert callbacks == ["https://api.acme.test/auth/github/callback",
+                         "https://api.acme.test/auth/google/callback"]
     html = page.content()
     assert "google-secret-value" not in html and "github-secret-value" not in html
     page.locator("button.copy").first.click()

@@ -669,21 +669,21 @@ _AGGREGATION_KEYS = ("functions", "group_by", "having", "sort")
 
 
 def parse_aggregations(table: Table, raw: Any, path: str, functions: Mapping[str, Any],
-                       limits: Limits, *, grouping: bool = True,
+                       limits: Limits, *, per_parent: bool = False,
                        parameters: int = 0) -> AggregationSpec:
     """Check an ``aggregations`` object against ``table`` and the enabled functions;
-    ``parameters`` are the values the rest of the payload binds already."""
+    ``parameters`` are the values the rest of the payload binds already.  ``per_parent``
+    aggregations (inside a relationship) take ``functions`` and ``group_by`` only."""
     if not functions:
         raise invalid(path, "no aggregate functions are enabled (the aggregations plugin is "
                       "disabled)")
     if not isinstance(raw, Mapping):
         raise invalid(path, "expected an object {\"functions\": [...], \"group_by\": [...]}")
-    allowed_keys = _AGGREGATION_KEYS if grouping else ("functions",)
+    allowed_keys = ("functions", "group_by") if per_parent else _AGGREGATION_KEYS
     for key in raw:
         if key not in allowed_keys and key in _AGGREGATION_KEYS:
             raise invalid(f"{path}.{key}", f"{key} is not supported inside a relationship: "
-                          "per-parent aggregations take functions only (one value per "
-                          "parent row)")
+                          "per-parent aggregations take functions and group_by")
         if key not in allowed_keys:
             raise invalid(f"{path}.{key}", f"unknown key (allowed: {', '.join(allowed_keys)})")
     items = raw.get("functions")

@@ -76,7 +76,8 @@ class AggregateQuery:
     """Grouped aggregates over a table: ``aggregates`` are SQL expressions by alias
     (``shape`` says what they are, for the statement cache); ``having`` is a clause
     on the aliases with its cache key and parameters; ``sort`` orders by group
-    columns or aliases.  Without a ``page`` the groups come unordered and unpaged."""
+    columns or aliases.  Without a ``page`` the groups are not paged, and ordered only
+    by ``sort``."""
 
     group_by: tuple[str, ...]
     aggregates: Mapping[str, Any]
@@ -788,7 +789,7 @@ class TableGateway:
             if query.count != "none":
                 count = self.dialect.compiled(sa.select(sa.func.count()).select_from(
                     stmt.subquery()))
-            if query.page is not None:
+            if query.page is not None or query.sort:
                 outputs = {**{name: sa_table.c[name] for name in query.group_by},
                            **query.aggregates}
                 order: list[Any] = []
@@ -797,8 +798,10 @@ class TableGateway:
                 sorted_by = {name for name, _, _ in query.sort}
                 order.extend(sa_table.c[name].asc() for name in query.group_by
                              if name not in sorted_by)
-                stmt = stmt.order_by(*order).limit(sa.bindparam("_limit", type_=sa.Integer)) \
-                    .offset(sa.bindparam("_offset", type_=sa.Integer))
+                stmt = stmt.order_by(*order)
+            if query.page is not None:
+                stmt = stmt.limit(sa.bindparam("_limit", type_=sa.Integer)).offset(
+                    sa.bindparam("_offset", type_=sa.Integer))
             return self.dialect.compiled(stmt, extra=count)
 
         compiled = self.catalog.compiled(shape, build)

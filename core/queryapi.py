@@ -29,7 +29,7 @@ from .filters import (
 from .gateway import AggregateQuery, ListQuery, Page, TableGateway
 from .keys import RUNTIME
 from .protocols import Predicate
-from .relations import Embedder, needed_columns, result_value
+from .relations import Embedder, needed_columns, prepare_relations, result_value
 from .schema import Table
 from .tableapi import (
     LIST_PARAMETERS,
@@ -86,6 +86,8 @@ async def run_filter(request: web.Request, gw: TableGateway, table: Table, req: 
         filters = [*extra, *await filter_predicate(gw, req)]
         body, total = await grouped(gw, table, spec, filters, page, mode)
     else:
+        relations = prepare_relations(req.relations, gw.runtime.aggregate_functions,
+                                      limits(request))
         filters = [*extra, *await filter_predicate(gw, req)]
         fields = req.fields
         hidden: list[str] = []
@@ -96,15 +98,13 @@ async def run_filter(request: web.Request, gw: TableGateway, table: Table, req: 
             for i, term in enumerate(req.sort):
                 if term.field not in req.fields:
                     raise invalid(f"sort[{i}].field", "with distinct, sort only on selected fields")
-        if req.distinct and req.relations:
-            raise invalid("distinct", "distinct does not combine with relationship includes")
         result = await gw.list(table, ListQuery(
             fields=fields, sort=tuple((t.field, t.descending, t.nulls) for t in req.sort),
             filters=filters, page=page, count=mode, distinct=req.distinct))
         body, total = result.body, result.total
-        if req.relations:
+        if relations:
             rows: list[dict[str, Any]] = orjson.loads(body)
-            await Embedder(gw, limits(request)).embed(table, rows, req.relations)
+            await Embedder(gw).embed(table, rows, relations)
             for row in rows:
                 for name in hidden:
                     row.pop(name, None)

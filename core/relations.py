@@ -11,7 +11,8 @@ authorization and row policies apply.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+import dataclasses
+from collections.abc import Hashable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +20,7 @@ import orjson
 import sqlalchemy as sa
 
 from . import codec
+from .errors import invalid
 from .filters import (
     AggregationSpec,
     FilterCompiler,
@@ -91,9 +93,8 @@ def keys_predicate(gw: TableGateway, table: Table, columns: Sequence[str],
 class Embedder:
     """Fills ``include``d relations and relationship aggregations into rows."""
 
-    def __init__(self, gw: TableGateway, limits: Limits) -> None:
+    def __init__(self, gw: TableGateway) -> None:
         self.gw = gw
-        self.limits = limits
         self._level = 0
 
     async def embed(self, table: Table, rows: list[dict[str, Any]],
@@ -160,23 +161,79 @@ class Embedder:
 
     async def aggregate(self, rows: list[dict[str, Any]], node: RelationFilter,
                         keys: list[tuple[Any, ...]]) -> None:
-        spec = parse_aggregations(node.target, node.aggregations, f"{node.path}.aggregations",
-                                  self.gw.runtime.aggregate_functions, self.limits,
-                                  grouping=False)
-        found: dict[Hashable, dict[str, Any]] = {}
+        spec: AggregationSpec = node.aggregations
+        found: dict[Hashable, Any] = {}
         if keys:
             for chunk in _chunks(keys):
                 found.update(await per_parent(self.gw, node, spec, chunk, self._level))
-        empty = {a.alias: (0 if a.function in ("COUNT", "COUNT_DISTINCT") else None)
-                 for a in spec.functions}
+        rel = node.relationship
+        if grouped_per_parent(node):
+            for row in rows:
+                groups = found.get(_key(row, rel.columns) or (), [])
+                row.setdefault("aggregations", {})[rel.name] = groups
+            return
+        empty = empty_aggregates(spec)
         for row in rows:
-            values = found.get(_key(row, node.relationship.columns) or (), empty)
+            values = found.get(_key(row, rel.columns) or (), empty)
             row.setdefault("aggregations", {}).update(values)
 
 
+def empty_aggregates(spec: AggregationSpec) -> dict[str, Any]:
+    """A parent's aggregates when it has no related rows: counts 0, the rest null."""
+    return {a.alias: (0 if a.function in ("COUNT", "COUNT_DISTINCT") else None)
+            for a in spec.functions}
+
+
+def grouped_per_parent(node: RelationFilter) -> bool:
+    """Whether a relationship's aggregations give each parent a list of groups: they are
+    grouped by a column other than those linking the related rows to their parent
+    (grouped by those alone, there is one group per parent: plain values)."""
+    spec: AggregationSpec | None = node.aggregations
+    return spec is not None and not set(spec.group_by) <= set(node.relationship.target_columns)
+
+
+def extra_groups(node: RelationFilter) -> tuple[str, ...]:
+    """The group columns of a relationship's aggregations besides the linking ones."""
+    spec: AggregationSpec = node.aggregations
+    link = node.relationship.target_columns
+    return tuple(name for name in spec.group_by if name not in link)
+
+
+def prepare_relations(relations: Sequence[RelationFilter], functions: Mapping[str, Any],
+                      limits: Limits) -> tuple[RelationFilter, ...]:
+    """``relations`` (and those nested in them) with their aggregations parsed; 422 for
+    a mistake, or for two relationships that would put values under one name of their
+    parent row's ``aggregations``: aliases, or the relationship's name for a list of
+    groups."""
+    prepared = []
+    taken: dict[str, str] = {}
+    for node in relations:
+        spec = None
+        if node.aggregations is not None:
+            path = f"{node.path}.aggregations"
+            spec = parse_aggregations(node.target, node.aggregations, path, functions, limits,
+                                      per_parent=True)
+        node = dataclasses.replace(node, aggregations=spec,
+                                   nested=prepare_relations(node.nested, functions, limits))
+        if spec is not None:
+            names = [(node.relationship.name, f"{node.path}.relationship")] \
+                if grouped_per_parent(node) else \
+                [(a.alias, f"{node.path}.aggregations.functions[{i}].alias")
+                 for i, a in enumerate(spec.functions)]
+            for name, path in names:
+                if name in taken:
+                    raise invalid(path, f"{name!r} is already used in the row's aggregations "
+                                  f"(by {taken[name]}); choose another alias")
+                taken[name] = path
+        prepared.append(node)
+    return tuple(prepared)
+
+
 async def per_parent(gw: TableGateway, node: RelationFilter, spec: AggregationSpec,
-                     keys: list[tuple[Any, ...]], level: int) -> dict[Hashable, dict[str, Any]]:
-    """Aggregates of each parent's related rows, in one grouped query."""
+                     keys: list[tuple[Any, ...]], level: int) -> dict[Hashable, Any]:
+    """Aggregates of each parent's related rows, in one grouped query: by parent key,
+    the aliases' values, or (:func:`grouped_per_parent`) a list of groups ordered by
+    their columns."""
     target = node.target
     rel: Relationship = node.relationship
     sa_table = gw.catalog.sa_table(target)
@@ -185,21 +242,35 @@ async def per_parent(gw: TableGateway, node: RelationFilter, spec: AggregationSp
     predicate = await compiler.predicate(target, node.where)
     if predicate is not None:
         predicates.append(predicate)
+    extra = extra_groups(node)
     rows, _ = await gw.aggregate(target, AggregateQuery(
-        group_by=tuple(rel.target_columns),
+        group_by=(*rel.target_columns, *extra),
         aggregates={a.alias: aggregate_expression(a, sa_table) for a in spec.functions},
         shape=("per_parent", tuple((a.alias, a.function, a.column.name if a.column else None)
                                    for a in spec.functions)),
-        filters=predicates))
+        filters=predicates, sort=tuple((name, False, "first") for name in extra)))
     width = len(rel.target_columns)
-    key_columns = [target.column(c) for c in rel.target_columns]
-    out: dict[Hashable, dict[str, Any]] = {}
+    key_columns = [target.existing_column(c) for c in rel.target_columns]
+    out: dict[Hashable, Any] = {}
     for row in rows:
-        key = tuple(_json_value(gw, spec_col, value)  # type: ignore[arg-type]
+        key = tuple(_json_value(gw, spec_col, value)
                     for spec_col, value in zip(key_columns, row[:width], strict=True))
-        out[key] = {a.alias: result_value(gw, a.result_kind, a.column, v)
-                    for a, v in zip(spec.functions, row[width:], strict=True)}
+        values = {a.alias: result_value(gw, a.result_kind, a.column, v)
+                  for a, v in zip(spec.functions, row[width + len(extra):], strict=True)}
+        if not extra:
+            out[key] = values
+            continue
+        found = dict(zip(rel.target_columns, row[:width], strict=True))
+        found.update(zip(extra, row[width:width + len(extra)], strict=True))
+        group = {name: _decoded(gw, target.existing_column(name), found[name])
+                 for name in spec.group_by}
+        out.setdefault(key, []).append({**group, **values})
     return out
+
+
+def _decoded(gw: TableGateway, column: Column, value: Any) -> Any:
+    decode = gw.dialect.decoder(column)
+    return decode(value) if decode is not None and value is not None else value
 
 
 def _json_value(gw: TableGateway, column: Column, value: Any) -> Any:

@@ -46,6 +46,7 @@ from .protocols import (
     Predicate,
     RequestObserver,
     RowPolicy,
+    WriteOnlyValue,
     WritePreparer,
 )
 from .queryapi import filter_predicate, parse_payload
@@ -65,8 +66,8 @@ __all__ = [
     "PasswordHasher", "PasswordVerifier", "PayloadTooLarge", "PoolStats", "Predicate",
     "RateLimited", "Relationship", "RequestObserver", "RowPolicy", "Runtime", "Schema",
     "ServiceKey", "ServiceUnavailable", "Services", "Setting", "Table", "TableGateway",
-    "Unauthorized", "ValidationFailed", "Watch", "WritePreparer", "audit_event", "create_app",
-    "credential",
+    "Unauthorized", "ValidationFailed", "Watch", "WriteOnlyValue", "WritePreparer",
+    "audit_event", "create_app", "credential",
     "filter_predicate", "hookimpl", "invalid", "json_response", "load_config", "open_runtime",
     "parse_payload", "public", "read_json", "resolve_table", "table_routes",
 ]

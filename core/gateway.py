@@ -33,7 +33,7 @@ from . import codec, references
 from .catalog import Catalog, Compiled
 from .dialect import DBConnection
 from .errors import Conflict, Forbidden, NotFound, ServiceUnavailable, ValidationFailed, invalid
-from .protocols import Action, AuditEvent, Identity, Predicate
+from .protocols import Action, AuditEvent, Identity, Predicate, WriteOnlyValue
 from .replicas import wrote
 from .runtime import Runtime, audit_event
 from .schema import Column, Table
@@ -165,7 +165,17 @@ class TableGateway:
                             action: Action) -> dict[str, Any]:
         for preparer in self.runtime.write_preparers:
             values = await preparer.prepare(self.identity, table, values, action)
+        for name, value in values.items():
+            if isinstance(value, WriteOnlyValue):
+                raise RuntimeError(f"{table.key}.{name} is write-only, but no write preparer "
+                                   "turned the value into what is stored")
         return values
+
+    @staticmethod
+    def _without_secrets(table: Table, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Written values as a row to answer with: secret columns never leave."""
+        return {name: value for name, value in values.items()
+                if not (column := table.column(name)) or not column.secret}
 
     # -- reads ------------------------------------------------------------------
 
@@ -392,9 +402,15 @@ class TableGateway:
         for name, value in values.items():
             column = table.column(name)
             where = f"{path}.{name}" if path else name
-            if column is None or column.secret:
-                allowed = ", ".join(c.name for c in table.visible_columns if not c.generated)
+            if column is None or (column.secret and not column.write_only):
+                allowed = ", ".join(c.name for c in table.columns if c.writable_by_clients)
                 errors.append(invalid(where, f"unknown column (allowed: {allowed})"))
+                continue
+            if column.write_only and value is not None:
+                if isinstance(value, str):
+                    checked[name] = WriteOnlyValue(value, where)
+                else:
+                    errors.append(invalid(where, "expected a string"))
                 continue
             if column.generated:
                 errors.append(invalid(where, "generated column; it cannot be written"))
@@ -411,7 +427,8 @@ class TableGateway:
                 errors.append(exc)
         if creating:
             for column in table.columns:
-                if column.name not in values and column.required_on_create and not column.secret:
+                if column.name not in values and column.required_on_create and \
+                        (not column.secret or column.write_only):
                     where = f"{path}.{column.name}" if path else column.name
                     errors.append(invalid(where, "required"))
         if errors:
@@ -462,7 +479,7 @@ class TableGateway:
             return self.rows_to_dicts(compiled.columns, rows)[0]
         result = await conn.execute(compiled.sql, params)
         if not table.primary_key:
-            return {k: v for k, v in values.items()}
+            return self._without_secrets(table, values)
         key_values = []
         for name in table.primary_key:
             column = table.column(name)
@@ -473,11 +490,11 @@ class TableGateway:
             else:
                 # A key filled by some other default cannot be found again
                 # without RETURNING: answer with what was written.
-                return dict(values)
+                return self._without_secrets(table, values)
         # Read back under the write's own action, as RETURNING would: a caller
         # allowed to create a row sees it whether or not it may list the table.
         found = await self._select_by_key(table, key_values, (), conn, action="create")
-        return found[0] if found else dict(values)
+        return found[0] if found else self._without_secrets(table, values)
 
     async def update(self, table: Table, key_values: Sequence[Any], values: dict[str, Any],
                      conn: DBConnection | None = None) -> dict[str, Any]:
@@ -697,7 +714,7 @@ class TableGateway:
             # not already tell.  If the other row is gone by now, the insert succeeds.
             return await self.insert(table, dict(values), conn), False
         await self._audited("upsert", table, key_of(table, values), conn)
-        return dict(values), False
+        return self._without_secrets(table, values), False
 
     # -- by filter ------------------------------------------------------------------
 

@@ -117,7 +117,8 @@ def swain_prepare_schema(schema: Schema, config: Config, runtime: Runtime) -> No
     """Adjust the schema model after every introspection, before it is served.
 
     Plugins mark columns as secret (never read, written, filtered or sorted
-    through the table API), hide tables, or validate their own mapping
+    through the table API) and secret columns as write-only (written as text their
+    write preparer turns into what is stored), hide tables, or validate their own mapping
     against it (raise :class:`~swain.core.errors.ConfigError` to refuse to start).
     Also called by commands that open a catalog (``swain.core.open_runtime``).
     """
@@ -158,7 +159,12 @@ def swain_row_policies(config: Config, runtime: Runtime) -> Iterable[RowPolicy]:
 @hookspec
 def swain_write_preparers(config: Config, runtime: Runtime) -> Iterable[WritePreparer]:
     """Return write preparers that inject, strip or validate values before
-    every insert and update (single, bulk and mass), in the order collected."""
+    every insert and update (single, bulk and mass), in the order collected.
+
+    A client's value for a write-only column arrives as a
+    :class:`~swain.core.protocols.WriteOnlyValue`; the preparer owning the column
+    replaces it with what is stored (and keeps that in ``stored``).
+    """
 
 
 @hookspec

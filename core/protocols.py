@@ -69,6 +69,21 @@ class RowPolicy(Protocol):
         """The predicate that confines ``action`` on ``table`` for ``identity``, if any."""
 
 
+@dataclass(eq=False)
+class WriteOnlyValue:
+    """A client's value for a write-only column (:attr:`Column.write_only`), as sent.
+
+    The write preparer of the plugin that made the column write-only replaces it
+    with what is stored (a password's hash), and keeps that in :attr:`stored`: a
+    row prepared twice (an upsert's insert and update, a batch replayed row by
+    row) is prepared once.  ``path`` names the value in the request, for errors.
+    """
+
+    text: str = field(repr=False)
+    path: str
+    stored: Any = field(default=None, repr=False)
+
+
 @runtime_checkable
 class WritePreparer(Protocol):
     async def prepare(self, identity: Identity | None, table: Table, values: dict[str, Any],

@@ -47,6 +47,11 @@ class Column:
     maximum: int | None = None
     #: set by plugins (e.g. the auth mapping): never read, written, filtered or sorted.
     secret: bool = False
+    #: set by plugins on a secret column they prepare writes of (the user card's
+    #: password): writes accept it as text (a :class:`~swain.core.protocols.WriteOnlyValue`
+    #: the plugin's write preparer turns into what is stored); still never read,
+    #: filtered or sorted.
+    write_only: bool = False
     #: set by plugins whose write preparer fills the column on every insert
     #: (e.g. the tenant column): a create may omit it.
     stamped: bool = False
@@ -64,6 +69,11 @@ class Column:
     @property
     def required_on_create(self) -> bool:
         return not self.nullable and not self.has_default and not self.stamped
+
+    @property
+    def writable_by_clients(self) -> bool:
+        """Whether a client's row may set it: not secret unless write-only, not generated."""
+        return (not self.secret or self.write_only) and not self.generated
 
     def fresh_key(self) -> Any:
         """A new value for this key column when the database does not fill it: a
@@ -243,6 +253,7 @@ def _table_json(table: Table) -> dict[str, Any]:
     data.pop("hidden", None)
     for column in data["columns"]:
         column.pop("secret", None)
+        column.pop("write_only", None)
     return data
 
 

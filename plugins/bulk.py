@@ -269,6 +269,10 @@ def _conflict_columns(table: Table, text: str | None, on_conflict: str | None) -
         return ()
     names = tuple(n.strip() for n in (text or "").split(",") if n.strip()) or \
         tuple(table.primary_key)
+    for name in names:
+        column = table.column(name)
+        if column is None or column.secret:
+            raise invalid("conflict_columns", f"unknown column {name!r}")
     keys = [tuple(table.primary_key)] + [tuple(u["columns"]) for u in table.unique_constraints]
     if not names or not any(set(names) == set(k) and k for k in keys):
         choices = "; ".join(",".join(k) for k in keys if k) or "none"

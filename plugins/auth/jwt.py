@@ -36,6 +36,7 @@ from swain.core import (
     Schema,
     Setting,
     Unauthorized,
+    WritePreparer,
     credential,
     hookimpl,
     json_response,
@@ -48,6 +49,7 @@ from swain.core.tableapi import read_body
 from swain.plugins import mapping
 
 from . import census, docs
+from .password_column import PasswordColumn, mark_write_only
 from .passwords import Passwords
 from .service import AUTH, USER_TOPIC, AuthService, accounts, auth_active, user_watch
 from .smtp import Mailer
@@ -240,6 +242,19 @@ def swain_startup(runtime: Runtime) -> None:
                         "signups cannot tell anyone what happened")
     runtime.services.provide(AUTH, service)
     runtime.invalidations.subscribe(USER_TOPIC, service.invalidate)
+
+
+@hookimpl
+def swain_prepare_schema(schema: Schema, config: Config) -> None:
+    if auth_active(config):
+        mark_write_only(schema, mapping.parse(config)["user"])
+
+
+@hookimpl
+def swain_write_preparers(config: Config, runtime: Runtime) -> Iterable[WritePreparer]:
+    if not auth_active(config):
+        return []
+    return [PasswordColumn(runtime, mapping.parse(config)["user"])]
 
 
 @hookimpl

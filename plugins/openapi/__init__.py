@@ -237,10 +237,11 @@ def _table_components(spec: APISpec, table: Table, model: str, config: Config,
     if not writable(table):
         return
     explicit_keys = bool(config.api.allow_explicit_keys) or sequences_follow
-    inputs = [c for c in columns if not c.generated and (explicit_keys or not c.autoincrement)]
+    inputs = [c for c in table.columns
+              if c.writable_by_clients and (explicit_keys or not c.autoincrement)]
     create: dict[str, Any] = {
         "type": "object",
-        "properties": {c.name: column_schema(c) for c in inputs},
+        "properties": {c.name: input_schema(c) for c in inputs},
     }
     required = [c.name for c in inputs if c.required_on_create]
     if required:
@@ -250,8 +251,22 @@ def _table_components(spec: APISpec, table: Table, model: str, config: Config,
         "type": "object",
         "minProperties": 1,
         "description": "The columns to change; the others keep their values.",
-        "properties": {c.name: column_schema(c) for c in inputs},
+        "properties": {c.name: input_schema(c) for c in inputs},
     })
+
+
+def input_schema(column: Column) -> dict[str, Any]:
+    """The property schema of a column in a create or update model."""
+    if not column.write_only:
+        return column_schema(column)
+    schema: dict[str, Any] = {
+        "type": "string", "format": "password", "writeOnly": True,
+        "description": "Write-only: given as plain text, stored as a plugin prepares it "
+                       "(a password is checked against the password policy and stored "
+                       "hashed); never returned, filtered or sorted."}
+    if column.nullable:
+        schema["nullable"] = True
+    return schema
 
 
 # -- paths ----------------------------------------------------------------------------------

@@ -206,7 +206,8 @@ def swain_config_sections() -> dict[str, dict[str, Setting]]:
                                      "address (which reveals it)"),
         "signup_active": Setting("bool", True, doc="whether new accounts start active"),
         "signup_allow_is_active": Setting("bool", False,
-                                          doc="let the signup body set is_active"),
+                                          doc="let the signup body's is_active activate an "
+                                              "account where signup_active is false"),
         "signup_protected_columns": Setting("list", [],
                                             doc="user columns additional_data may never set"),
     }}

@@ -64,6 +64,15 @@ PROTECTED_NAMES = frozenset({"role", "roles", "is_admin", "isadmin", "admin", "i
                              "tenant_id"})
 
 
+#: user card roles that signup's additional_data may name instead of their columns
+SIGNUP_ROLES = ("firstname", "username")
+
+
+def _role_name(key: str) -> str:
+    """``first_name``, ``firstName``, ``first-name`` → ``firstname``."""
+    return "".join(char for char in key.lower() if char.isalnum())
+
+
 #: what names the account at login: ``email``, ``username`` (with ``[mapping.user]
 #: username``), or ``either`` for a form's or HTTP Basic's single ``username`` field
 LoginField = Literal["email", "username", "either"]
@@ -401,13 +410,26 @@ class AuthService:
         password = self.passwords.check_policy(body.get("password"), "password")
         active = body.get("is_active")
         if active is not None:
-            if not self.config.auth.signup_allow_is_active:
-                raise invalid("is_active", "may not be set at signup (auth.signup_allow_is_active"
-                                           " is off)")
             if not isinstance(active, bool):
                 raise invalid("is_active", "expected true or false")
+            self.check_requested_active(active)
         extra = self.additional_data(body.get("additional_data"))
         return email.strip(), password, extra, active
+
+    def check_requested_active(self, active: bool) -> None:
+        """Signup's ``is_active`` may ask for what the policy gives anyway, or for less
+        (an inactive account); asking to be active where new accounts start inactive
+        needs ``auth.signup_allow_is_active``."""
+        auth = self.config.auth
+        if not self.cards["user"].has("isactive"):
+            if not active:
+                raise invalid("is_active", "every account is active: the user table has no "
+                                           "active flag ([mapping.user] isactive)")
+            return
+        if active and not auth.signup_active and not auth.signup_allow_is_active:
+            raise invalid("is_active", "new accounts start inactive (auth.signup_active = "
+                                       "false), and signup may not activate them "
+                                       "(auth.signup_allow_is_active = false)")
 
     def additional_data(self, data: object) -> dict[str, Any]:
         if data is None:
@@ -424,17 +446,24 @@ class AuthService:
             protected.add(tenant_field)
         allowed = [c.name for c in table.visible_columns if not c.generated and
                    c.name not in protected and c.name.lower() not in PROTECTED_NAMES]
+        # The card's own names reach the columns they are mapped to: "first_name"
+        # (or "firstname", "firstName") fills [mapping.user] firstname's column.
+        roles = {role: card.column(role) for role in SIGNUP_ROLES if card.has(role)}
         values: dict[str, Any] = {}
         errors = []
         for key, value in data.items():
-            column = table.column(key)
             path = f"additional_data.{key}"
-            if column is None or key not in allowed:
+            name = key if table.column(key) is not None else roles.get(_role_name(key), key)
+            column = table.column(name)
+            if column is None or name not in allowed:
                 names = ", ".join(allowed) or "none"
                 errors.append(invalid(path, f"not allowed (allowed: {names})"))
                 continue
+            if name in values:
+                errors.append(invalid(path, f"column {name!r} is given twice"))
+                continue
             try:
-                values[key] = parse_value(column, value, path)
+                values[name] = parse_value(column, value, path)
             except ValidationFailed as exc:
                 errors.append(exc)
         if errors:

@@ -29,7 +29,7 @@ from .filters import (
 from .gateway import AggregateQuery, ListQuery, Page, TableGateway
 from .keys import RUNTIME
 from .protocols import Predicate
-from .relations import Embedder, needed_columns, prepare_relations, result_value
+from .relations import Embedder, decoded, needed_columns, prepare_relations, result_value
 from .schema import Table
 from .tableapi import (
     LIST_PARAMETERS,
@@ -143,9 +143,7 @@ async def grouped(gw: TableGateway, table: Table, spec: AggregationSpec,
         item: dict[str, Any] = {}
         for column, value in zip(group_columns, row, strict=False):
             assert column is not None
-            decode = gw.dialect.decoder(column)
-            item[column.name] = decode(value) if decode is not None and value is not None \
-                else value
+            item[column.name] = decoded(gw, column, value)
         for aggregate, value in zip(spec.functions, row[len(group_columns):], strict=True):
             item[aggregate.alias] = result_value(gw, aggregate.result_kind, aggregate.column,
                                                  value)

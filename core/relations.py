@@ -262,13 +262,14 @@ async def per_parent(gw: TableGateway, node: RelationFilter, spec: AggregationSp
             continue
         found = dict(zip(rel.target_columns, row[:width], strict=True))
         found.update(zip(extra, row[width:width + len(extra)], strict=True))
-        group = {name: _decoded(gw, target.existing_column(name), found[name])
+        group = {name: decoded(gw, target.existing_column(name), found[name])
                  for name in spec.group_by}
         out.setdefault(key, []).append({**group, **values})
     return out
 
 
-def _decoded(gw: TableGateway, column: Column, value: Any) -> Any:
+def decoded(gw: TableGateway, column: Column, value: Any) -> Any:
+    """A driver value of ``column`` normalised as the JSON rows carry it."""
     decode = gw.dialect.decoder(column)
     return decode(value) if decode is not None and value is not None else value
 

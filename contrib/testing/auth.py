@@ -45,7 +45,9 @@ CREATE TABLE role_permissions (id {serial}, role_id INTEGER NOT NULL REFERENCES 
 CREATE TABLE user_roles (id {serial}, user_id INTEGER NOT NULL REFERENCES users(id),
   role_id INTEGER NOT NULL REFERENCES roles(id))
 """
-_TYPES = {
+#: per dialect, the column types the auth tables use (``serial`` key, ``boolean`` and
+#: its ``true``, timestamp ``ts``), for tests writing tables of their own
+SQL_TYPES: dict[str, dict[str, str]] = {
     "sqlite": {"serial": "INTEGER PRIMARY KEY", "boolean": "BOOLEAN", "true": "1",
                "ts": "TIMESTAMP"},
     "postgresql": {"serial": "SERIAL PRIMARY KEY", "boolean": "BOOLEAN", "true": "TRUE",
@@ -76,7 +78,7 @@ def auth_tables(dialect: str, user_columns: str = "") -> str:
     ``user_roles``), mapped by :data:`AUTH_MAPPING`; ``user_columns`` adds columns
     to ``users`` (``"org_id INTEGER"``)."""
     extra = f", {user_columns}" if user_columns else ""
-    return _AUTH_TABLES.format(user_columns=extra, **_TYPES[dialect])
+    return _AUTH_TABLES.format(user_columns=extra, **SQL_TYPES[dialect])
 
 
 def auth_mapping(*cards: str) -> dict[str, dict[str, str]]:

@@ -451,7 +451,8 @@ class AuthService:
         roles = {role: card.column(role) for role in SIGNUP_ROLES if card.has(role)}
         values: dict[str, Any] = {}
         errors = []
-        for key, value in data.items():
+        for raw_key, value in data.items():
+            key = str(raw_key)  # JSON object keys are strings already
             path = f"additional_data.{key}"
             name = key if table.column(key) is not None else roles.get(_role_name(key), key)
             column = table.column(name)

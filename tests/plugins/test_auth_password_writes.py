@@ -16,27 +16,19 @@ from typing import Any
 import httpx
 import pytest
 
-from swain.contrib.testing.auth import FAST_ARGON2, bearer, signup
+from swain.contrib.testing.auth import FAST_ARGON2, SQL_TYPES, bearer, signup
 
 SECRET = "a jwt secret long enough for HS256, and then some more bytes"
 ADMIN_PASSWORD = "admin-password-1"
 
-_TYPES = {
-    "sqlite": {"serial": "INTEGER PRIMARY KEY", "bool": "BOOLEAN", "true": "1",
-               "ts": "TIMESTAMP"},
-    "postgresql": {"serial": "SERIAL PRIMARY KEY", "bool": "BOOLEAN", "true": "TRUE",
-                   "ts": "TIMESTAMPTZ"},
-    "mysql": {"serial": "INTEGER AUTO_INCREMENT PRIMARY KEY", "bool": "TINYINT(1)",
-              "true": "1", "ts": "DATETIME"},
-}
 _DDL = """
 CREATE TABLE users (id {serial}, email VARCHAR(255) NOT NULL UNIQUE,
-  password VARCHAR(255) NOT NULL, active {bool} NOT NULL DEFAULT {true}, status VARCHAR(20),
+  password VARCHAR(255) NOT NULL, active {boolean} NOT NULL DEFAULT {true}, status VARCHAR(20),
   first_name VARCHAR(50));
 CREATE TABLE sessions (id {serial}, user_id INTEGER NOT NULL REFERENCES users(id),
   token_hash VARCHAR(128) NOT NULL, expires_at {ts} NOT NULL)
 """
-DDL = {name: _DDL.format(**types) for name, types in _TYPES.items()}
+DDL = {name: _DDL.format(**types) for name, types in SQL_TYPES.items()}
 
 SWAIN_CONFIG = {
     "auth": {"enabled": True, "jwt_secret": SECRET, "identity_cache": "0s",

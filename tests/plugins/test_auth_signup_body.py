@@ -15,23 +15,17 @@ import httpx
 import pytest
 
 from swain.contrib.testing import LiveServer, write_config
-from swain.contrib.testing.auth import FAST_ARGON2
+from swain.contrib.testing.auth import FAST_ARGON2, SQL_TYPES
 from swain.core import create_app, load_config
 
 SECRET = "a jwt secret long enough for HS256 and then some, for signups"
 
-_TYPES = {
-    "sqlite": {"serial": "INTEGER PRIMARY KEY", "bool": "BOOLEAN", "true": "1"},
-    "postgresql": {"serial": "SERIAL PRIMARY KEY", "bool": "BOOLEAN", "true": "TRUE"},
-    "mysql": {"serial": "INTEGER AUTO_INCREMENT PRIMARY KEY", "bool": "TINYINT(1)",
-              "true": "1"},
-}
 _DDL = """
 CREATE TABLE users (id {serial}, email VARCHAR(255) NOT NULL UNIQUE,
-  password_hash VARCHAR(255) NOT NULL, active {bool} NOT NULL DEFAULT {true},
+  password_hash VARCHAR(255) NOT NULL, active {boolean} NOT NULL DEFAULT {true},
   first_name VARCHAR(50), last_name VARCHAR(50), given_name VARCHAR(50))
 """
-DDL = {name: _DDL.format(**types) for name, types in _TYPES.items()}
+DDL = {name: _DDL.format(**types) for name, types in SQL_TYPES.items()}
 
 USER = {"table": "users", "id": "id", "email": "email", "password": "password_hash",
         "isactive": "active", "firstname": "first_name"}

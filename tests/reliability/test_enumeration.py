@@ -85,11 +85,6 @@ def _mail(mailbox: Path, to: str) -> list[str]:
     return found
 
 
-def _trimmed_mean(samples: list[float]) -> float:
-    cut = len(samples) // 10
-    return statistics.mean(sorted(samples)[cut:len(samples) - cut])
-
-
 def test_signup_answers_the_same_and_the_email_tells(live: Any, mailbox: Path,
                                                      database: FreshDatabase) -> None:
     with httpx.Client(base_url=live.url, timeout=30) as http:
@@ -139,9 +134,13 @@ def test_reset_answers_the_same_in_the_same_time(live: Any, mailbox: Path) -> No
                 answers.add((r.status_code, r.text))
                 assert wait_for(lambda to=address, n=sent: len(_mail(mailbox, to)) > n, 10)
     assert len(answers) == 1 and next(iter(answers))[0] == 202, answers
-    known, unknown = (_trimmed_mean(samples) for samples in timings.values())
-    assert abs(known - unknown) / min(known, unknown) < 0.25, \
-        f"known {known * 1000:.2f} ms, unknown {unknown * 1000:.2f} ms"
+    # each round's two requests ran back to back under the same load: compare them
+    # pairwise, so a busy machine slowing one stretch of the run does not count
+    known, unknown = timings.values()
+    ratio = statistics.median(k / u for k, u in zip(known, unknown, strict=True))
+    assert 0.8 < ratio < 1.25, (f"known/unknown {ratio:.2f}: medians "
+                                f"{statistics.median(known) * 1000:.2f} ms and "
+                                f"{statistics.median(unknown) * 1000:.2f} ms")
     assert wait_for(lambda: len(_mail(mailbox, "unknown@example.com")) >= TRIES, 30)
     assert "no active account" in _mail(mailbox, "unknown@example.com")[0]
     assert "https://app.example" in _mail(mailbox, "known@example.com")[-1]

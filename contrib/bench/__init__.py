@@ -1,18 +1,22 @@
-"""The benchmark harness: swain next to a minimal raw handler, in one run.
+"""The benchmark harness: swain, a raw handler and Platformatic DB, in one run.
 
-``python -m swain.contrib.bench`` creates a fresh PostgreSQL database with a
-generated ``orders`` table, serves it with ``swain serve --workers 2`` and with
-a hand-written aiohttp + psycopg 3 handler (:mod:`.raw`) doing the same
-queries, drives both over loopback with ``wrk`` (or a Python load generator
-when ``wrk`` is missing), prints requests/s and p50/p99 latency for each
-scenario with the ratio swain/raw, and drops the database.  Besides plain reads
-it measures a filtered list with a relationship include and per-parent
-aggregations, a grouped aggregation, and a 10,000-row bulk insert (rows/s and
-seconds per batch).
+``python -m swain.contrib.bench`` loads the reference data set (``schema.sql``:
+10,000 users, 100,000 orders) into a fresh PostgreSQL database and serves it
+with ``swain serve``, with the least Python that answers the same requests
+(:mod:`.raw`) and with Platformatic DB (:mod:`.platformatic`, installed from npm
+on first use), at 1 and then 2 processes each.  Per scenario the servers take
+turns (A B C A B C, three rounds) under ``wrk -t1 -c32 -d10s`` (or a Python load
+generator), and it prints, as markdown tables, req/s, p50, p99 and the
+server's CPU time per request, with the ratios swain/raw and
+swain/Platformatic.  Scenarios: GET by primary key, a 25-row filtered page
+without a count, with a bounded one (where swain has it) and with an exact one,
+a filter with an include and per-parent aggregations, a grouped aggregation,
+and a 10,000-row bulk insert against ``COPY``.  The database is dropped after.
 
-Modules: :mod:`.dataset` (the database), :mod:`.raw` (the baseline server),
-:mod:`.load` (load generators), :mod:`.bulk` (the bulk-insert timing),
-:mod:`.run` (the whole run and its tables).
+Modules: :mod:`.dataset` (the databases), :mod:`.raw` (the raw handler),
+:mod:`.platformatic` (the Node peer), :mod:`.load` (load generators),
+:mod:`.bulk` (the bulk-insert timing), :mod:`.run` (the whole run and its
+tables); :mod:`.scale` and :mod:`.faults` measure other things.
 """
 
 from __future__ import annotations

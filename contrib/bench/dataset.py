@@ -1,5 +1,10 @@
-"""A fresh PostgreSQL database with a generated, realistic data set.
+"""Fresh PostgreSQL databases with generated data sets.
 
+:func:`create_reference` loads ``schema.sql`` (beside this module): the data set
+the side-by-side benchmark serves with swain, the raw handler and Platformatic
+DB (``users``, 10,000 rows; ``orders``, 100,000 rows with indexes on
+``user_id`` and ``status``).  :func:`create` makes the data set of the capacity
+figures (:mod:`.scale`):
 ``customers`` (one per ten orders) and ``orders`` (``rows`` of them, with an
 indexed ``status`` and ``customer_id``, a numeric total, a timestamp with time
 zone and a sometimes-null note).  Values come from ``generate_series`` with
@@ -11,6 +16,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 import sqlalchemy as sa
@@ -92,13 +98,40 @@ def _dsn(server_url: str, database: str | None) -> str:
         password=url.password or "", dbname=database or url.database or "postgres")
 
 
+#: the reference data set, as the peers' measurements used it
+REFERENCE_SCHEMA = Path(__file__).with_name("schema.sql")
+#: rows of the reference data set's ``orders`` (ids 1 to this)
+REFERENCE_ORDERS = 100_000
+REFERENCE_USERS = 10_000
+
+
+def _new(server_url: str, rows: int) -> BenchDatabase:
+    database = BenchDatabase(server_url, f"swain_bench_{uuid.uuid4().hex[:10]}", rows)
+    with psycopg.connect(_dsn(server_url, None), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{database.name}"')
+    return database
+
+
+def create_reference(server_url: str) -> BenchDatabase:
+    """A ``swain_bench_<random>`` database holding :data:`REFERENCE_SCHEMA`."""
+    database = _new(server_url, REFERENCE_ORDERS)
+    try:
+        with psycopg.connect(database.dsn, autocommit=True) as conn:
+            # one statement at a time: VACUUM may not run inside a transaction
+            for statement in REFERENCE_SCHEMA.read_text(encoding="utf-8").split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+    except BaseException:
+        database.drop()
+        raise
+    return database
+
+
 def create(server_url: str, rows: int) -> BenchDatabase:
     """Create a database named ``swain_bench_<random>`` on the server and fill it."""
     if rows < 1:
         raise ValueError("rows: at least 1")
-    database = BenchDatabase(server_url, f"swain_bench_{uuid.uuid4().hex[:10]}", rows)
-    with psycopg.connect(_dsn(server_url, None), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{database.name}"')
+    database = _new(server_url, rows)
     try:
         with psycopg.connect(database.dsn, autocommit=True) as conn:
             conn.execute(_SCHEMA)

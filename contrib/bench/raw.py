@@ -1,10 +1,12 @@
-"""The baseline: the least code that serves the benchmark's requests.
+"""The raw handler: the least Python that answers the benchmark's requests.
 
-aiohttp on uvloop, a small psycopg 3 pool per process, the JSON built by
-PostgreSQL (``row_to_json``/``json_agg``) exactly as swain builds it, no
-logging, no middlewares, no validation beyond what keeps it from crashing.
-``--workers`` processes share the port with ``SO_REUSEPORT``, as
-``swain serve --workers`` does.  Run it alone with::
+As minimal as the peers' measuring handler: aiohttp on uvloop, a few psycopg 3
+connections per process in a LIFO queue (no pool library), every statement
+prepared server-side from its first use, JSON built by PostgreSQL and its bytes
+passed through, no middleware, no logging, no validation beyond what keeps it
+from crashing.  It answers as swain does (the same envelope, the same rows),
+and counts only where swain is asked to.  ``--workers`` processes share the
+port (``SO_REUSEPORT``), forked as the peers' handler forks them::
 
     python -m swain.contrib.bench.raw --dsn "dbname=... user=postgres" --port 8001
 """
@@ -13,61 +15,86 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import math
-import multiprocessing
 import os
-import signal
-from collections.abc import AsyncIterator
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import orjson
+import psycopg
 from aiohttp import web
-from psycopg_pool import AsyncConnectionPool
 
-_COLUMNS = "id, customer_id, status, total::text AS total, items, created_at, note"
-GET_SQL = f"SELECT row_to_json(q)::text FROM (SELECT {_COLUMNS} FROM orders WHERE id = %s) AS q"
-LIST_SQL = (
-    "SELECT (SELECT count(*) FROM orders), "
-    "(SELECT coalesce(json_agg(q), '[]'::json)::text FROM "
-    f"(SELECT {_COLUMNS} FROM orders ORDER BY id LIMIT %s OFFSET %s) AS q)"
-)
-FILTER_SQL = (
-    "SELECT (SELECT count(*) FROM orders WHERE status = %s), "
-    "(SELECT coalesce(json_agg(q), '[]'::json)::text FROM "
-    f"(SELECT {_COLUMNS} FROM orders WHERE status = %s ORDER BY id LIMIT %s OFFSET %s) AS q)"
-)
+_USER = "SELECT id, name, email, country, created_at FROM users"
+_ORDER = "SELECT id, user_id, status, amount::text AS amount, created_at FROM orders"
+GET_SQL = f"SELECT row_to_json(q)::text FROM ({_USER} WHERE id = %s) AS q"
+PAGE_SQL = ("SELECT coalesce(json_agg(q), '[]'::json)::text FROM "
+            f"({_ORDER} WHERE status = %(status)s ORDER BY id LIMIT %(limit)s "
+            "OFFSET %(offset)s) AS q")
+EXACT_SQL = f"SELECT (SELECT count(*) FROM orders WHERE status = %(status)s), ({PAGE_SQL})"
+#: counted up to ``bound`` rows (the query asks for one more, to know it is over)
+BOUNDED_SQL = ("SELECT (SELECT count(*) FROM (SELECT 1 FROM orders WHERE status = %(status)s "
+               f"LIMIT %(bound)s) AS c), ({PAGE_SQL})")
+ESTIMATE_SQL = "EXPLAIN (FORMAT JSON) SELECT 1 FROM orders WHERE status = %(status)s"
+#: as swain's ``api.exact_count_limit`` default
+EXACT_COUNT_LIMIT = 10_000
 
-#: customers of one country, each with its orders of some size and their count and sum
-CUSTOMERS_SQL = (
-    "SELECT (SELECT count(*) FROM customers WHERE country = %(country)s), "
-    "(SELECT coalesce(json_agg(q), '[]'::json)::text FROM ("
-    "SELECT c.id, c.name, c.email, c.country, c.created_at, "
-    "coalesce((SELECT json_agg(o) FROM (SELECT id, status, total::text AS total FROM orders "
-    "WHERE customer_id = c.id AND items >= %(items)s ORDER BY id) AS o), '[]'::json) AS orders, "
-    "(SELECT json_build_object('n', count(*), 'revenue', sum(total)::text) FROM orders "
-    "WHERE customer_id = c.id AND items >= %(items)s) AS aggregations "
-    "FROM customers AS c WHERE c.country = %(country)s ORDER BY c.id "
-    "LIMIT %(limit)s OFFSET %(offset)s) AS q)"
-)
-#: orders with some item count, grouped by status
+#: users of one country, each with its orders that are not cancelled, and their
+#: count and sum: one statement
+INCLUDE_SQL = (
+    "SELECT coalesce(json_agg(q), '[]'::json)::text FROM ("
+    "SELECT u.id, u.name, u.email, u.country, u.created_at, "
+    "coalesce((SELECT json_agg(o) FROM (SELECT id, status, amount::text AS amount FROM orders "
+    "WHERE user_id = u.id AND status <> %(status)s ORDER BY id) AS o), '[]'::json) AS orders, "
+    "(SELECT json_build_object('n', count(*), 'revenue', sum(amount)::text) FROM orders "
+    "WHERE user_id = u.id AND status <> %(status)s) AS aggregations "
+    "FROM users AS u WHERE u.country = %(country)s ORDER BY u.id "
+    "LIMIT %(limit)s OFFSET %(offset)s) AS q")
+#: the orders of the first users, grouped by status
 GROUPED_SQL = (
-    "SELECT (SELECT count(DISTINCT status) FROM orders WHERE items = %(items)s), "
-    "(SELECT coalesce(json_agg(q), '[]'::json)::text FROM ("
-    "SELECT status, count(*) AS n, sum(total)::text AS revenue, min(total)::text AS smallest, "
-    "max(total)::text AS largest FROM orders WHERE items = %(items)s GROUP BY status "
-    "ORDER BY status LIMIT %(limit)s OFFSET %(offset)s) AS q)"
-)
-BULK_SQL = (
-    "INSERT INTO orders (customer_id, status, total, items, created_at, note) "
-    "SELECT * FROM unnest(%s::bigint[], %s::text[], %s::numeric[], %s::integer[], "
-    "%s::timestamptz[], %s::text[]) "
-    "RETURNING id, json_build_object('id', id, 'customer_id', customer_id, 'status', status, "
-    "'total', total::text, 'items', items, 'created_at', created_at, 'note', note)::text"
-)
-_BULK_COLUMNS = ("customer_id", "status", "total", "items", "created_at", "note")
+    "SELECT coalesce(json_agg(q), '[]'::json)::text FROM ("
+    "SELECT status, count(*) AS n, sum(amount)::text AS revenue, min(amount)::text AS smallest, "
+    "max(amount)::text AS largest FROM orders WHERE user_id <= %(user)s GROUP BY status "
+    "ORDER BY status LIMIT %(limit)s OFFSET %(offset)s) AS q")
 
-POOL: web.AppKey[AsyncConnectionPool] = web.AppKey("pool", AsyncConnectionPool)
+BULK_COLUMNS = ("user_id", "status", "amount", "created_at")
+_STAGE = ("CREATE TEMP TABLE bulk_in ON COMMIT DROP AS SELECT user_id, status, amount, "
+          "created_at FROM orders WITH NO DATA")
+_COPY = "COPY bulk_in FROM STDIN"
+_MOVE = ("INSERT INTO orders (user_id, status, amount, created_at) SELECT * FROM bulk_in "
+         "RETURNING id, json_build_object('id', id, 'user_id', user_id, 'status', status, "
+         "'amount', amount::text, 'created_at', created_at)::text")
+
 _JSON = "application/json"
+
+
+class Connections:
+    """A LIFO queue of open connections: the whole pool."""
+
+    def __init__(self, connections: list[psycopg.AsyncConnection[Any]]) -> None:
+        self.all = connections
+        self._idle: asyncio.LifoQueue[psycopg.AsyncConnection[Any]] = asyncio.LifoQueue()
+        for conn in connections:
+            self._idle.put_nowait(conn)
+
+    async def run(self, work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[Any]]) -> Any:
+        conn = await self._idle.get()
+        try:
+            return await work(conn)
+        finally:
+            self._idle.put_nowait(conn)
+
+    async def one(self, sql: str, params: Any) -> Any:
+        async def fetch(conn: psycopg.AsyncConnection[Any]) -> Any:
+            return await (await conn.execute(sql, params)).fetchone()
+        return await self.run(fetch)
+
+
+POOL: web.AppKey[Connections] = web.AppKey("pool", Connections)
+
+
+def _respond(body: bytes) -> web.Response:
+    return web.Response(body=body, content_type=_JSON)
 
 
 def _int(request: web.Request, name: str, default: int) -> int:
@@ -77,38 +104,52 @@ def _int(request: web.Request, name: str, default: int) -> int:
         raise web.HTTPBadRequest() from None
 
 
-def _page(body: str, total: int, page: int, size: int) -> web.Response:
-    pages = math.ceil(total / size) if total else 0
-    return web.Response(
-        body=b'{"data":' + body.encode()
-        + f',"total":{total},"page":{page},"page_size":{size},"total_pages":{pages}}}'.encode(),
-        content_type=_JSON)
+def _envelope(data: str, total: int | None, page: int, size: int,
+              estimate: bool | None = None) -> web.Response:
+    pages = "null" if total is None else str(math.ceil(total / size) if total else 0)
+    tail = "" if estimate is None else f',"total_is_estimate":{"true" if estimate else "false"}'
+    return _respond(f'{{"data":{data},"total":{"null" if total is None else total},'
+                    f'"page":{page},"page_size":{size},"total_pages":{pages}{tail}}}'.encode())
 
 
-async def get_order(request: web.Request) -> web.Response:
+async def get_user(request: web.Request) -> web.Response:
     try:
         key = int(request.match_info["id"])
     except ValueError:
         raise web.HTTPNotFound() from None
-    async with request.app[POOL].connection() as conn:
-        cursor = await conn.execute(GET_SQL, (key,))
-        row = await cursor.fetchone()
+    row = await request.app[POOL].one(GET_SQL, (key,))
     if row is None:
         raise web.HTTPNotFound()
-    return web.Response(body=row[0].encode(), content_type=_JSON)
+    return _respond(row[0].encode())
 
 
 async def list_orders(request: web.Request) -> web.Response:
     size, page = _int(request, "page_size", 25), _int(request, "page", 1)
-    status = request.query.get("status")
-    async with request.app[POOL].connection() as conn:
-        if status is None:
-            cursor = await conn.execute(LIST_SQL, (size, (page - 1) * size))
-        else:
-            cursor = await conn.execute(FILTER_SQL, (status, status, size, (page - 1) * size))
-        row = await cursor.fetchone()
-    assert row is not None
-    return _page(row[1], int(row[0]), page, size)
+    params = {"status": request.query.get("status", "paid"), "limit": size,
+              "offset": (page - 1) * size}
+    count = request.query.get("count", "none")
+    if count == "none":
+        row = await request.app[POOL].one(PAGE_SQL, params)
+        return _envelope(row[0], None, page, size)
+    if count == "exact":
+        row = await request.app[POOL].one(EXACT_SQL, params)
+        return _envelope(row[1], int(row[0]), page, size)
+    if count != "bounded":
+        raise web.HTTPBadRequest()
+
+    async def bounded(conn: psycopg.AsyncConnection[Any]) -> web.Response:
+        row = await (await conn.execute(BOUNDED_SQL, {**params,
+                                                      "bound": EXACT_COUNT_LIMIT + 1})).fetchone()
+        assert row is not None
+        total, over = int(row[0]), int(row[0]) > EXACT_COUNT_LIMIT
+        if over:
+            plan = await (await conn.execute(ESTIMATE_SQL, params)).fetchone()
+            assert plan is not None
+            total = int(plan[0][0]["Plan"]["Plan Rows"])
+        return _envelope(row[1], total, page, size, over)
+
+    result: web.Response = await request.app[POOL].run(bounded)
+    return result
 
 
 def _value(expression: Any) -> Any:
@@ -117,105 +158,102 @@ def _value(expression: Any) -> Any:
     return expression["value"]
 
 
-async def filter_customers(request: web.Request) -> web.Response:
-    """The bench's one payload shape: a country condition, then the orders relationship
-    with one ``items >=`` condition."""
+async def filter_users(request: web.Request) -> web.Response:
+    """The benchmark's one payload shape: a country, then the orders relationship with
+    one ``status ne`` condition."""
     size, page = _int(request, "page_size", 25), _int(request, "page", 1)
     try:
-        country, orders = (await request.json())["expressions"]
-        params = {"country": _value(country), "items": int(_value(orders["expressions"][0])),
+        country, orders = orjson.loads(await request.read())["expressions"]
+        params = {"country": _value(country), "status": _value(orders["expressions"][0]),
                   "limit": size, "offset": (page - 1) * size}
     except (ValueError, KeyError, TypeError, IndexError):
         raise web.HTTPBadRequest() from None
-    async with request.app[POOL].connection() as conn:
-        row = await (await conn.execute(CUSTOMERS_SQL, params)).fetchone()
-    assert row is not None
-    return _page(row[1], int(row[0]), page, size)
+    row = await request.app[POOL].one(INCLUDE_SQL, params)
+    return _envelope(row[0], None, page, size)
 
 
 async def filter_orders(request: web.Request) -> web.Response:
-    """An ``items`` condition with the status grouping."""
+    """A ``user_id lte`` condition with the status grouping."""
     size, page = _int(request, "page_size", 25), _int(request, "page", 1)
     try:
-        params = {"items": int(_value((await request.json())["expressions"][0])),
+        params = {"user": int(_value(orjson.loads(await request.read())["expressions"][0])),
                   "limit": size, "offset": (page - 1) * size}
     except (ValueError, KeyError, TypeError, IndexError):
         raise web.HTTPBadRequest() from None
-    async with request.app[POOL].connection() as conn:
-        row = await (await conn.execute(GROUPED_SQL, params)).fetchone()
-    assert row is not None
-    return _page(row[1], int(row[0]), page, size)
+    row = await request.app[POOL].one(GROUPED_SQL, params)
+    return _envelope(row[0], None, page, size)
 
 
 async def bulk_orders(request: web.Request) -> web.Response:
-    """Every row of the array in one multi-row INSERT, answered in swain's bulk shape."""
+    """The rows through ``COPY`` into a staging table and on into ``orders`` with one
+    ``INSERT … SELECT … RETURNING``: the stored rows come back, as swain answers."""
     try:
-        rows = await request.json()
-        columns = [[row.get(name) for row in rows] for name in _BULK_COLUMNS]
-    except (ValueError, AttributeError, TypeError):
+        rows = orjson.loads(await request.read())
+        values = [tuple(row[name] for name in BULK_COLUMNS) for row in rows]
+    except (ValueError, KeyError, TypeError):
         raise web.HTTPBadRequest() from None
-    async with request.app[POOL].connection() as conn:
-        inserted = await (await conn.execute(BULK_SQL, columns)).fetchall()
+
+    async def insert(conn: psycopg.AsyncConnection[Any]) -> list[tuple[int, str]]:
+        async with conn.transaction():
+            await conn.execute(_STAGE, prepare=False)
+            async with conn.cursor() as cursor, cursor.copy(_COPY) as copy:
+                for row in values:
+                    await copy.write_row(row)
+            cursor = await conn.execute(_MOVE, prepare=False)
+            return await cursor.fetchall()
+
+    inserted = await request.app[POOL].run(insert)
     parts = b",".join(b'{"index":%d,"id":%d,"data":%s}' % (i, key, data.encode())
                       for i, (key, data) in enumerate(inserted))
-    return web.Response(body=b'{"succeeded":[' + parts + b'],"failed":[]}', content_type=_JSON)
+    return _respond(b'{"succeeded":[' + parts + b'],"failed":[]}')
 
 
-def create_app(dsn: str, pool_size: int, max_body: int = 1024 * 1024) -> web.Application:
-    async def pool(app: web.Application) -> AsyncIterator[None]:
-        app[POOL] = AsyncConnectionPool(dsn, min_size=pool_size, max_size=pool_size, open=False,
-                                        kwargs={"autocommit": True})
-        await app[POOL].open(wait=True)
+async def ping(request: web.Request) -> web.Response:
+    return _respond(b'{"ok":true}')
+
+
+def create_app(dsn: str, pool_size: int, max_body: int = 64 * 1024 * 1024) -> web.Application:
+    async def connections(app: web.Application) -> AsyncIterator[None]:
+        opened = [await psycopg.AsyncConnection.connect(dsn, autocommit=True, prepare_threshold=0)
+                  for _ in range(pool_size)]
+        app[POOL] = Connections(opened)
         yield
-        await app[POOL].close()
+        for conn in opened:
+            await conn.close()
 
     app = web.Application(client_max_size=max_body)
-    app.cleanup_ctx.append(pool)
+    app.cleanup_ctx.append(connections)
+    app.router.add_get("/ping", ping)
+    app.router.add_get("/users/{id}", get_user)
     app.router.add_get("/orders", list_orders)
-    app.router.add_get("/orders/{id}", get_order)
-    app.router.add_post("/customers/filter", filter_customers)
+    app.router.add_post("/users/filter", filter_users)
     app.router.add_post("/orders/filter", filter_orders)
     app.router.add_post("/orders/bulk", bulk_orders)
     return app
 
 
-def serve_one(dsn: str, host: str, port: int, pool_size: int, max_body: int) -> None:
-    """One worker process: uvloop, its own pool, the shared port."""
+def serve(dsn: str, host: str, port: int, pool_size: int) -> None:
     import uvloop
 
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    web.run_app(create_app(dsn, pool_size, max_body), host=host, port=port, reuse_port=True,
+    uvloop.install()
+    web.run_app(create_app(dsn, pool_size), host=host, port=port, reuse_port=True,
                 access_log=None, print=None)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m swain.contrib.bench.raw",
-                                     description="The benchmark's raw aiohttp + psycopg baseline.")
+                                     description="The benchmark's raw aiohttp + psycopg handler.")
     parser.add_argument("--dsn", required=True, help="libpq connection string")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--pool-size", type=int, default=10)
-    parser.add_argument("--max-body", type=int, default=64 * 1024 * 1024,
-                        help="largest request body in bytes")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--pool-size", type=int, default=8, help="connections per process")
     args = parser.parse_args(argv)
-    context = multiprocessing.get_context("spawn")
-    processes = [context.Process(target=serve_one, args=(args.dsn, args.host, args.port,
-                                                         args.pool_size, args.max_body))
-                 for _ in range(args.workers)]
-    for process in processes:
-        process.start()
-
-    def forward(signum: int, frame: Any) -> None:
-        for process in processes:
-            if process.pid is not None and process.is_alive():
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(process.pid, signum)
-
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, forward)
-    for process in processes:
-        process.join()
+    for _ in range(args.workers - 1):
+        if os.fork() == 0:
+            serve(args.dsn, args.host, args.port, args.pool_size)
+            sys.exit(0)
+    serve(args.dsn, args.host, args.port, args.pool_size)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
-"""One benchmark run: database, both servers, every scenario, the table.
+"""One benchmark run: the database, the three servers, every scenario, the tables.
 
-swain is started exactly as an operator starts it (``swain serve --workers
-N`` in a subprocess, from a ``swain.toml``), with ``logging.access_log =
-false`` because the raw handler writes no log either.  Both servers get the
-same pool size and the same number of processes, and are measured one after
-the other per scenario, after a warm-up that also lets PostgreSQL's prepared
-statements kick in on every pooled connection.
+swain is started as an operator starts it (``swain serve --workers N`` from a
+``swain.toml``, ``logging.access_log = false`` since the others write no log),
+next to the raw handler (:mod:`.raw`) and Platformatic DB (:mod:`.platformatic`),
+each with N processes.  Per scenario the servers take turns, A B C A B C, for
+``rounds`` rounds after one warm-up each, so a machine that gets busier or
+quieter during the run weighs on all of them alike.  Every figure is the median
+over the rounds; the CPU time per request is what the server's processes
+(read from ``/proc``) spent over all rounds divided by the requests served.
 """
 
 from __future__ import annotations
@@ -13,119 +15,158 @@ from __future__ import annotations
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
+import psycopg
+
 from swain.contrib.testing import free_port, to_toml
 
-from . import bulk, dataset
+from . import bulk, dataset, platformatic
 from .load import BODY_SLOT, Measurement, Scenario, run_python, run_wrk, wrk_path
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-#: list pages are drawn from the first pages: deep OFFSETs would measure the
-#: database's row skipping, the same for both servers, not the request path
-LIST_PAGES = 200
-#: request body limit for both servers, room for the bulk scenario's batches
+#: request body limit for swain, room for the bulk scenario's batches
 MAX_BODY = 64 * 1024 * 1024
+SERVERS = ("swain", "raw", "platformatic")
+LABELS = {"swain": "swain", "raw": "raw handler", "platformatic": "Platformatic DB"}
+#: how swain is asked for a bounded count (exact up to a limit, else the estimate)
+BOUNDED = "bounded"
 
 
 @dataclass
 class BenchOptions:
-    rows: int = 100_000
     duration: float = 10.0
     warmup: float = 2.0
-    connections: int = 64
+    rounds: int = 3
+    connections: int = 32
     threads: int = 1
-    workers: int = 2
-    pool_size: int = 10
+    #: server processes: each figure is measured with each of these
+    processes: tuple[int, ...] = (1, 2)
+    pool_size: int = 8
     postgres_url: str = DEFAULT_POSTGRES_URL
     #: ``auto`` (wrk when installed, else Python), ``wrk`` or ``python``
     load: str = "auto"
-    #: rows per bulk-insert request, and how many such requests are timed
+    platformatic: bool = True
     bulk_rows: int = bulk.BATCH_ROWS
-    bulk_repeats: int = 5
+
+
+@dataclass(frozen=True)
+class Case:
+    """A scenario: the request each server gets (a server without one has no such
+    feature and is left out)."""
+
+    name: str
+    requests: Mapping[str, Scenario]
 
 
 @dataclass
-class Row:
-    scenario: Scenario
-    swain: Measurement
-    raw: Measurement
-    #: server processes' CPU time per request (µs), or ``None`` without /proc
-    swain_cpu_us: float | None = None
-    raw_cpu_us: float | None = None
+class Figures:
+    """One server's rounds of one scenario."""
+
+    rounds: list[Measurement] = field(default_factory=list)
+    cpu_seconds: float | None = 0.0
+
+    def _median(self, value: Callable[[Measurement], float]) -> float:
+        return statistics.median(value(m) for m in self.rounds) if self.rounds else 0.0
 
     @property
-    def ratio(self) -> float:
-        return self.swain.rps / self.raw.rps if self.raw.rps else 0.0
-
-
-@dataclass
-class BulkRow:
-    swain: bulk.BulkMeasurement
-    raw: bulk.BulkMeasurement
+    def rps(self) -> float:
+        return self._median(lambda m: m.rps)
 
     @property
-    def ratio(self) -> float:
-        """swain's rows/s over the raw handler's."""
-        return self.swain.rows_per_second / self.raw.rows_per_second \
-            if self.raw.rows_per_second else 0.0
+    def p50_ms(self) -> float:
+        return self._median(lambda m: m.p50_ms)
+
+    @property
+    def p99_ms(self) -> float:
+        return self._median(lambda m: m.p99_ms)
+
+    @property
+    def errors(self) -> int:
+        return sum(m.errors for m in self.rounds)
+
+    @property
+    def cpu_us(self) -> float | None:
+        requests = sum(m.requests for m in self.rounds)
+        if self.cpu_seconds is None or not requests:
+            return None
+        return self.cpu_seconds / requests * 1e6
 
 
 @dataclass
 class Outcome:
     options: BenchOptions
     load_generator: str
-    rows: list[Row] = field(default_factory=list)
-    #: paths on which swain and the raw handler answered differently
+    #: (processes, scenario name) -> server -> figures
+    figures: dict[tuple[int, str], dict[str, Figures]] = field(default_factory=dict)
+    #: processes -> server -> bulk timings
+    bulk: dict[int, dict[str, bulk.BulkMeasurement]] = field(default_factory=dict)
+    #: why a server or scenario was left out
+    notes: list[str] = field(default_factory=list)
+    #: scenarios on which swain and the raw handler answered differently
     mismatches: list[str] = field(default_factory=list)
-    bulk: BulkRow | None = None
-
-    def table(self) -> str:
-        head = ("scenario", "swain req/s", "p50 ms", "p99 ms", "raw req/s", "p50 ms", "p99 ms",
-                "swain/raw")
-        lines = [head]
-        for row in self.rows:
-            s, r = row.swain, row.raw
-            lines.append((row.scenario.name, f"{s.rps:,.0f}", f"{s.p50_ms:.2f}", f"{s.p99_ms:.2f}",
-                          f"{r.rps:,.0f}", f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}",
-                          f"{row.ratio:.2f}"))
-        return _aligned(lines)
-
-    def bulk_table(self) -> str:
-        """Rows/s and median seconds per batch of the bulk insert, or "" when not run."""
-        if self.bulk is None:
-            return ""
-        s, r = self.bulk.swain, self.bulk.raw
-        lines = [("scenario", "swain rows/s", "s/batch", "raw rows/s", "s/batch", "swain/raw"),
-                 (f"bulk insert ({s.rows:,} rows x {len(s.batches)})", f"{s.rows_per_second:,.0f}",
-                  f"{s.seconds_per_batch:.3f}", f"{r.rows_per_second:,.0f}",
-                  f"{r.seconds_per_batch:.3f}", f"{self.bulk.ratio:.2f}")]
-        return _aligned(lines)
-
-    def cpu_table(self) -> str:
-        """CPU time the server processes spent per request (steadier than req/s on a
-        busy machine)."""
-        lines = ["server CPU per request (µs): scenario, swain, raw"]
-        for row in self.rows:
-            if row.swain_cpu_us is None or row.raw_cpu_us is None:
-                return ""
-            lines.append(f"  {row.scenario.name}: {row.swain_cpu_us:,.0f}, {row.raw_cpu_us:,.0f}")
-        return "\n".join(lines)
 
     @property
     def errors(self) -> int:
-        bulk_errors = self.bulk.swain.errors + self.bulk.raw.errors if self.bulk else 0
-        return sum(row.swain.errors + row.raw.errors for row in self.rows) + bulk_errors
+        return sum(f.errors for by in self.figures.values() for f in by.values()) + \
+            sum(m.errors for by in self.bulk.values() for m in by.values())
+
+    def markdown(self) -> str:
+        """Every figure as the README's tables."""
+        out = []
+        for processes in self.options.processes:
+            word = "process" if processes == 1 else "processes"
+            out.append(f"| {processes} {word} | server | req/s | p50 ms | p99 ms | "
+                       "CPU µs/req | swain/raw | swain/Platformatic |")
+            out.append("|---|---|---:|---:|---:|---:|---:|---:|")
+            for (n, name), by in self.figures.items():
+                if n != processes:
+                    continue
+                first = True
+                for server in SERVERS:
+                    if server not in by:
+                        continue
+                    f = by[server]
+                    cpu = "" if f.cpu_us is None else f"{f.cpu_us:,.0f}"
+                    ratios = ["", ""]
+                    if server == "swain":
+                        ratios = [_ratio(f.rps, by[peer].rps) if peer in by else "n/a"
+                                  for peer in ("raw", "platformatic")]
+                    out.append(f"| {name if first else ''} | {LABELS[server]} | {f.rps:,.0f} | "
+                               f"{f.p50_ms:.2f} | {f.p99_ms:.2f} | {cpu} | "
+                               f"{' | '.join(ratios)} |")
+                    first = False
+            timings = self.bulk.get(processes)
+            if timings:
+                out.append("")
+                out.append(f"| {processes} {word}: bulk insert | server | rows/s | s/batch | "
+                           "swain/raw |")
+                out.append("|---|---|---:|---:|---:|")
+                swain, raw = timings.get("swain"), timings.get("raw")
+                for server, m in timings.items():
+                    label = LABELS[server] + (" (COPY)" if server == "raw" else "")
+                    ratio = _ratio(m.rows_per_second, raw.rows_per_second) \
+                        if server == "swain" and swain and raw else ""
+                    out.append(f"| {m.rows:,} rows | {label} | {m.rows_per_second:,.0f} | "
+                               f"{m.seconds_per_batch:.3f} | {ratio} |")
+            out.append("")
+        return "\n".join(out).rstrip() + "\n"
+
+
+def _ratio(ours: float, theirs: float) -> str:
+    return f"{ours / theirs:.2f}" if theirs else "n/a"
 
 
 def _aligned(lines: Sequence[Sequence[str]]) -> str:
@@ -141,49 +182,79 @@ def _aligned(lines: Sequence[Sequence[str]]) -> str:
     return "\n".join(out)
 
 
-#: customers of one country with their orders of five items or more included, and
-#: per customer the count and sum of those orders
+# -- scenarios ---------------------------------------------------------------------
+
+#: users of one country, with their orders that are not cancelled and per user the
+#: count and sum of those orders
 INCLUDE_BODY = json.dumps({"expressions": [
     {"field": "country", "operator": "eq", "value": BODY_SLOT},
     {"relationship": "orders", "scope": "filterRelated", "include": True,
-     "expressions": [{"field": "items", "operator": "gte", "value": 5}],
-     "fields": ["id", "status", "total"], "sort": [{"field": "id"}],
+     "expressions": [{"field": "status", "operator": "ne", "value": "cancelled"}],
+     "fields": ["id", "status", "amount"], "sort": [{"field": "id"}],
      "aggregations": {"functions": [{"type": "COUNT", "alias": "n"},
-                                    {"type": "SUM", "field": "total", "alias": "revenue"}]}}],
+                                    {"type": "SUM", "field": "amount", "alias": "revenue"}]}}],
     "sort": [{"field": "id"}]})
-#: orders with a given item count (the slot, unquoted: a number), grouped by status
+#: the orders of the first N users (the slot, unquoted: a number), grouped by status
 GROUPED_BODY = json.dumps({
-    "expressions": [{"field": "items", "operator": "eq", "value": 0}],
+    "expressions": [{"field": "user_id", "operator": "lte", "value": 0}],
     "aggregations": {"group_by": ["status"], "functions": [
-        {"type": "COUNT", "alias": "n"}, {"type": "SUM", "field": "total", "alias": "revenue"},
-        {"type": "MIN", "field": "total", "alias": "smallest"},
-        {"type": "MAX", "field": "total", "alias": "largest"}]}}).replace(
+        {"type": "COUNT", "alias": "n"}, {"type": "SUM", "field": "amount", "alias": "revenue"},
+        {"type": "MIN", "field": "amount", "alias": "smallest"},
+        {"type": "MAX", "field": "amount", "alias": "largest"}]}}).replace(
     '"value": 0', f'"value": {BODY_SLOT}')
+COUNTRIES = ("US", "DE", "FR", "JP", "BR")
 
 
-def scenarios(rows: int) -> list[Scenario]:
-    pages = max(1, min(LIST_PAGES, -(-rows // 25)))
-    return [
-        Scenario("GET by id", "/orders/{}", (1, rows)),
-        Scenario("list page (25 rows)", "/orders?page_size=25&page={}", (1, pages)),
-        Scenario("filtered list (status=)", "/orders?status={}&page_size=25", dataset.STATUSES),
-        Scenario("filter+include+aggs (25)", "/customers/filter?page_size=25",
-                 ("DE", "FR", "US", "GB", "JP"), "POST", INCLUDE_BODY),
-        Scenario("grouped aggregation", "/orders/filter", (1, 9), "POST", GROUPED_BODY),
+def cases(bounded: bool) -> list[Case]:
+    """The scenarios; the bounded count only when swain has it."""
+    users = (1, dataset.REFERENCE_USERS)
+    page = "/orders?status={}&page_size=25&count="
+    paid = ("paid",)
+
+    def get(template: str, choices: Any) -> Scenario:
+        return Scenario("", template, choices)
+
+    found = [
+        Case("GET by PK", {"swain": get("/users/{}", users), "raw": get("/users/{}", users),
+                           "platformatic": get("/users/{}", users)}),
+        Case("page of 25, status=paid, no count", {
+            "swain": get(page + "none", paid), "raw": get(page + "none", paid),
+            "platformatic": get("/orders?where.status.eq={}&limit=25&orderby.id=asc", paid)}),
     ]
+    if bounded:
+        found.append(Case("page of 25, bounded count", {
+            "swain": get(page + BOUNDED, paid), "raw": get(page + BOUNDED, paid)}))
+    found += [
+        Case("page of 25, exact count", {
+            "swain": get(page + "exact", paid), "raw": get(page + "exact", paid),
+            "platformatic": get("/orders?where.status.eq={}&limit=25&orderby.id=asc"
+                                "&totalCount=true", paid)}),
+        Case("filter + include + per-parent aggregation (25)", {
+            server: Scenario("", "/users/filter?page_size=25&count=none", COUNTRIES, "POST",
+                             INCLUDE_BODY) for server in ("swain", "raw")}),
+        Case("grouped aggregation", {
+            server: Scenario("", "/orders/filter?count=none", (100, 1000), "POST", GROUPED_BODY)
+            for server in ("swain", "raw")}),
+    ]
+    return found
+
+
+# -- servers -----------------------------------------------------------------------
 
 
 class Server:
     """A server subprocess in its own process group, its output in a log file."""
 
-    def __init__(self, name: str, command: list[str], port: int, log_path: Path) -> None:
+    def __init__(self, name: str, command: list[str], port: int, log_path: Path,
+                 env: Mapping[str, str] | None = None, cwd: Path | None = None) -> None:
         self.name, self.port, self.log_path = name, port, log_path
         self.url = f"http://127.0.0.1:{port}"
         self._log: TextIO = log_path.open("w")
         self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, start_new_session=True)
+                                        stdin=subprocess.DEVNULL, start_new_session=True,
+                                        env=None if env is None else dict(env), cwd=cwd)
 
-    def wait_ready(self, path: str, timeout: float = 90) -> None:
+    def wait_ready(self, path: str, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -239,58 +310,101 @@ class Server:
         self._log.close()
 
 
-def _fetch_json(url: str, body: str | None = None) -> Any:
-    request = urllib.request.Request(url, data=None if body is None else body.encode(),
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
-
-
-@contextmanager
-def _servers(options: BenchOptions, database: dataset.BenchDatabase,
-             directory: Path) -> Iterator[tuple[Server, Server]]:
-    config = directory / "swain.toml"
+def _swain(options: BenchOptions, database: dataset.BenchDatabase, folder: Path,
+           processes: int) -> Server:
+    config = folder / "swain.toml"
     config.write_text(to_toml({
         "connections": {"development": {"url": database.url, "pool_size": options.pool_size}},
         "auth": {"enabled": False},
-        # a 10,000-row bulk body is about 1.5 MB, over the 1 MB default
+        # a 10,000-row bulk body is about 1 MB, the default limit
         "api": {"max_body_size": MAX_BODY},
         "logging": {"access_log": False, "level": "warning"},
     }), encoding="utf-8")
-    started: list[Server] = []
+    port = free_port()
+    return Server("swain", [sys.executable, "-c", "from swain.core.cli import main; main()",
+                            "--config", str(config), "serve", "--host", "127.0.0.1", "--port",
+                            str(port), "--workers", str(processes)], port, folder / "swain.log")
+
+
+def _raw(options: BenchOptions, database: dataset.BenchDatabase, folder: Path,
+         processes: int) -> Server:
+    port = free_port()
+    return Server("raw", [sys.executable, "-m", "swain.contrib.bench.raw", "--dsn", database.dsn,
+                          "--port", str(port), "--workers", str(processes), "--pool-size",
+                          str(options.pool_size)], port, folder / "raw.log")
+
+
+def _platformatic(peer: platformatic.Platformatic, database: dataset.BenchDatabase,
+                  folder: Path, processes: int) -> Server:
+    port = free_port()
+    return Server("platformatic", peer.command(), port, folder / "platformatic.log",
+                  env=peer.environment(database.url, port, processes), cwd=peer.folder)
+
+
+@contextmanager
+def _started(servers: Sequence[Callable[[], Server]]) -> Iterator[dict[str, Server]]:
+    with ExitStack() as stack:
+        running: dict[str, Server] = {}
+        for start in servers:
+            server = start()
+            stack.callback(server.stop)
+            running[server.name] = server
+        for server in running.values():
+            server.wait_ready("/users/1")
+        yield running
+
+
+def _fetch(url: str, body: str | None = None) -> tuple[int, Any]:
+    request = urllib.request.Request(url, data=None if body is None else body.encode(),
+                                     headers={"Content-Type": "application/json"})
     try:
-        swain_port = raw_port = free_port()
-        while raw_port == swain_port:
-            raw_port = free_port()
-        started.append(Server("swain", [
-            sys.executable, "-c", "from swain.core.cli import main; main()",
-            "--config", str(config), "serve", "--host", "127.0.0.1", "--port", str(swain_port),
-            "--workers", str(options.workers)], swain_port, directory / "swain.log"))
-        started.append(Server("raw", [
-            sys.executable, "-m", "swain.contrib.bench.raw", "--dsn", database.dsn,
-            "--host", "127.0.0.1", "--port", str(raw_port), "--workers", str(options.workers),
-            "--pool-size", str(options.pool_size), "--max-body", str(MAX_BODY)], raw_port,
-            directory / "raw.log"))
-        for server in started:
-            server.wait_ready("/orders/1")
-        yield started[0], started[1]
-    finally:
-        for server in started:
-            server.stop()
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, None
+
+
+def supports_bounded(swain_url: str) -> bool:
+    """Whether swain takes ``count=bounded`` (it says 422 to a mode it lacks)."""
+    status, _ = _fetch(f"{swain_url}/orders?page_size=1&count={BOUNDED}")
+    return status == 200
+
+
+def _compare(outcome: Outcome, running: Mapping[str, Server], found: Sequence[Case]) -> None:
+    """swain and the raw handler must return the same rows, else the race is unfair."""
+    for case in found:
+        ours, theirs = case.requests["swain"], case.requests["raw"]
+        choice = str(ours.choices[0])
+        answers = []
+        for server, scenario in (("swain", ours), ("raw", theirs)):
+            path, body = scenario.template, None
+            if scenario.body is not None:
+                body = scenario.body.replace(BODY_SLOT, choice)
+            else:
+                path = path.format(choice)
+            status, answer = _fetch(running[server].url + path, body)
+            answers.append((status, answer.get("data", answer) if isinstance(answer, dict)
+                            and "page_size" in answer else answer))
+        if answers[0] != answers[1]:
+            outcome.mismatches.append(case.name)
 
 
 def run(options: BenchOptions, progress: Callable[[str], None] = lambda _: None) -> Outcome:
-    """Run every scenario against swain and the raw handler; the database is dropped after."""
+    """Every scenario against every server that can run it; the database is dropped after."""
     if options.load not in ("auto", "wrk", "python"):
         raise ValueError("load: expected auto, wrk or python")
+    if options.rounds < 1:
+        raise ValueError("rounds: at least 1")
     use_wrk = options.load == "wrk" or (options.load == "auto" and wrk_path() is not None)
     if options.load == "wrk" and wrk_path() is None:
         raise RuntimeError("wrk is not installed (apt-get install -y wrk), or use --load python")
     if use_wrk:
-        generator = "wrk"
+        generator = f"wrk -t{options.threads} -c{options.connections} -d{options.duration:g}s"
     else:
-        why = "chosen with --load python" if options.load == "python" else "wrk not found"
-        generator = f"Python load generator ({why}; figures are lower bounds)"
+        why = "chosen with --load python" if options.load == "python" else \
+            "wrk not found: apt-get install -y wrk"
+        generator = f"Python load generator, {options.connections} connections ({why}; " \
+                    "figures are lower bounds)"
     outcome = Outcome(options, generator)
 
     def drive(url: str, scenario: Scenario, seconds: float) -> Measurement:
@@ -298,45 +412,85 @@ def run(options: BenchOptions, progress: Callable[[str], None] = lambda _: None)
             return run_wrk(url, scenario, seconds, options.connections, options.threads)
         return run_python(url, scenario, seconds, options.connections)
 
-    progress(f"creating a database with {options.rows:,} orders")
-    database = dataset.create(options.postgres_url, options.rows)
+    peer: platformatic.Platformatic | None = None
+    if options.platformatic:
+        progress("installing or finding Platformatic DB and Node 22")
+        prepared = platformatic.prepare()
+        if isinstance(prepared, str):
+            outcome.notes.append(prepared)
+            progress(prepared)
+        else:
+            peer = prepared
+    else:
+        outcome.notes.append("Platformatic DB skipped: --no-platformatic")
+    progress("creating the reference database (10,000 users, 100,000 orders)")
+    database = dataset.create_reference(options.postgres_url)
     try:
-        with tempfile.TemporaryDirectory(prefix="swain-bench-") as tmp, \
-                _servers(options, database, Path(tmp)) as (swain, raw):
-            progress(f"swain on {swain.url}, raw handler on {raw.url}")
-            for path in ("/orders/1", "/orders?page_size=25&page=2",
-                         f"/orders?status={dataset.STATUSES[1]}&page_size=25"):
-                if _fetch_json(swain.url + path) != _fetch_json(raw.url + path):
-                    outcome.mismatches.append(path)
-            for scenario in scenarios(options.rows):
-                if scenario.body is not None:
-                    body = scenario.body.replace(BODY_SLOT, str(scenario.choices[0]))
-                    if _fetch_json(swain.url + scenario.template, body) != \
-                            _fetch_json(raw.url + scenario.template, body):
-                        outcome.mismatches.append(f"POST {scenario.template}")
-            for scenario in scenarios(options.rows):
-                measured, cpu = {}, {}
-                for server in (swain, raw):
-                    progress(f"{scenario.name}: {server.name}")
-                    if options.warmup > 0:
-                        drive(server.url, scenario, options.warmup)
-                    before = server.cpu_seconds()
-                    measured[server.name] = drive(server.url, scenario, options.duration)
-                    after = server.cpu_seconds()
-                    requests = measured[server.name].requests
-                    cpu[server.name] = (None if before is None or after is None or not requests
-                                        else (after - before) / requests * 1e6)
-                outcome.rows.append(Row(scenario, measured["swain"], measured["raw"],
-                                        cpu["swain"], cpu["raw"]))
-            # last: the inserted rows would change what the other scenarios read
-            if options.bulk_repeats > 0:
-                customers = max(1, options.rows // 10)
-                timed = {}
-                for server in (swain, raw):
-                    progress(f"bulk insert of {options.bulk_rows:,} rows: {server.name}")
-                    timed[server.name] = bulk.measure(server.url, options.bulk_rows, customers,
-                                                      options.bulk_repeats)
-                outcome.bulk = BulkRow(timed["swain"], timed["raw"])
+        with tempfile.TemporaryDirectory(prefix="swain-bench-") as tmp:
+            folder = Path(tmp)
+            bounded: bool | None = None
+            found: list[Case] = []
+            for processes in options.processes:
+                starters: list[Callable[[], Server]] = [
+                    partial(_swain, options, database, folder, processes),
+                    partial(_raw, options, database, folder, processes)]
+                if peer is not None:
+                    starters.append(partial(_platformatic, peer, database, folder, processes))
+                progress(f"starting {len(starters)} servers with {processes} process(es) each")
+                with _started(starters) as running:
+                    if bounded is None:
+                        bounded = supports_bounded(running["swain"].url)
+                        if not bounded:
+                            outcome.notes.append(
+                                f"bounded count left out: this swain has no count={BOUNDED}")
+                        found = cases(bounded)
+                        _compare(outcome, running, found)
+                    for case in found:
+                        _measure(case, processes, running, options, outcome, drive, progress)
+                    if options.bulk_rows > 0:
+                        _bulk(processes, running, options, outcome, database, progress)
     finally:
         database.drop()
     return outcome
+
+
+def _measure(case: Case, processes: int, running: Mapping[str, Server], options: BenchOptions,
+             outcome: Outcome, drive: Callable[[str, Scenario, float], Measurement],
+             progress: Callable[[str], None]) -> None:
+    servers = [name for name in SERVERS if name in running and name in case.requests]
+    by = outcome.figures.setdefault((processes, case.name), {n: Figures() for n in servers})
+    for name in servers:
+        if options.warmup > 0:
+            drive(running[name].url, case.requests[name], options.warmup)
+    for round_ in range(options.rounds):
+        for name in servers:
+            progress(f"{processes}p {case.name}: {name}, round {round_ + 1}/{options.rounds}")
+            server, figures = running[name], by[name]
+            before = server.cpu_seconds()
+            figures.rounds.append(drive(server.url, case.requests[name], options.duration))
+            after = server.cpu_seconds()
+            if before is None or after is None or figures.cpu_seconds is None:
+                figures.cpu_seconds = None
+            else:
+                figures.cpu_seconds += after - before
+
+
+def _bulk(processes: int, running: Mapping[str, Server], options: BenchOptions, outcome: Outcome,
+          database: dataset.BenchDatabase, progress: Callable[[str], None]) -> None:
+    """Each round, one batch per server, swain and raw taking turns; then the inserted
+    rows are deleted, so later figures read the same data."""
+    timings = {name: bulk.BulkMeasurement(options.bulk_rows) for name in ("swain", "raw")}
+    warm = bulk.BulkMeasurement(min(options.bulk_rows, 1000))
+    for name in timings:
+        bulk.post(running[name].url, bulk.batch(warm.rows, dataset.REFERENCE_USERS, 0), warm)
+    for round_ in range(options.rounds):
+        for name, into in timings.items():
+            progress(f"{processes}p bulk insert of {options.bulk_rows:,} rows: {name}, "
+                     f"round {round_ + 1}/{options.rounds}")
+            bulk.post(running[name].url,
+                      bulk.batch(options.bulk_rows, dataset.REFERENCE_USERS, round_ + 1), into)
+    outcome.bulk[processes] = timings
+    timings["swain"].errors += warm.errors
+    with psycopg.connect(database.dsn, autocommit=True) as conn:
+        conn.execute("DELETE FROM orders WHERE id > %s", (dataset.REFERENCE_ORDERS,))
+        conn.execute("VACUUM ANALYZE orders")

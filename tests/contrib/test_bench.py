@@ -1,8 +1,9 @@
 """The benchmark harness itself, at a tiny scale: it runs, measures and cleans up.
 
 No timing is asserted (the figures depend on the machine); what is checked is
-that both servers served every scenario without errors, answered the same,
-and that the generated database is gone afterwards.
+that every server served every scenario it has without errors, that swain and
+the raw handler answered the same, and that the generated database is gone
+afterwards.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pytest
 from aiohttp import web
 
 from swain.contrib.bench import bulk, dataset, load, raw
-from swain.contrib.bench.run import DEFAULT_POSTGRES_URL, scenarios
+from swain.contrib.bench.run import DEFAULT_POSTGRES_URL, cases
 from swain.contrib.testing import LiveServer, selected_dialects, to_toml
 from swain.core import create_app, load_config
 
@@ -38,49 +39,75 @@ def _bench_databases() -> set[str]:
         return {r[0] for r in rows.fetchall()}
 
 
+def _cells(line: str) -> list[str]:
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
 @needs_postgres
-def test_benchmark_prints_its_table_and_drops_the_database() -> None:
+def test_quick_benchmark_gives_figures_for_every_server_and_scenario() -> None:
+    """``--quick``: one short round per server and scenario; every server that could run
+    (Platformatic DB only with npm, else a note says why) has a figure for every
+    scenario it has, with the CPU per request and the ratios; nothing failed, swain
+    and the raw handler returned the same rows, and the database is gone after."""
     before = _bench_databases()
     result = subprocess.run(
-        [sys.executable, "-m", "swain.contrib.bench", "--rows", "1000", "--duration", "1",
-         "--warmup", "0", "--connections", "4", "--workers", "1", "--postgres-url", POSTGRES_URL,
-         "--bulk-rows", "300", "--bulk-repeats", "2"],
-        capture_output=True, text=True, timeout=300, check=False)
+        [sys.executable, "-m", "swain.contrib.bench", "--quick", "--postgres-url", POSTGRES_URL,
+         "--connections", "8"],
+        capture_output=True, text=True, timeout=1200, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert "logging.access_log = false" in out
-    assert re.search(r"load generator: (wrk|Python load generator)", out), out
     assert "warning" not in out, out
-    header = next(line for line in out.splitlines() if line.startswith("scenario"))
-    assert header.split() == ["scenario", "swain", "req/s", "p50", "ms", "p99", "ms", "raw",
-                              "req/s", "p50", "ms", "p99", "ms", "swain/raw"]
-    for name in ("GET by id", "list page (25 rows)", "filtered list (status=)",
-                 "filter+include+aggs (25)", "grouped aggregation"):
-        line = next(line for line in out.splitlines() if line.startswith(name))
-        numbers = [float(n.replace(",", "")) for n in line[len(name):].split()]
-        assert len(numbers) == 7, line
-        swain_rps, raw_rps, ratio = numbers[0], numbers[3], numbers[6]
-        assert swain_rps > 0 and raw_rps > 0, line
-        assert ratio == pytest.approx(swain_rps / raw_rps, abs=0.02, rel=0.02), line
-    bulk_head = next(line for line in out.splitlines()
-                     if line.startswith("scenario") and "rows/s" in line)
-    assert bulk_head.split() == ["scenario", "swain", "rows/s", "s/batch", "raw", "rows/s",
-                                 "s/batch", "swain/raw"]
-    name = "bulk insert (300 rows x 2)"
-    line = next(line for line in out.splitlines() if line.startswith(name))
-    numbers = [float(n.replace(",", "")) for n in line[len(name):].split()]
-    assert len(numbers) == 5, line
-    swain_rows, swain_batch, raw_rows, raw_batch, ratio = numbers
-    assert swain_rows > 0 and raw_rows > 0 and swain_batch > 0 and raw_batch > 0, line
-    assert ratio == pytest.approx(swain_rows / raw_rows, abs=0.02, rel=0.02), line
+    assert re.search(r"load: (wrk -t1 -c8 -d1s|Python load generator)", out), out
+    platformatic = "Platformatic DB skipped" not in out
+    bounded = "bounded count left out" not in out
+    table = [_cells(line) for line in out.splitlines() if line.startswith("| ")]
+    head = table[0]
+    assert head == ["1 process", "server", "req/s", "p50 ms", "p99 ms", "CPU µs/req",
+                    "swain/raw", "swain/Platformatic"], out
+    rows: dict[tuple[str, str], list[str]] = {}
+    scenario = ""
+    for cells in table[1:]:
+        if cells[0] == "1 process: bulk insert":
+            break
+        scenario = cells[0] or scenario
+        rows[(scenario, cells[1])] = cells[2:]
+    expected = {"GET by PK": True, "page of 25, status=paid, no count": True,
+                "page of 25, exact count": True,
+                "filter + include + per-parent aggregation (25)": False,
+                "grouped aggregation": False}
+    if bounded:
+        expected["page of 25, bounded count"] = False
+    for name, with_platformatic in expected.items():
+        servers = ["swain", "raw handler"] + (["Platformatic DB"]
+                                              if with_platformatic and platformatic else [])
+        assert {s for (n, s) in rows if n == name} == set(servers), (name, out)
+        figures = {server: rows[(name, server)] for server in servers}
+        for server, cells in figures.items():
+            rps, p50, p99, cpu = (float(c.replace(",", "")) for c in cells[:4])
+            assert rps > 0 and 0 < p50 <= p99 and cpu > 0, (name, server, cells)
+        swain_rps = float(figures["swain"][0].replace(",", ""))
+        raw_rps = float(figures["raw handler"][0].replace(",", ""))
+        assert float(figures["swain"][4]) == pytest.approx(swain_rps / raw_rps, abs=0.01)
+        if "Platformatic DB" in figures:
+            peer = float(figures["Platformatic DB"][0].replace(",", ""))
+            assert float(figures["swain"][5]) == pytest.approx(swain_rps / peer, abs=0.01)
+        else:
+            assert figures["swain"][5] == "n/a"
+    bulk_rows = {cells[1]: cells for cells in table if cells[0] == "1,000 rows"}
+    assert set(bulk_rows) == {"swain", "raw handler (COPY)"}, out
+    for cells in bulk_rows.values():
+        assert float(cells[2].replace(",", "")) > 0 and float(cells[3]) > 0, cells
+    assert float(bulk_rows["swain"][4]) == pytest.approx(
+        float(bulk_rows["swain"][2].replace(",", ""))
+        / float(bulk_rows["raw handler (COPY)"][2].replace(",", "")), abs=0.01)
     assert _bench_databases() <= before
 
 
 @needs_postgres
-def test_raw_handler_answers_the_post_scenarios_like_swain() -> None:
-    """The baseline's hand-written SQL gives swain's answers, rows included, so the two
-    do the same work (the harness checks this too, but only as a warning)."""
-    database = dataset.create(POSTGRES_URL, 200)
+def test_raw_handler_answers_like_swain() -> None:
+    """The raw handler's hand-written SQL gives swain's answers, rows included, so the
+    two do the same work (the harness checks the first choice of each scenario too)."""
+    database = dataset.create_reference(POSTGRES_URL)
     try:
         config = {"connections": {"development": {"url": database.url}},
                   "auth": {"enabled": False}, "logging": {"access_log": False}}
@@ -89,34 +116,43 @@ def test_raw_handler_answers_the_post_scenarios_like_swain() -> None:
             path.write_text(to_toml(config), encoding="utf-8")
             with LiveServer(create_app(*load_config(path))) as swain, \
                     LiveServer(raw.create_app(database.dsn, 2)) as baseline:
-                for scenario in scenarios(database.rows):
-                    if scenario.body is None:
-                        continue
-                    for choice in ("DE", "JP") if "customers" in scenario.template else (1, 4):
-                        body = scenario.body.replace(load.BODY_SLOT, str(choice))
-                        answers = [httpx.post(base.url + scenario.template, content=body,
-                                              headers={"Content-Type": "application/json"})
-                                   for base in (swain, baseline)]
+                for case in cases(bounded=False):
+                    ours, theirs = case.requests["swain"], case.requests["raw"]
+                    choices = ours.choices if isinstance(ours.choices[0], str) else (100, 7, 999)
+                    for choice in choices[:3]:
+                        answers = []
+                        for base, scenario in ((swain, ours), (baseline, theirs)):
+                            if scenario.body is None:
+                                answers.append(httpx.get(base.url + scenario.template.format(
+                                    choice)))
+                            else:
+                                answers.append(httpx.post(
+                                    base.url + scenario.template,
+                                    content=scenario.body.replace(load.BODY_SLOT, str(choice)),
+                                    headers={"Content-Type": "application/json"}))
                         assert [a.status_code for a in answers] == [200, 200], answers[0].text
-                        ours, theirs = (a.json() for a in answers)
-                        assert ours == theirs
-                        assert ours["data"] and ours["total"] > 0
-                        if "customers" in scenario.template:
-                            assert any(c["orders"] for c in ours["data"])
-                            assert all(c["aggregations"]["n"] == len(c["orders"])
-                                       for c in ours["data"])
+                        mine, other = (a.json() for a in answers)
+                        assert mine == other, case.name
+                        if "include" in case.name:
+                            assert any(u["orders"] for u in mine["data"])
+                            assert any(not u["orders"] for u in mine["data"])
+                            assert all(u["aggregations"]["n"] == len(u["orders"])
+                                       for u in mine["data"])
                 rows = bulk.batch(25, 20, seed=3)
                 answers = [httpx.post(base.url + "/orders/bulk", json=rows)
                            for base in (swain, baseline)]
                 assert [a.status_code for a in answers] == [200, 200], answers[0].text
+                stored = []
                 for answer in answers:
                     body = answer.json()
                     assert body["failed"] == [] and len(body["succeeded"]) == len(rows)
-                    stored = [{k: v for k, v in item["data"].items() if k not in ("id",
-                                                                                   "created_at")}
-                              for item in body["succeeded"]]
-                    assert stored == [{k: v for k, v in row.items() if k != "created_at"}
-                                      for row in rows]
+                    assert [item["id"] for item in body["succeeded"]] == \
+                        [item["data"]["id"] for item in body["succeeded"]]
+                    stored.append([{k: v for k, v in item["data"].items() if k != "id"}
+                                   for item in body["succeeded"]])
+                assert stored[0] == stored[1]
+                assert [{k: v for k, v in row.items() if k != "created_at"} for row in stored[0]] \
+                    == [{k: v for k, v in row.items() if k != "created_at"} for row in rows]
     finally:
         database.drop()
 

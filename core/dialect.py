@@ -12,7 +12,15 @@ import abc
 import asyncio
 import json
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,6 +177,11 @@ class DBConnection(abc.ABC):
         else:
             await self.commit()
 
+    async def copy_rows(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """Send ``rows`` through a ``COPY … FROM STDIN`` statement; only called where
+        the dialect's :meth:`Dialect.staged_insert` gives one."""
+        raise NotImplementedError(f"{type(self).__name__} has no COPY")
+
     async def savepoint(self, name: str) -> None:
         await self.execute(f"SAVEPOINT {name}")
 
@@ -238,6 +251,11 @@ class Dialect(abc.ABC):
     supports_returning_insert: ClassVar[bool] = False
     supports_returning_update: ClassVar[bool] = False
     supports_returning_delete: ClassVar[bool] = False
+    #: without INSERT … RETURNING: the step between the keys one multi-row INSERT
+    #: generates when the server hands them out consecutively (the first is the
+    #: statement's ``lastrowid``), else ``None``; then bulk rows with a generated
+    #: key go in one at a time, each read back by its own ``lastrowid``
+    generated_key_step: int | None = None
     #: every connection checkout can run as one transaction opening with settings made
     #: transaction-local (see :meth:`use_transaction_settings`)
     supports_transaction_settings: ClassVar[bool] = False
@@ -454,6 +472,16 @@ class Dialect(abc.ABC):
         """An ``INSERT … RETURNING`` taking each column of many rows as one array
         parameter ``_a<j>`` (a short statement the server can prepare instead of a
         parameter per value), or ``None`` to bind every value (the default)."""
+        return None
+
+    def staged_insert(self, sa_table: sa.Table, names: Sequence[str], returning: Sequence[Any],
+                      stage: str) -> tuple[str, str, sa.Insert] | None:
+        """The database's bulk-load path for many rows, or ``None`` without one (then
+        they go in as multi-row INSERTs): a statement creating ``stage``, a staging
+        table dropped at commit with a row number and the columns ``names`` typed as
+        in ``sa_table``; the ``COPY`` filling it (:meth:`DBConnection.copy_rows`,
+        each row its number and then its values); and the ``INSERT … SELECT …
+        RETURNING returning`` moving its rows on in their order."""
         return None
 
     def writable_where(self, sa_table: sa.Table, key: Sequence[str],

@@ -115,6 +115,8 @@ class TableGateway:
         self.statements: list[tuple[str, dict[str, Any]]] = []
         #: audit events of writes in a caller's transaction, until it commits
         self._pending: list[AuditEvent] = []
+        #: staging tables this request made (see insert_many)
+        self._stages = 0
 
     # -- audit ------------------------------------------------------------
 
@@ -581,18 +583,122 @@ class TableGateway:
 
     # -- many rows ----------------------------------------------------------------
 
+    def inserts_many(self, table: Table, names: tuple[str, ...]) -> bool:
+        """Whether :meth:`insert_many` takes rows setting ``names`` (else they go in
+        one at a time): with RETURNING always; without, when each row's key is
+        known after the statement (written, or generated consecutively) so the rows
+        can be read back."""
+        if not names:
+            return False
+        if self.dialect.supports_returning_insert:
+            return True
+        if len(table.primary_key) != 1:
+            return False
+        key = table.primary_key[0]
+        return key in names or (table.existing_column(key).autoincrement
+                                and self.dialect.generated_key_step is not None)
+
     async def insert_many(self, table: Table, names: tuple[str, ...], rows: RowDicts,
                           conn: DBConnection) -> RowDicts:
-        """Insert rows in one statement and return them as stored (needs RETURNING).
+        """Insert rows in one go and return them as stored (needs RETURNING).
 
         The rows all have the columns ``names`` and are already checked, authorized
         and prepared by the caller (who can then replay a failing batch row by row
-        with :meth:`insert`).  Where the dialect can, each column travels as one
-        array (:meth:`Dialect.insert_from_arrays`)."""
+        with :meth:`insert`).  Where the dialect has a bulk-load path they go through
+        it (:meth:`Dialect.staged_insert`: PostgreSQL's ``COPY``); else, where it
+        can, each column travels as one array (:meth:`Dialect.insert_from_arrays`);
+        else as a multi-row INSERT."""
         wrote()
         sa_table = self.catalog.sa_table(table)
+        if not self.dialect.supports_returning_insert:
+            return await self._insert_read_back(table, sa_table, names, rows, conn)
         columns = self.output_columns(table)
         returning = [sa_table.c[c.name] for c in columns]
+        kinds = [table.existing_column(name).kind for name in names]
+        encode = self.dialect.encode
+        # one staging table per batch of the transaction, named alike in every
+        # request so the statements repeat (and get prepared)
+        stage = f"swain_stage_{self._stages}"
+
+        def staged() -> Compiled:
+            found = self.dialect.staged_insert(sa_table, names, returning, stage)
+            if found is None:
+                return Compiled("", [])  # remembered: no bulk-load path
+            create, copy, move = found
+            return Compiled(*self.dialect.compile(move), list(columns), extra=(create, copy))
+
+        compiled = self.catalog.compiled(("insert_staged", table.key, names, stage), staged)
+        if compiled.sql:
+            self._stages += 1
+            create, copy = compiled.extra
+            await conn.execute(create)
+            pairs = list(zip(names, kinds, strict=True))
+            await conn.copy_rows(copy, ([n, *[encode(kind, row[name]) for name, kind in pairs]]
+                                        for n, row in enumerate(rows)))
+            return await self._inserted(table, compiled, None, conn)
+        return await self._insert_statement(table, sa_table, names, rows, returning, conn)
+
+    async def _insert_read_back(self, table: Table, sa_table: sa.Table, names: tuple[str, ...],
+                                rows: RowDicts, conn: DBConnection) -> RowDicts:
+        """:meth:`insert_many` without RETURNING (MySQL): one multi-row INSERT, then the
+        rows read back by key (written, or generated from ``lastrowid`` on), under
+        the write's own action as for one row (:meth:`_insert`)."""
+        kinds = [table.existing_column(name).kind for name in names]
+        encode = self.dialect.encode
+
+        def build() -> Compiled:
+            stmt = sa.insert(sa_table).values([
+                {name: sa.bindparam(f"_b{i}_{j}") for j, name in enumerate(names)}
+                for i in range(len(rows))])
+            return Compiled(*self.dialect.compile(stmt))
+
+        compiled = self.catalog.compiled(("insert_values", table.key, names, len(rows), False),
+                                         build)
+        result = await conn.execute(compiled.sql, {
+            f"_b{i}_{j}": encode(kind, row[name]) for i, row in enumerate(rows)
+            for j, (name, kind) in enumerate(zip(names, kinds, strict=True))})
+        key = table.primary_key[0]
+        if key in names:
+            keys = [row[key] for row in rows]
+        else:
+            step = self.dialect.generated_key_step
+            assert step is not None and result.lastrowid, "inserts_many said no"
+            keys = [result.lastrowid + i * step for i in range(len(rows))]
+        predicates = await self.scope(table, "create")
+        column = table.existing_column(key)
+        columns = self.output_columns(table)
+        shape = ("read_back", table.key, tuple(p.key for p in predicates))
+
+        def select() -> Compiled:
+            wanted = sa_table.c[key].in_(sa.bindparam("_keys", expanding=True))
+            stmt = sa.select(*[sa_table.c[c.name] for c in columns]).where(
+                wanted, *self._where(sa_table, predicates))
+            return self.dialect.compiled(stmt, columns)
+
+        reading = self.catalog.compiled(shape, select)
+        params = self._params(predicates)
+        params["_keys"] = [encode(column.kind, value) for value in keys]
+        found = {codec.dumps(row[key]): row for row in self.rows_to_dicts(
+            reading.columns, await conn.fetch_all(*reading.render(params)))}
+        # a row the caller may not read back is answered with what was written
+        stored = [found.get(codec.dumps(value)) or dict(row)
+                  for value, row in zip(keys, rows, strict=True)]
+        for row in stored:
+            await self._audited("create", table, key_of(table, row), conn)
+        return stored
+
+    async def _inserted(self, table: Table, compiled: Compiled, params: dict[str, Any] | None,
+                        conn: DBConnection) -> RowDicts:
+        stored = self.rows_to_dicts(compiled.columns, await conn.fetch_all(compiled.sql, params))
+        for row in stored:
+            await self._audited("create", table, key_of(table, row), conn)
+        return stored
+
+    async def _insert_statement(self, table: Table, sa_table: sa.Table, names: tuple[str, ...],
+                                rows: RowDicts, returning: Sequence[Any],
+                                conn: DBConnection) -> RowDicts:
+        """:meth:`insert_many` as one INSERT statement."""
+        columns = self.output_columns(table)
         kinds = [table.existing_column(name).kind for name in names]
         encode = self.dialect.encode
 
@@ -618,10 +724,7 @@ class TableGateway:
                                              from_values)
             params = {f"_b{i}_{j}": encode(kind, row[name]) for i, row in enumerate(rows)
                       for j, (name, kind) in enumerate(zip(names, kinds, strict=True))}
-        stored = self.rows_to_dicts(compiled.columns, await conn.fetch_all(compiled.sql, params))
-        for row in stored:
-            await self._audited("create", table, key_of(table, row), conn)
-        return stored
+        return await self._inserted(table, compiled, params, conn)
 
     async def select_matching(self, table: Table, match: Mapping[str, Any],
                               predicates: Sequence[Predicate], conn: DBConnection) -> RowDicts:

@@ -147,12 +147,22 @@ class MySQLDialect(Dialect):
         numbers = tuple(int(n) for n in re.findall(r"\d+", version)[:3])
         self.sa_dialect.server_version_info = numbers
         setattr(self.sa_dialect, "is_mariadb", self.is_mariadb)  # noqa: B010 - not in the base type
+        await self._key_step()
         if self.is_mariadb:
             self.supports_returning_insert = numbers >= (10, 5)  # type: ignore[misc]
             self.supports_returning_delete = True  # type: ignore[misc]
             self.sa_dialect.insert_returning = self.supports_returning_insert
             self.sa_dialect.delete_returning = True
         return version
+
+    async def _key_step(self) -> None:
+        """InnoDB gives one multi-row INSERT consecutive keys (``auto_increment_increment``
+        apart) unless its lock mode is "interleaved" (2), where other statements'
+        keys may fall in between."""
+        async with self.acquire() as conn:
+            row = await conn.fetch_one("SELECT @@auto_increment_increment, "
+                                       "@@innodb_autoinc_lock_mode")
+        self.generated_key_step = int(row[0]) if row and int(row[1]) in (0, 1) else None
 
     async def close(self) -> None:
         if self.pool is not None:

@@ -13,7 +13,7 @@ import os
 import re
 import socket
 import sys
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -74,6 +74,11 @@ class PostgresConnection(DBConnection):
         async with _Answer(self):
             cursor = await self.conn.execute(sql, params, prepare=_prepare(sql))
             return ExecResult(cursor.rowcount)
+
+    async def copy_rows(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        async with _Answer(self), self.conn.cursor() as cursor, cursor.copy(sql) as copy:
+            for row in rows:
+                await copy.write_row(row)
 
     async def run_once(self, sql: bytes) -> None:
         """Statements that are never prepared (several at once, or holding literals)."""
@@ -374,6 +379,29 @@ class PostgresDialect(Dialect):
         source: Any = sa.select(sa.literal_column("*")).select_from(
             sa.func.unnest(*arrays).alias("u"))
         return sa.insert(sa_table).from_select(list(names), source).returning(*returning)
+
+    def staged_insert(self, sa_table: sa.Table, names: Sequence[str], returning: Sequence[Any],
+                      stage: str) -> tuple[str, str, sa.Insert] | None:
+        """``COPY`` into a temporary table made like the target's columns (so a
+        value is read as the column's type, domain checks included), then one
+        ``INSERT … SELECT`` into the table itself: its defaults, constraints,
+        triggers, row-level security and views' rules apply as to any INSERT, which
+        a ``COPY`` straight into the table would not all honour."""
+        preparer = self.sa_dialect.identifier_preparer
+        quote = preparer.quote
+        number = "_swain_n"
+        while number in names:
+            number += "_"
+        columns = ", ".join(quote(name) for name in names)
+        create = (f"CREATE TEMPORARY TABLE {quote(stage)} ON COMMIT DROP AS SELECT "
+                  f"0::bigint AS {quote(number)}, {columns} FROM "
+                  f"{preparer.format_table(sa_table)} WITH NO DATA")
+        copy = f"COPY {quote(stage)} ({quote(number)}, {columns}) FROM STDIN"
+        staged = sa.table(stage, sa.column(number), *[sa.column(name) for name in names])
+        move = sa.insert(sa_table).from_select(
+            list(names), sa.select(*[staged.c[name] for name in names]).order_by(
+                staged.c[number])).returning(*returning)
+        return create, copy, move
 
     def _json_expression(self, column: sa.ColumnElement[Any], spec: Column) -> Any:
         if spec.kind in self._JSON_AS_TEXT or (spec.kind == "array" and spec.item_kind in

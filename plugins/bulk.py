@@ -244,7 +244,7 @@ async def _insert_batched(gw: TableGateway, conn: DBConnection, table: Table,
             chunk = [item for position, item in enumerate(chunk) if position not in refused]
             if not chunk:
                 continue
-            if gw.dialect.supports_returning_insert and names:
+            if gw.inserts_many(table, names):
                 await conn.savepoint("swain_batch")
                 try:
                     rows = await gw.insert_many(table, names, [r for _, _, r in chunk], conn)

@@ -194,6 +194,10 @@ class _Counting(DBConnection):
         self.seen.append(sql)
         return await self.inner.execute(sql, params)
 
+    async def copy_rows(self, sql: str, rows: Any) -> None:
+        self.seen.append(sql)
+        await self.inner.copy_rows(sql, rows)
+
     def transaction(self) -> Any:
         return self.inner.transaction()
 
@@ -217,13 +221,15 @@ def statements(server: LiveServer) -> Iterator[list[str]]:
 
 
 def test_ten_thousand_rows_without_ten_thousand_round_trips(
-        client: httpx.Client, database: Any, statements: list[str]) -> None:
+        client: httpx.Client, database: Any, dialect: str, statements: list[str]) -> None:
     rows = [{"label": f"row {i} ✓", "n": i} for i in range(10_000)]
     r = client.post("/big/bulk", json=rows, timeout=120)
     assert r.status_code == 200, r.text[:500]
     assert len(r.json()["succeeded"]) == 10_000
     assert database.query("SELECT count(*), sum(n) FROM big")[0] == (10_000, sum(range(10_000)))
     assert len(statements) < 50, len(statements)
+    # PostgreSQL loads them with COPY
+    assert any(sql.startswith("COPY ") for sql in statements) == (dialect == "postgresql")
 
 
 def test_failing_batch_falls_back_to_rows(client: httpx.Client, database: Any) -> None:

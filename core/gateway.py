@@ -117,6 +117,8 @@ class TableGateway:
         self._pending: list[AuditEvent] = []
         #: staging tables this request made (see insert_many)
         self._stages = 0
+        #: per table, the columns a client may write and those a create must set
+        self._writable: dict[str, tuple[dict[str, Column], list[Column]]] = {}
 
     # -- audit ------------------------------------------------------------
 
@@ -124,13 +126,17 @@ class TableGateway:
                        conn: DBConnection | None, detail: Mapping[str, Any] | None = None) -> None:
         """Tell the sinks about a write: now when it ran in its own (committed)
         transaction, else once the caller's transaction commits."""
-        if not self.runtime.audit_sinks and not self.runtime.invalidations.watched(table.key):
+        if not self._audits(table):
             return
         event = audit_event(self.identity, action, table.key, target, detail)
         if conn is None:
             await self.runtime.audit([event])
         else:
             self._pending.append(event)
+
+    def _audits(self, table: Table) -> bool:
+        """Whether writes to ``table`` are told to anyone (sinks, invalidations)."""
+        return bool(self.runtime.audit_sinks) or self.runtime.invalidations.watched(table.key)
 
     async def flush_audit(self) -> None:
         """The caller's transaction committed: record its writes."""
@@ -397,40 +403,35 @@ class TableGateway:
     def check_values(self, table: Table, values: Mapping[str, Any], *, creating: bool,
                      path: str = "") -> dict[str, Any]:
         """Validate a client's row: known, writable columns with values of the right type."""
-        if not isinstance(values, Mapping):
+        if type(values) is not dict and not isinstance(values, Mapping):
             raise ValidationFailed(f"{path or 'body'}: expected a JSON object of column values")
+        writable, required = self._writing(table)
         checked: dict[str, Any] = {}
         errors = []
+        parse = codec.parse_value
         for name, value in values.items():
-            column = table.column(name)
             where = f"{path}.{name}" if path else name
-            if column is None or (column.secret and not column.write_only):
-                allowed = ", ".join(c.name for c in table.columns if c.writable_by_clients)
-                errors.append(invalid(where, f"unknown column (allowed: {allowed})"))
+            column = writable.get(name)
+            if column is None:
+                errors.append(self._unwritable(table, name, where))
                 continue
-            if column.write_only and value is not None:
-                if isinstance(value, str):
-                    checked[name] = WriteOnlyValue(value, where)
-                else:
-                    errors.append(invalid(where, "expected a string"))
-                continue
-            if column.generated:
-                errors.append(invalid(where, "generated column; it cannot be written"))
-                continue
-            if column.autoincrement and not self.explicit_keys:
-                # The database's sequence does not move past a value chosen by a
-                # client: a later plain insert (anyone's) would collide with it.
-                errors.append(invalid(where, "the database generates this key; it cannot be "
-                                             "written (api.allow_explicit_keys)"))
-                continue
+            if column.write_only:
+                if value is not None:
+                    if isinstance(value, str):
+                        checked[name] = WriteOnlyValue(value, where)
+                    else:
+                        errors.append(invalid(where, "expected a string"))
+                    continue
+                if column.generated or (column.autoincrement and not self.explicit_keys):
+                    errors.append(self._unwritable(table, name, where))
+                    continue
             try:
-                checked[name] = codec.parse_value(column, value, where)
+                checked[name] = parse(column, value, where)
             except ValidationFailed as exc:
                 errors.append(exc)
         if creating:
-            for column in table.columns:
-                if column.name not in values and column.required_on_create and \
-                        (not column.secret or column.write_only):
+            for column in required:
+                if column.name not in values:
                     where = f"{path}.{column.name}" if path else column.name
                     errors.append(invalid(where, "required"))
         if errors:
@@ -438,6 +439,33 @@ class TableGateway:
             raise ValidationFailed(errors[0].message if len(errors) == 1 else
                                    f"{len(errors)} invalid values", details)
         return checked
+
+    def _writing(self, table: Table) -> tuple[dict[str, Column], list[Column]]:
+        """The columns a client may write, by name (a write-only one whatever else it
+        is: its value is checked apart), and those a create must set; worked out
+        once per table and request (a bulk request checks thousands of rows)."""
+        found = self._writable.get(table.key)
+        if found is None:
+            writable = {c.name: c for c in table.columns
+                        if (not c.secret or c.write_only) and (c.write_only or (
+                            not c.generated and not (c.autoincrement and not self.explicit_keys)))}
+            required = [c for c in table.columns
+                        if c.required_on_create and (not c.secret or c.write_only)]
+            found = self._writable[table.key] = (writable, required)
+        return found
+
+    def _unwritable(self, table: Table, name: str, where: str) -> ValidationFailed:
+        """Why the client may not write the column ``name``."""
+        column = table.column(name)
+        if column is None or (column.secret and not column.write_only):
+            allowed = ", ".join(c.name for c in table.columns if c.writable_by_clients)
+            return invalid(where, f"unknown column (allowed: {allowed})")
+        if column.generated:
+            return invalid(where, "generated column; it cannot be written")
+        # The database's sequence does not move past a value chosen by a client: a
+        # later plain insert (anyone's) would collide with it.
+        return invalid(where, "the database generates this key; it cannot be written "
+                              "(api.allow_explicit_keys)")
 
     def _encoded(self, table: Table, values: Mapping[str, Any]) -> dict[str, Any]:
         return {f"_v{i}": self.dialect.encode(table.existing_column(name).kind, value)
@@ -683,15 +711,17 @@ class TableGateway:
         # a row the caller may not read back is answered with what was written
         stored = [found.get(codec.dumps(value)) or dict(row)
                   for value, row in zip(keys, rows, strict=True)]
-        for row in stored:
-            await self._audited("create", table, key_of(table, row), conn)
+        if self._audits(table):
+            for row in stored:
+                await self._audited("create", table, key_of(table, row), conn)
         return stored
 
     async def _inserted(self, table: Table, compiled: Compiled, params: dict[str, Any] | None,
                         conn: DBConnection) -> RowDicts:
         stored = self.rows_to_dicts(compiled.columns, await conn.fetch_all(compiled.sql, params))
-        for row in stored:
-            await self._audited("create", table, key_of(table, row), conn)
+        if self._audits(table):
+            for row in stored:
+                await self._audited("create", table, key_of(table, row), conn)
         return stored
 
     async def _insert_statement(self, table: Table, sa_table: sa.Table, names: tuple[str, ...],

@@ -26,7 +26,7 @@ from .errors import (
     ValidationFailed,
     invalid,
 )
-from .gateway import ListQuery, Page, TableGateway
+from .gateway import JsonRow, ListQuery, Page, TableGateway
 from .invalidation import INVALIDATION, Invalidation, InvalidationBus, InvalidationTransport, Watch
 from .keys import IDENTITY, REQUEST_ID, RUNTIME
 from .middleware import credential, public
@@ -62,7 +62,7 @@ __all__ = [
     "Conflict",
     "DBConnection", "Detail", "Dialect", "EmailMessage", "EmailTransport", "ExecResult",
     "Forbidden", "ForeignKey", "HashInfo", "Identity", "Invalidation", "InvalidationBus",
-    "InvalidationTransport", "ListQuery", "MethodNotAllowed", "NotFound", "Page",
+    "InvalidationTransport", "JsonRow", "ListQuery", "MethodNotAllowed", "NotFound", "Page",
     "PasswordHasher", "PasswordVerifier", "PayloadTooLarge", "PoolStats", "Predicate",
     "RateLimited", "Relationship", "RequestObserver", "RowPolicy", "Runtime", "Schema",
     "ServiceKey", "ServiceUnavailable", "Services", "Setting", "Table", "TableGateway",

@@ -484,6 +484,12 @@ class Dialect(abc.ABC):
         RETURNING returning`` moving its rows on in their order."""
         return None
 
+    def json_object(self, sa_table: sa.Table, columns: Sequence[Column]) -> Any | None:
+        """An expression for ``RETURNING`` giving each written row's ``columns`` as the
+        JSON text the API answers with, built by the database, or ``None`` when it
+        cannot build exactly that (then rows are serialised in Python)."""
+        return None
+
     def writable_where(self, sa_table: sa.Table, key: Sequence[str],
                        where: Sequence[Any]) -> list[Any]:
         """The WHERE clauses of an ``UPDATE``/``DELETE`` by filter; backends that

@@ -45,6 +45,7 @@ Decoder = Callable[[Any], Any] | None
 RowDicts = list[dict[str, Any]]
 RawRows = list[Sequence[Any]]
 Keys = list[tuple[str, ...]]
+Columns = list[Column]
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,17 @@ class AggregateQuery:
     count: str = "none"  # exact | estimated | none
 
 
+class JsonRow(dict[str, Any]):
+    """A written row as the database wrote it in JSON (:attr:`json`); the mapping
+    itself holds only its primary key."""
+
+    __slots__ = ("json",)
+
+    def __init__(self, key: Mapping[str, Any], json: bytes) -> None:
+        super().__init__(key)
+        self.json = json
+
+
 def key_of(table: Table, row: Mapping[str, Any]) -> dict[str, Any] | None:
     """A row's primary key as ``{column: value}`` (``None`` without a key)."""
     if not table.primary_key:
@@ -118,7 +130,7 @@ class TableGateway:
         #: staging tables this request made (see insert_many)
         self._stages = 0
         #: per table, the columns a client may write and those a create must set
-        self._writable: dict[str, tuple[dict[str, Column], list[Column]]] = {}
+        self._writable: dict[str, tuple[dict[str, Column], Columns]] = {}
 
     # -- audit ------------------------------------------------------------
 
@@ -440,7 +452,7 @@ class TableGateway:
                                    f"{len(errors)} invalid values", details)
         return checked
 
-    def _writing(self, table: Table) -> tuple[dict[str, Column], list[Column]]:
+    def _writing(self, table: Table) -> tuple[dict[str, Column], Columns]:
         """The columns a client may write, by name (a write-only one whatever else it
         is: its value is checked apart), and those a create must set; worked out
         once per table and request (a bulk request checks thousands of rows)."""
@@ -649,21 +661,39 @@ class TableGateway:
         stage = f"swain_stage_{self._stages}"
 
         def staged() -> Compiled:
-            found = self.dialect.staged_insert(sa_table, names, returning, stage)
+            # the rows' key and their JSON, built by the database, where it can
+            as_json = self.dialect.json_object(sa_table, columns) if table.primary_key else None
+            keys = [table.existing_column(name) for name in table.primary_key]
+            found = self.dialect.staged_insert(
+                sa_table, names, returning if as_json is None else
+                [*(sa_table.c[c.name] for c in keys), as_json], stage)
             if found is None:
                 return Compiled("", [])  # remembered: no bulk-load path
             create, copy, move = found
-            return Compiled(*self.dialect.compile(move), list(columns), extra=(create, copy))
+            return Compiled(*self.dialect.compile(move), keys if as_json is not None else
+                            list(columns), extra=(create, copy, as_json is not None))
 
         compiled = self.catalog.compiled(("insert_staged", table.key, names, stage), staged)
         if compiled.sql:
             self._stages += 1
-            create, copy = compiled.extra
+            create, copy, as_json = compiled.extra
             await conn.execute(create)
             pairs = list(zip(names, kinds, strict=True))
             await conn.copy_rows(copy, ([n, *[encode(kind, row[name]) for name, kind in pairs]]
                                         for n, row in enumerate(rows)))
-            return await self._inserted(table, compiled, None, conn)
+            if not as_json:
+                return await self._inserted(table, compiled, None, conn)
+            keys = self._decoders(compiled.columns)
+            stored: RowDicts = []
+            for *key, text in await conn.fetch_all(compiled.sql):
+                stored.append(JsonRow({name: value if decode is None or value is None
+                                       else decode(value)
+                                       for (name, decode), value in zip(keys, key, strict=True)},
+                                      text.encode() if isinstance(text, str) else bytes(text)))
+            if self._audits(table):
+                for row in stored:
+                    await self._audited("create", table, key_of(table, row), conn)
+            return stored
         return await self._insert_statement(table, sa_table, names, rows, returning, conn)
 
     async def _insert_read_back(self, table: Table, sa_table: sa.Table, names: tuple[str, ...],

@@ -403,6 +403,20 @@ class PostgresDialect(Dialect):
                 staged.c[number])).returning(*returning)
         return create, copy, move
 
+    def json_object(self, sa_table: sa.Table, columns: Sequence[Column]) -> Any | None:
+        # json_build_object takes at most 100 arguments; intervals' text is not the
+        # ISO 8601 the API writes
+        if len(columns) > 50 or any(c.kind == "interval" or c.item_kind == "interval"
+                                    for c in columns):
+            return None
+        pairs: list[Any] = []
+        for spec in columns:
+            value = self._json_expression(sa_table.c[spec.name], spec)
+            if value is None:
+                return None
+            pairs += [sa.literal_column(_text(spec.name)), getattr(value, "element", value)]
+        return sa.cast(sa.func.json_build_object(*pairs), sa.Text)
+
     def _json_expression(self, column: sa.ColumnElement[Any], spec: Column) -> Any:
         if spec.kind in self._JSON_AS_TEXT or (spec.kind == "array" and spec.item_kind in
                                                self._JSON_AS_TEXT | {"binary"}):

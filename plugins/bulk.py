@@ -38,6 +38,7 @@ from swain.core import (
     ApiError,
     Config,
     DBConnection,
+    JsonRow,
     MethodNotAllowed,
     Setting,
     Table,
@@ -121,8 +122,21 @@ class BulkResult:
             status = self.first_error.status if self.first_error else 422
             return json_response(dumps({"succeeded": [], "failed": self.failed}), status=status)
         status = 207 if self.failed else 200
-        return json_response(dumps({"succeeded": self.succeeded, "failed": self.failed}),
-                             status=status)
+        if not any(isinstance(item["data"], JsonRow) for item in self.succeeded):
+            return json_response(dumps({"succeeded": self.succeeded, "failed": self.failed}),
+                                 status=status)
+        succeeded = b",".join(map(_item, self.succeeded))
+        return json_response(b'{"succeeded":[' + succeeded + b'],"failed":'
+                             + dumps(self.failed) + b"}", status=status)
+
+
+def _item(item: dict[str, Any]) -> bytes:
+    """One success as JSON; a row the database wrote as JSON goes in as it is."""
+    row = item["data"]
+    if not isinstance(row, JsonRow):
+        return dumps(item)
+    head = dumps({name: value for name, value in item.items() if name != "data"})
+    return head[:-1] + b',"data":' + row.json + b"}"
 
 
 def _rows(body: Any, limit: int) -> list[Any]:

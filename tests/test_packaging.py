@@ -82,6 +82,8 @@ def test_typing_markers_and_package_data(wheel: zipfile.ZipFile) -> None:
     for target in FOLDERS.values():
         assert f"{target}/py.typed" in names
     assert "swain/contrib/demo/schema.sql" in names
+    # the benchmark's data set and its Node peer's start script
+    assert {"swain/contrib/bench/schema.sql", "swain/contrib/bench/platformatic_start.mjs"} <= names
     assert wheel.read("swain/contrib/demo/schema.sql") == \
         (ROOT / "contrib/demo/schema.sql").read_bytes()
     # the console's pages, assets and migrations come from the installed package

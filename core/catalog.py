@@ -107,6 +107,12 @@ def clause_weight(clause: Any) -> int:
     return _ELEMENT_BYTES * sum(1 for _ in visitors.iterate(clause))
 
 
+def _composed_weight(entry: Any) -> int:
+    if entry is None:
+        return 64
+    return 256 + sum(clause_weight(expression) for _, expression in entry[1])
+
+
 class Catalog:
     def __init__(self, schema: Schema, cache_bytes: int = CACHE_BYTES) -> None:
         self.schema = schema
@@ -116,6 +122,7 @@ class Catalog:
             self.sa_tables[table.key] = self._sa_table(table)
         self._compiled: BoundedCache[Compiled] = BoundedCache(cache_bytes, lambda c: c.weight)
         self._clauses: BoundedCache[Any] = BoundedCache(cache_bytes, clause_weight)
+        self._composed: BoundedCache[Any] = BoundedCache(cache_bytes, _composed_weight)
 
     def _sa_table(self, table: Table) -> sa.Table:
         columns = []
@@ -155,10 +162,16 @@ class Catalog:
         """SQL compiled once per request shape."""
         return self._compiled.get(key, build)
 
+    def composed(self, key: Hashable, build: Callable[[], Any]) -> Any:
+        """JSON members of a page built once per shape (:mod:`swain.core.composed`):
+        ``(parent, [(name, expression)], shapes)``, or ``None`` for a shape the
+        dialect cannot compose."""
+        return self._composed.get(key, build)
+
     @property
     def cache_bytes(self) -> int:
-        """Estimated bytes held by the caches (compiled statements and clauses)."""
-        return self._compiled.used + self._clauses.used
+        """Estimated bytes held by the caches (compiled statements, clauses, members)."""
+        return self._compiled.used + self._clauses.used + self._composed.used
 
     def reserved_collisions(self) -> list[str]:
         return sorted(t.key for t in self.schema.visible_tables if t.key.lower() in RESERVED_NAMES)

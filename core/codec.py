@@ -85,21 +85,28 @@ def json_text(value: Any) -> str:
 _LONG_DIGITS = re.compile(r"\d{20}")
 
 
-def json_from_text(text: str | bytes) -> Any:
-    """A stored JSON document, exactly.
+def strict_json(text: str | bytes | None) -> Any:
+    """JSON text, exactly (``None`` for SQL's NULL); ``ValueError`` when it is not JSON.
 
     orjson turns integers beyond 64 bits into floats, so text holding a run
-    of 20+ digits goes through the standard library.  Text that is not JSON
-    (an SQLite column only declared JSON) comes back as the string it is.
+    of 20+ digits goes through the standard library.
     """
+    if text is None:
+        return None
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
+    if _LONG_DIGITS.search(text):
+        return json.loads(text)
+    return orjson.loads(text)
+
+
+def json_from_text(text: str | bytes) -> Any:
+    """A stored JSON document, exactly (:func:`strict_json`).  Text that is not JSON
+    (an SQLite column only declared JSON) comes back as the string it is."""
     try:
-        if _LONG_DIGITS.search(text):
-            return json.loads(text)
-        return orjson.loads(text)
+        return strict_json(text)
     except ValueError:
-        return text
+        return text.decode("utf-8", "replace") if isinstance(text, bytes) else text
 
 
 class _DuplicateKey(ValueError):

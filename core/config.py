@@ -165,6 +165,9 @@ CORE_SECTIONS: dict[str, dict[str, Setting]] = {
                                   doc="values one filter may bind (every in-list item counts)"),
         "cache_size": Setting("size", 16 * 1024 * 1024, minimum=64 * 1024,
                               doc="bytes each per-schema cache of compiled SQL may hold"),
+        "compose_json": Setting("bool", True,
+                                doc="compose included rows and per-parent aggregations as "
+                                    "JSON in the page's statement where the database can"),
     },
 }
 

@@ -274,6 +274,15 @@ class Dialect(abc.ABC):
     #: the server carries messages between sessions (PostgreSQL's ``LISTEN/NOTIFY``):
     #: :meth:`notify`, :meth:`listen` and :meth:`notification_triggers` work
     supports_notifications: ClassVar[bool] = False
+    #: included related rows and per-parent aggregates can be composed as JSON inside
+    #: the page's own statement (:meth:`json_value`, :meth:`json_aggregate`,
+    #: :meth:`json_rows`, and :meth:`json_page`'s ``members``); otherwise core fetches
+    #: them with a statement per relationship and level
+    supports_json_relations: ClassVar[bool] = False
+    #: a subquery in FROM may refer to the row an enclosing query is at (PostgreSQL;
+    #: MariaDB refuses it): per-parent aggregations grouped by other columns than the
+    #: linking ones are composed as JSON only where it can
+    supports_correlated_derived_tables: ClassVar[bool] = False
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
@@ -496,11 +505,37 @@ class Dialect(abc.ABC):
         refuse a subquery on the target table rewrite them here."""
         return list(where)
 
-    def json_page(self, stmt: sa.Select[Any], columns: Sequence[Column],
+    def json_page(self, stmt: sa.Select[Any], columns: Sequence[Column | None],
                   count_stmt: sa.Select[Any] | None) -> sa.Select[Any] | None:
         """A statement returning ``(total?, json_text)`` for a page, built in the database,
-        or ``None`` when the dialect cannot (then rows are serialised in Python)."""
+        or ``None`` when the dialect cannot (then rows are serialised in Python).
+        ``columns`` describe the selected columns; ``None`` marks one that is JSON
+        already (a member composed by :meth:`json_rows`)."""
         return None
+
+    def json_value(self, value: sa.ColumnElement[Any], column: Column) -> Any:
+        """``value``, of ``column``'s kind, as the JSON value the rows serialised in
+        Python (or by :meth:`json_page`) carry, for :meth:`json_rows`; ``None`` when
+        the dialect cannot write that kind exactly (then core fetches related rows
+        with statements of their own).  Only where :attr:`supports_json_relations`."""
+        return None
+
+    def json_aggregate(self, value: sa.ColumnElement[Any], kind: str,
+                       column: Column | None) -> Any:
+        """An aggregate's ``value`` as JSON, as its result ``kind`` reads in Python
+        (``integer``, ``number``: a float, ``decimal``: exact text at the column's
+        scale, or the ``column``'s own kind for MIN and MAX); ``None`` when it cannot."""
+        return None
+
+    def json_rows(self, values: Sequence[tuple[str, Any]], source: sa.Select[Any],
+                  order: Sequence[Any], many: bool) -> Any:
+        """A scalar subquery: each row of ``source`` (its FROM, WHERE and GROUP BY; it
+        selects nothing itself) as a JSON object of ``values`` (name, a JSON-ready
+        expression), in ``order``: an array of them (``[]`` for none) when ``many``,
+        else the first one's object (``null`` for none).  ``values`` may hold the
+        scalar subqueries of further ``json_rows``, which nest as JSON.  Only where
+        :attr:`supports_json_relations`."""
+        raise NotImplementedError(f"the {self.name} dialect does not compose JSON")
 
     def json_row(self, stmt: sa.Select[Any], columns: Sequence[Column]) -> sa.Select[Any] | None:
         """Like :meth:`json_page` for a single row (one JSON object)."""

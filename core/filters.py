@@ -477,7 +477,7 @@ class FilterCompiler:
     """
 
     def __init__(self, gw: TableGateway, prefix: str = "_f", *,
-                 typed_params: bool = False) -> None:
+                 typed_params: bool = False, aliases: str = "_r") -> None:
         self.gw = gw
         # Aggregates have no column type to coerce a parameter to (SQLite would
         # compare a decimal's text with a number), so HAVING types its numbers.
@@ -487,6 +487,8 @@ class FilterCompiler:
         self.prefix = prefix
         self.params: dict[str, Any] = {}
         self.scopes: dict[str, list[Predicate]] = {}
+        #: how the aliases of related tables are named (``_r1``, ``_r2``…)
+        self.aliases = aliases
         self._aliases = 0
 
     def bind(self, value: Any) -> sa.BindParameter[Any]:
@@ -591,7 +593,7 @@ class FilterCompiler:
 
     def alias(self, table: Table) -> sa.FromClause:
         self._aliases += 1
-        return self.catalog.sa_table(table).alias(f"_r{self._aliases}")
+        return self.catalog.sa_table(table).alias(f"{self.aliases}{self._aliases}")
 
     def scoped(self, table: Table, alias: sa.FromClause) -> list[Any]:
         """The target's row-policy clauses, rewritten onto ``alias``."""

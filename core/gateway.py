@@ -55,6 +55,23 @@ class Page:
 
 
 @dataclass
+class JsonMembers:
+    """Members each row of a page gains, composed as JSON by the database in the
+    page's own statement (see :mod:`swain.core.composed`): ``(name, expression)``
+    in the row's order, correlated to ``parent``, a table clause named after the
+    page's rows; ``needs`` are the columns of them the expressions read.  ``key``
+    is their shape (for the statement cache); ``whole`` tells whether a row's
+    members, parsed from the text a driver returned, came back whole."""
+
+    parent: sa.TableClause
+    members: list[tuple[str, Any]]
+    needs: tuple[str, ...]
+    params: dict[str, Any]
+    key: Hashable
+    whole: Callable[[Mapping[str, Any]], bool]
+
+
+@dataclass
 class ListQuery:
     """What a list, filter or count request asks for, already validated."""
 
@@ -64,12 +81,16 @@ class ListQuery:
     page: Page | None = None
     count: str = "exact"  # exact | estimated | none
     distinct: bool = False
+    members: JsonMembers | None = None
 
 
 @dataclass
 class PageResult:
     body: bytes
     total: int | None
+    #: ``False`` when composed members came back cut short (a server limit on the
+    #: size of an aggregate's result): the caller runs the page another way
+    whole: bool = True
 
 
 @dataclass
@@ -216,6 +237,29 @@ class TableGateway:
     def _decoders(self, columns: Sequence[Column]) -> list[tuple[str, Decoder]]:
         return [(c.name, self.dialect.decoder(c)) for c in columns]
 
+    def _composed_dicts(self, specs: Sequence[Column | None], names: Sequence[str],
+                        rows: RawRows, members: JsonMembers) -> tuple[RowDicts, bool]:
+        """Rows of columns and members (a ``None`` spec: JSON text the database
+        composed) as dicts, and whether every member came back whole."""
+        decoders = [(name, None if spec is None else self.dialect.decoder(spec), spec is None)
+                    for name, spec in zip(names, specs, strict=True)]
+        found: RowDicts = []
+        for row in rows:
+            item: dict[str, Any] = {}
+            for (name, decode, composed), value in zip(decoders, row, strict=True):
+                if composed:
+                    try:
+                        value = codec.strict_json(value)
+                    except ValueError:
+                        return found, False  # cut short: not JSON any more
+                elif decode is not None and value is not None:
+                    value = decode(value)
+                item[name] = value
+            if not members.whole(item):
+                return found, False
+            found.append(item)
+        return found, True
+
     def rows_to_dicts(self, columns: Sequence[Column],
                       rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
         decoders = self._decoders(columns)
@@ -235,21 +279,26 @@ class TableGateway:
             params.update(predicate.params)
         return params
 
-    def _order(self, table: Table, sa_table: sa.Table,
-               sort: Sequence[tuple[str, bool, str | None]],
-               within: Sequence[str] | None = None) -> list[Any]:
-        order: list[Any] = []
-        used = set()
-        for name, descending, nulls in sort:
-            order.extend(self.dialect.order_by(sa_table.c[name], descending, nulls))
-            used.add(name)
-        # Without a key, every orderable column stands in for one, so pages stay
-        # stable (rows equal in all of them are indistinguishable anyway).
+    @staticmethod
+    def _tiebreak(table: Table, sort: Sequence[tuple[str, bool, str | None]],
+                  within: Sequence[str] | None = None) -> list[str]:
+        """The columns ordered by after ``sort``, so pages stay stable."""
+        # Without a key, every orderable column stands in for one (rows equal in
+        # all of them are indistinguishable anyway).
         tiebreak = table.primary_key or [c.name for c in table.visible_columns
                                          if c.kind != "json"]
         if within is not None:  # DISTINCT may only order by what it selects
             tiebreak = [name for name in tiebreak if name in within]
-        order.extend(sa_table.c[name].asc() for name in tiebreak if name not in used)
+        used = {name for name, _, _ in sort}
+        return [name for name in tiebreak if name not in used]
+
+    def _order(self, table: Table, sa_table: sa.FromClause,
+               sort: Sequence[tuple[str, bool, str | None]],
+               within: Sequence[str] | None = None) -> list[Any]:
+        order: list[Any] = []
+        for name, descending, nulls in sort:
+            order.extend(self.dialect.order_by(sa_table.c[name], descending, nulls))
+        order.extend(sa_table.c[name].asc() for name in self._tiebreak(table, sort, within))
         return order
 
     async def list(self, table: Table, query: ListQuery) -> PageResult:
@@ -257,13 +306,25 @@ class TableGateway:
         columns = self.output_columns(table, query.fields)
         sa_table = self.catalog.sa_table(table)
         params = self._params(predicates)
+        members = query.members
         key: Hashable = ("list", table.key, query.fields, query.sort, query.distinct,
-                         tuple(p.key for p in predicates), query.page is not None, query.count)
+                         tuple(p.key for p in predicates), query.page is not None, query.count,
+                         members.key if members is not None else None)
+        if members is not None:
+            params.update(members.params)
 
         def build() -> Compiled:
             where = self._where(sa_table, predicates)
             projection = [sa_table.c[c.name] for c in columns]
-            within = [c.name for c in columns] if query.distinct else None
+            selected = [c.name for c in columns]
+            if members is not None:  # the columns the members and the order read
+                selected = list(dict.fromkeys([*selected, *members.needs]))
+                if not query.distinct:
+                    selected = list(dict.fromkeys([
+                        *selected, *(name for name, _, _ in query.sort),
+                        *self._tiebreak(table, query.sort)]))
+                projection = [sa_table.c[name] for name in selected]
+            within = selected if query.distinct else None
             stmt = sa.select(*projection).where(*where).order_by(
                 *self._order(table, sa_table, query.sort, within))
             if query.distinct:
@@ -279,21 +340,40 @@ class TableGateway:
                 count_stmt = sa.select(sa.func.count()).select_from(inner.subquery())
                 if not query.distinct:
                     count_stmt = sa.select(sa.func.count()).select_from(sa_table).where(*where)
-            json_stmt = self.dialect.json_page(stmt, columns, count_stmt)
+            specs: list[Column | None] = list(columns)
+            names = [c.name for c in columns]
+            if members is not None:
+                # The members are computed for the page's rows only (a CTE named as
+                # their parent), not for the rows an OFFSET skips.  A member named as
+                # a column (a relationship named after its key column) takes its place.
+                rows = members.parent
+                composed = dict(members.members)
+                outputs = [composed[c.name].label(c.name) if c.name in composed
+                           else rows.c[c.name] for c in columns]
+                specs = [None if c.name in composed else c for c in columns]
+                for name, expression in members.members:
+                    if name not in names:
+                        outputs.append(expression.label(name))
+                        specs.append(None)
+                        names.append(name)
+                stmt = sa.select(*outputs).select_from(rows).add_cte(stmt.cte(rows.name)) \
+                    .order_by(*self._order(table, rows, query.sort, within))
+            json_stmt = self.dialect.json_page(stmt, specs, count_stmt)
             if json_stmt is not None:
-                return self.dialect.compiled(json_stmt, columns, extra=("json", None))
+                return self.dialect.compiled(json_stmt, specs, extra=("json", None, names))
             count = self.dialect.compiled(count_stmt) if count_stmt is not None else None
-            return self.dialect.compiled(stmt, columns, extra=("rows", count))
+            return self.dialect.compiled(stmt, specs, extra=("rows", count, names))
 
         compiled = self.catalog.compiled(key, build)
         if query.page is not None:
             params["_limit"] = query.page.size
             params["_offset"] = (query.page.number - 1) * query.page.size
-        mode, count_compiled = compiled.extra
+        mode, count_compiled, names = compiled.extra
         sql, bound = compiled.render(params)
         self.statements.append((sql, bound))
 
         async def page(conn: DBConnection) -> PageResult:
+            whole = True
             if mode == "json":
                 row = await conn.fetch_one(sql, bound)
                 assert row is not None
@@ -301,14 +381,18 @@ class TableGateway:
                 body = data.encode() if isinstance(data, str) else bytes(data)
             else:
                 rows = await conn.fetch_all(sql, bound)
-                body = codec.dumps(self.rows_to_dicts(compiled.columns, rows))
+                if members is None:
+                    found = self.rows_to_dicts(compiled.columns, rows)
+                else:
+                    found, whole = self._composed_dicts(compiled.columns, names, rows, members)
+                body = codec.dumps(found)
                 total = None
                 if count_compiled is not None:
                     count_row = await conn.fetch_one(*count_compiled.render(params))
                     total = int(count_row[0]) if count_row else 0
             if query.count == "estimated":
                 total = await self._estimate(table, sa_table, predicates, params, conn)
-            return PageResult(body, None if total is None else int(total))
+            return PageResult(body, None if total is None else int(total), whole)
 
         return await self.read(page)
 

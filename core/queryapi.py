@@ -8,6 +8,7 @@ policies; related rows and aggregations come from :mod:`swain.core.relations`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,6 +16,7 @@ import orjson
 from aiohttp import web
 
 from . import codec
+from .composed import compose
 from .errors import BadRequest, NotFound, invalid
 from .filters import (
     AggregationSpec,
@@ -22,6 +24,7 @@ from .filters import (
     FilterRequest,
     Limits,
     Outputs,
+    RelationFilter,
     aggregate_expression,
     parse,
     parse_aggregations,
@@ -29,7 +32,14 @@ from .filters import (
 from .gateway import AggregateQuery, ListQuery, Page, TableGateway
 from .keys import RUNTIME
 from .protocols import Predicate
-from .relations import Embedder, decoded, needed_columns, prepare_relations, result_value
+from .relations import (
+    Embedder,
+    decoded,
+    hidden_columns,
+    needed_columns,
+    prepare_relations,
+    result_value,
+)
 from .schema import Table
 from .tableapi import (
     LIST_PARAMETERS,
@@ -89,26 +99,14 @@ async def run_filter(request: web.Request, gw: TableGateway, table: Table, req: 
         relations = prepare_relations(req.relations, gw.runtime.aggregate_functions,
                                       limits(request))
         filters = [*extra, *await filter_predicate(gw, req)]
-        fields = req.fields
-        hidden: list[str] = []
-        if req.relations and fields:
-            hidden = [n for n in needed_columns(table, req.relations) if n not in fields]
-            fields = (*fields, *hidden)
         if req.distinct and req.fields:
             for i, term in enumerate(req.sort):
                 if term.field not in req.fields:
                     raise invalid(f"sort[{i}].field", "with distinct, sort only on selected fields")
-        result = await gw.list(table, ListQuery(
-            fields=fields, sort=tuple((t.field, t.descending, t.nulls) for t in req.sort),
-            filters=filters, page=page, count=mode, distinct=req.distinct))
-        body, total = result.body, result.total
-        if relations:
-            rows: list[dict[str, Any]] = orjson.loads(body)
-            await Embedder(gw).embed(table, rows, relations)
-            for row in rows:
-                for name in hidden:
-                    row.pop(name, None)
-            body = codec.dumps(rows)
+        query = ListQuery(fields=req.fields,
+                          sort=tuple((t.field, t.descending, t.nulls) for t in req.sort),
+                          filters=filters, page=page, count=mode, distinct=req.distinct)
+        body, total = await rows_with_relations(gw, table, query, relations)
     out = envelope(body, total, page)
     if preview:
         sql = gw.statements[0][0] if gw.statements else ""
@@ -118,6 +116,35 @@ async def run_filter(request: web.Request, gw: TableGateway, table: Table, req: 
                                   else {}, "statements": statements})
         out = out[:-1] + b"," + extra_body[1:]
     return json_response(out)
+
+
+async def rows_with_relations(gw: TableGateway, table: Table, query: ListQuery,
+                              relations: Sequence[RelationFilter]) -> tuple[bytes, int | None]:
+    """A page of rows with their included relationships and per-parent aggregations:
+    composed by the database in the page's own statement where the dialect can
+    (:mod:`swain.core.composed`), else embedded with a statement per relationship
+    and level (:class:`~swain.core.relations.Embedder`); the same answer either way."""
+    members = await compose(gw, table, relations)
+    if members is not None:
+        result = await gw.list(table, dataclasses.replace(query, members=members))
+        if result.whole:
+            return result.body, result.total
+    embedder = Embedder(gw)
+    await embedder.authorize(relations)
+    hidden: list[str] = []
+    if relations and query.fields:
+        hidden = hidden_columns(query.fields, needed_columns(table, relations), relations)
+    fields = tuple(dict.fromkeys([*query.fields, *needed_columns(table, relations)])) \
+        if query.fields else ()
+    result = await gw.list(table, dataclasses.replace(query, fields=fields))
+    if not relations:
+        return result.body, result.total
+    rows: list[dict[str, Any]] = orjson.loads(result.body)
+    await embedder.embed(rows, relations)
+    for row in rows:
+        for name in hidden:
+            row.pop(name, None)
+    return codec.dumps(rows), result.total
 
 
 async def grouped(gw: TableGateway, table: Table, spec: AggregationSpec,

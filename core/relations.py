@@ -42,6 +42,14 @@ def needed_columns(table: Table, relations: Sequence[RelationFilter]) -> list[st
     return list(dict.fromkeys(names))
 
 
+def hidden_columns(fields: Sequence[str], selected: Sequence[str],
+                   relations: Sequence[RelationFilter]) -> list[str]:
+    """Columns selected only to match related rows, to drop from the answer; not one
+    an included relationship took the name of (one named after its key column)."""
+    included = {rel.relationship.name for rel in relations if rel.include}
+    return [name for name in selected if name not in fields and name not in included]
+
+
 def _key(row: dict[str, Any], names: Sequence[str]) -> tuple[Any, ...] | None:
     if len(names) == 1:
         value = row.get(names[0])
@@ -97,37 +105,47 @@ class Embedder:
         self.gw = gw
         self._level = 0
 
-    async def embed(self, table: Table, rows: list[dict[str, Any]],
+    async def authorize(self, relations: Sequence[RelationFilter]) -> None:
+        """Authorize ``read`` on every table the relationships reach, before any row
+        is read: a page with no rows is refused as one with rows would be."""
+        for node in relations:
+            await self.gw.authorize(node.target, "read")
+            await self.authorize(node.nested)
+
+    async def embed(self, rows: list[dict[str, Any]],
                     relations: Sequence[RelationFilter]) -> None:
         for rel in relations:
-            await self.one(table, rows, rel)
+            await self.one(rows, rel)
 
-    async def one(self, table: Table, rows: list[dict[str, Any]], node: RelationFilter) -> None:
+    async def one(self, rows: list[dict[str, Any]], node: RelationFilter) -> None:
         rel = node.relationship
-        keys = list(dict.fromkeys(k for row in rows if (k := _key(row, rel.columns)) is not None))
+        # Keys are read before anything is embedded: an include named after its key
+        # column (a self-reference's "parent_id") replaces the value in the row.
+        row_keys = [_key(row, rel.columns) for row in rows]
+        keys = list(dict.fromkeys(k for k in row_keys if k is not None))
         if node.aggregations is not None:
-            await self.aggregate(rows, node, keys)
+            await self.aggregate(rows, row_keys, node, keys)
         if not (node.include or node.nested):
             return
         related: list[dict[str, Any]] = []
         if keys:
             for chunk in _chunks(keys):
                 related.extend(await self.fetch(node, chunk))
-        if node.nested:
-            await self.embed(node.target, related, node.nested)
-        if not node.include:
-            return
         by_key: dict[Hashable, list[dict[str, Any]]] = {}
         for row in related:
             found = _key(row, rel.target_columns)
             if found is not None:
                 by_key.setdefault(found, []).append(row)
+        if node.nested:
+            await self.embed(related, node.nested)
+        if not node.include:
+            return
         hidden = self._hidden(node)
         for row in related:
             for name in hidden:
                 row.pop(name, None)
-        for row in rows:
-            matches = by_key.get(_key(row, rel.columns) or (), [])
+        for row, key in zip(rows, row_keys, strict=True):
+            matches = by_key.get(key or (), [])
             if rel.kind == "many_to_one":
                 row[rel.name] = matches[0] if matches else None
             else:
@@ -142,7 +160,7 @@ class Embedder:
     def _hidden(self, node: RelationFilter) -> list[str]:
         if not node.fields:
             return []
-        return [name for name in self._fields(node) if name not in node.fields]
+        return hidden_columns(node.fields, self._fields(node), node.nested)
 
     async def fetch(self, node: RelationFilter,
                     keys: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
@@ -159,23 +177,21 @@ class Embedder:
         loaded: list[dict[str, Any]] = orjson.loads(result.body)
         return loaded
 
-    async def aggregate(self, rows: list[dict[str, Any]], node: RelationFilter,
-                        keys: list[tuple[Any, ...]]) -> None:
+    async def aggregate(self, rows: list[dict[str, Any]], row_keys: list[Any],
+                        node: RelationFilter, keys: list[tuple[Any, ...]]) -> None:
         spec: AggregationSpec = node.aggregations
         found: dict[Hashable, Any] = {}
         if keys:
             for chunk in _chunks(keys):
                 found.update(await per_parent(self.gw, node, spec, chunk, self._level))
-        rel = node.relationship
         if grouped_per_parent(node):
-            for row in rows:
-                groups = found.get(_key(row, rel.columns) or (), [])
-                row.setdefault("aggregations", {})[rel.name] = groups
+            for row, key in zip(rows, row_keys, strict=True):
+                row.setdefault("aggregations", {})[node.relationship.name] = \
+                    found.get(key or (), [])
             return
         empty = empty_aggregates(spec)
-        for row in rows:
-            values = found.get(_key(row, rel.columns) or (), empty)
-            row.setdefault("aggregations", {}).update(values)
+        for row, key in zip(rows, row_keys, strict=True):
+            row.setdefault("aggregations", {}).update(found.get(key or (), empty))
 
 
 def empty_aggregates(spec: AggregationSpec) -> dict[str, Any]:

@@ -26,6 +26,8 @@ from pymysql.constants import CLIENT
 from sqlalchemy import types as sat
 from sqlalchemy.dialects import mysql as mysql_types
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from swain.core import DBConnection, Dialect, ExecResult, PoolStats
 from swain.core.codec import json_from_text, json_text
@@ -38,6 +40,8 @@ _SQL_MODE = ("STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_
              "NO_ENGINE_SUBSTITUTION")
 #: above this many parameters, a statement's values are written into it off the loop
 _INLINE_PARAMETERS = 1000
+#: the longest GROUP_CONCAT (and MariaDB's JSON_ARRAYAGG) result a session allows
+_GROUP_CONCAT_MAX = 4294967295
 _DISCONNECTS = {1040, 1053, 1077, 1152, 1205, 1927, 2002, 2003, 2006, 2013, 2014, 2045, 2055, 4031}
 
 
@@ -130,7 +134,9 @@ class MySQLDialect(Dialect):
             maxsize=self.connection.pool_size, autocommit=True, charset="utf8mb4",
             connect_timeout=self.connection.connect_timeout, pool_recycle=3600,
             client_flag=CLIENT.FOUND_ROWS, cursorclass=_Cursor,
-            init_command=f"SET time_zone = '+00:00', sql_mode = '{_SQL_MODE}'"
+            # group_concat_max_len bounds JSON_ARRAYAGG too (which it cuts short)
+            init_command=f"SET time_zone = '+00:00', sql_mode = '{_SQL_MODE}', "
+                         f"group_concat_max_len = {_GROUP_CONCAT_MAX}"
                          # MariaDB only (MySQL reads it as a comment): a server-side
                          # bound, so a slow statement ends before the client gives up
                          f" /*M!100108 , max_statement_time = "
@@ -153,6 +159,8 @@ class MySQLDialect(Dialect):
             self.supports_returning_delete = True  # type: ignore[misc]
             self.sa_dialect.insert_returning = self.supports_returning_insert
             self.sa_dialect.delete_returning = True
+            # JSON_ARRAYAGG takes ORDER BY from 10.5 (MySQL's never does)
+            self.supports_json_relations = numbers >= (10, 5)  # type: ignore[misc]
         return version
 
     async def _key_step(self) -> None:
@@ -280,6 +288,54 @@ class MySQLDialect(Dialect):
             return [columns[0].in_(keys)]
         return [sa.tuple_(*columns).in_(keys)]
 
+    # -- JSON composed by MariaDB -------------------------------------------------
+
+    def json_value(self, value: sa.ColumnElement[Any], column: Column) -> Any:
+        kind = column.kind
+        if kind in ("integer", "number", "string", "date", "uuid"):
+            return value
+        if kind == "decimal":
+            return sa.cast(value, sa.String)  # exact text, at the column's scale
+        if kind == "boolean":
+            return value.op("<>")(sa.literal_column("0"))  # JSON true/false
+        if kind in ("datetime", "datetime_tz"):
+            return _iso_timestamp(value, kind == "datetime_tz")
+        if kind == "json":
+            return sa.func.json_extract(value, self._text("$"))
+        if kind == "binary":
+            # TO_BASE64 breaks lines every 76 characters; the API's base64 does not
+            return sa.func.replace(sa.func.to_base64(value), self._text("\n"), self._text(""))
+        return None  # time (hours past 24 and negative), and kinds MariaDB lacks
+
+    def json_aggregate(self, value: sa.ColumnElement[Any], kind: str,
+                       column: Column | None) -> Any:
+        if kind in ("integer", "number"):
+            return value
+        if kind == "decimal":
+            return sa.cast(value, sa.String)
+        return self.json_value(value, column) if column is not None else None
+
+    def json_rows(self, values: Sequence[tuple[str, Any]], source: sa.Select[Any],
+                  order: Sequence[Any], many: bool) -> Any:
+        row = sa.func.json_object(*[part for name, value in values
+                                    for part in (self._text(name), value)])
+        if not many:
+            return source.with_only_columns(row).order_by(*order).limit(
+                sa.literal_column("1")).scalar_subquery()
+        # No COALESCE: a JSON_ARRAYAGG over max_allowed_packet is null, and must not
+        # read as no rows (core then fetches the related rows another way).
+        array = sa.case((sa.func.count() == sa.literal_column("0"), sa.func.json_array()),
+                        else_=_OrderedArrayAgg(row, *order))
+        return source.with_only_columns(array).scalar_subquery()
+
+    @staticmethod
+    def _text(text: str) -> Any:
+        """A string literal written into the statement (keys, constants): quotes
+        doubled, backslashes escaped (sessions run without NO_BACKSLASH_ESCAPES);
+        the compiler doubles ``%`` for the driver's parameter style."""
+        escaped = text.replace("\\", "\\\\").replace("'", "''")
+        return sa.literal_column(f"'{escaped}'")
+
     def order_by(self, column: sa.ColumnElement[Any], descending: bool,
                  nulls: str | None) -> list[Any]:
         # MySQL has no NULLS FIRST/LAST; it sorts NULLs first ascending, last descending.
@@ -394,6 +450,48 @@ _DATA_ERRORS = {
     3140: "a value is not valid JSON",
     4078: "a value has the wrong form for its column type",
 }
+
+
+class _OrderedArrayAgg(FunctionElement[Any]):
+    """``JSON_ARRAYAGG(value ORDER BY …)`` (MariaDB 10.5+): the first argument is
+    the value, the others the order."""
+
+    name = "json_arrayagg"
+    inherit_cache = True
+
+
+@compiles(_OrderedArrayAgg)
+def _ordered_array_agg(element: _OrderedArrayAgg, compiler: Any, **kw: Any) -> str:
+    value, *order = list(element.clauses)
+    text = compiler.process(value, **kw)
+    if order:
+        text += " ORDER BY " + ", ".join(compiler.process(term, **kw) for term in order)
+    return f"JSON_ARRAYAGG({text})"
+
+
+class _TrailingZerosTrimmed(FunctionElement[Any]):
+    """``TRIM(TRAILING '0' FROM text)``."""
+
+    name = "trim"
+    inherit_cache = True
+
+
+@compiles(_TrailingZerosTrimmed)
+def _trailing_zeros_trimmed(element: _TrailingZerosTrimmed, compiler: Any, **kw: Any) -> str:
+    (text,) = list(element.clauses)
+    return f"TRIM(TRAILING '0' FROM {compiler.process(text, **kw)})"
+
+
+def _iso_timestamp(value: sa.ColumnElement[Any], utc: bool) -> Any:
+    """A DATETIME or TIMESTAMP as the API writes it: ``2024-01-05T10:00:00``, the
+    fraction without trailing zeros (none when zero), ``+00:00`` for a TIMESTAMP
+    (sessions run in UTC)."""
+    text = sa.cast(value, sa.String)
+    whole = sa.case((sa.func.microsecond(value) == sa.literal_column("0"),
+                     sa.func.left(text, sa.literal_column("19"))),
+                    else_=_TrailingZerosTrimmed(text))
+    iso = sa.func.replace(whole, sa.literal_column("' '"), sa.literal_column("'T'"))
+    return sa.func.concat(iso, sa.literal_column("'+00:00'")) if utc else iso
 
 
 def _is_disconnect(exc: BaseException) -> bool:

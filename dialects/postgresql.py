@@ -201,6 +201,8 @@ class PostgresDialect(Dialect):
     supports_transaction_settings = True
     supports_upsert = True
     supports_notifications = True
+    supports_json_relations = True
+    supports_correlated_derived_tables = True
     version_query = "SHOW server_version"
     max_parameters = 65535  # the wire protocol counts parameters in 16 bits
 
@@ -430,12 +432,43 @@ class PostgresDialect(Dialect):
                                      ).label(spec.name)
         return column
 
-    def _projected(self, stmt: sa.Select[Any], columns: Sequence[Column]) -> sa.Select[Any] | None:
-        projected = [self._json_expression(col, spec)
+    def _projected(self, stmt: sa.Select[Any],
+                   columns: Sequence[Column | None]) -> sa.Select[Any] | None:
+        projected = [col if spec is None else self._json_expression(col, spec)
                      for col, spec in zip(stmt.selected_columns, columns, strict=True)]
         if any(p is None for p in projected):
             return None
         return stmt.with_only_columns(*projected)
+
+    def json_value(self, value: sa.ColumnElement[Any], column: Column) -> Any:
+        found = self._json_expression(value, column)
+        return found.element if isinstance(found, sa.Label) else found
+
+    def json_aggregate(self, value: sa.ColumnElement[Any], kind: str,
+                       column: Column | None) -> Any:
+        if kind == "integer":
+            return value
+        if kind == "decimal":
+            return sa.cast(value, sa.Text)
+        if kind == "number":
+            # AVG of integers and decimals is numeric, read as a float in Python
+            return value if column is not None and column.kind == "number" else \
+                sa.cast(value, sa.Double)
+        return self.json_value(value, column) if column is not None else None
+
+    def json_rows(self, values: Sequence[tuple[str, Any]], source: sa.Select[Any],
+                  order: Sequence[Any], many: bool) -> Any:
+        rows = source.with_only_columns(*[value.label(name) for name, value in values]) \
+            .order_by(*order)
+        if many:
+            sub = rows.subquery()
+            # the subquery's order is the order json_agg sees, as for json_page
+            array = sa.func.coalesce(sa.func.json_agg(sub.table_valued()),
+                                     sa.literal_column("'[]'::json"))
+            return sa.select(array).select_from(sub).scalar_subquery()
+        sub = rows.limit(sa.literal_column("1")).subquery()
+        return sa.select(sa.func.row_to_json(sub.table_valued())).select_from(sub) \
+            .scalar_subquery()
 
     def in_list(self, column: sa.ColumnElement[Any], values: list[Any], spec: Column,
                 each: Callable[[Any], Any], negate: bool,
@@ -450,7 +483,7 @@ class PostgresDialect(Dialect):
         array = sa.cast(bind(values), pg_types.ARRAY(_array_of(spec, column.type)))
         return column != sa.all_(array) if negate else column == sa.any_(array)
 
-    def json_page(self, stmt: sa.Select[Any], columns: Sequence[Column],
+    def json_page(self, stmt: sa.Select[Any], columns: Sequence[Column | None],
                   count_stmt: sa.Select[Any] | None) -> sa.Select[Any] | None:
         inner = self._projected(stmt, columns)
         if inner is None:

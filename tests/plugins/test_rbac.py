@@ -280,8 +280,14 @@ def test_relationship_filters_and_includes_need_read_on_the_related_table(
     include = {"expressions": [{"relationship": "customers", "include": True}]}
     through = {"expressions": [{"relationship": "customers",
                                 "expressions": [_flt("name", "eq", "acme")]}]}
+    # also where no order matches: the payload is refused before any row is read
+    nothing = {"expressions": [_flt("id", "eq", -1), {
+        "relationship": "customers", "scope": "filterRelated", "include": True}]}
+    per_parent = {"expressions": [{"relationship": "customers", "scope": "filterRelated",
+                                   "aggregations": {"functions": [{"type": "COUNT"}]}}]}
     for path, payload in (("/orders/filter", include), ("/orders/filter", through),
-                          ("/orders/count", through), ("/orders/filter/query", include)):
+                          ("/orders/count", through), ("/orders/filter/query", include),
+                          ("/orders/filter", nothing), ("/orders/filter", per_parent)):
         r = client.post(path, json=payload, headers=headers)
         assert r.status_code == 403, (path, r.text)
         assert r.json()["error"]["message"] == 'missing permission "customers.read"'

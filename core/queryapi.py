@@ -3,7 +3,9 @@
 
 A payload is parsed into a typed tree (:mod:`swain.core.filters`), compiled
 into one predicate and handed to the table gateway, which ANDs in the row
-policies; related rows and aggregations come from :mod:`swain.core.relations`.
+policies; related rows and per-parent aggregations are composed by the database
+in the page's statement (:mod:`swain.core.composed`) or embedded level by level
+(:mod:`swain.core.relations`).
 """
 
 from __future__ import annotations

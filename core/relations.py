@@ -1,7 +1,9 @@
 """Related rows for a page: ``include`` embedding and per-parent aggregations.
 
 Relationships come from :attr:`Table.relationships` (both directions of every
-foreign key).  Related rows are fetched one query per relationship and level
+foreign key).  Where the database composes them as JSON in the page's own
+statement (:mod:`swain.core.composed`) this module only checks the payload;
+elsewhere related rows are fetched one query per relationship and level
 (per :data:`KEYS_PER_QUERY` parents), batched by the parents' key values (never
 one query per parent), through the table gateway, so the related table's
 authorization and row policies apply.

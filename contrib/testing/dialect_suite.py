@@ -20,8 +20,10 @@ plugin, and checks: connecting and readiness, introspection (kinds, keys,
 foreign keys, unique constraints, relationships), exact values both ways,
 composite keys, the error envelope for constraint and data errors, matching
 (case, literal wildcards, NULLs), sorting with ``nulls``, paging and counts,
-aggregates, bulk inserts and upserts, updates and deletes by filter (through a
-relationship), transactions and savepoints, the pool's statistics, and the
+aggregates, includes and per-parent aggregations (composed as JSON where the
+dialect can, the same answer as fetched level by level), bulk inserts and
+upserts, updates and deletes by filter (through a relationship), transactions
+and savepoints, the pool's statistics, and the
 read-back path for a backend without ``RETURNING``.  Each test says what it
 needs; every one must pass for a dialect to be complete.
 """
@@ -41,15 +43,17 @@ import sqlalchemy as sa
 from swain.core import RUNTIME, Dialect
 
 from . import FreshDatabase, LiveServer, serving, write_config
+from .api import assert_same_json
 
 __all__ = [
-    "suite_client", "suite_database", "suite_server", "test_aggregates_group_and_count",
-    "test_bulk_insert_and_upserts", "test_composite_keys_are_addressable",
-    "test_constraint_and_data_errors_are_classified", "test_create_read_update_delete",
-    "test_creates_without_returning", "test_introspection", "test_matching_is_exact",
-    "test_paging_and_counts", "test_pool_reports_its_state", "test_readiness",
-    "test_sorting_places_nulls", "test_test_databases_come_and_go",
-    "test_transactions_and_savepoints", "test_writes_by_filter",
+    "suite_apart", "suite_client", "suite_database", "suite_server",
+    "test_aggregates_group_and_count", "test_bulk_insert_and_upserts",
+    "test_composite_keys_are_addressable", "test_constraint_and_data_errors_are_classified",
+    "test_create_read_update_delete", "test_creates_without_returning", "test_introspection",
+    "test_matching_is_exact", "test_paging_and_counts", "test_pool_reports_its_state",
+    "test_readiness", "test_relations_compose_as_fetched", "test_sorting_places_nulls",
+    "test_test_databases_come_and_go", "test_transactions_and_savepoints",
+    "test_writes_by_filter",
 ]
 
 METADATA = sa.MetaData()
@@ -364,6 +368,51 @@ def test_writes_by_filter(suite_client: httpx.Client, suite_database: FreshDatab
         "expressions": [{"field": "name", "operator": "in", "value": ["W1", "W2", "W3"]}]})
     assert _ok(r) == {"deleted": 3}
     assert suite_database.query("SELECT count(*) FROM suite_books") == [(count[0][0] - 2,)]
+
+
+@pytest.fixture(scope="module")
+def suite_apart(suite_database: FreshDatabase,
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    """The suite's database served with relationships fetched level by level."""
+    path = write_config(tmp_path_factory.mktemp("suite_apart"), suite_database.swain_url,
+                        query={"compose_json": False})
+    with serving(path) as live, httpx.Client(base_url=live.url, timeout=30) as http:
+        yield http
+
+
+def test_relations_compose_as_fetched(suite_client: httpx.Client, suite_apart: httpx.Client,
+                                      suite_server: LiveServer) -> None:
+    """Where the dialect composes includes and per-parent aggregations as JSON in the
+    page's statement (``supports_json_relations``), the answer is the one fetched level
+    by level, value for value (decimals, dates, timestamps, booleans, binary)."""
+    books = {"relationship": "suite_books", "scope": "filterRelated", "include": True,
+             "sort": [{"field": "price", "direction": "desc"}]}
+    functions = [{"type": "COUNT", "alias": "n"},
+                 {"type": "SUM", "field": "price", "alias": "total"},
+                 {"type": "AVG", "field": "pages", "alias": "avg_pages"},
+                 {"type": "MIN", "field": "published", "alias": "first"},
+                 {"type": "MAX", "field": "added_at", "alias": "last_added"}]
+    payloads: list[tuple[dict[str, Any], bool]] = [  # (payload, groups per parent)
+        ({"expressions": [books]}, False),
+        ({"expressions": [{**books, "aggregations": {"functions": functions}},
+                          {"relationship": "mentor_id", "scope": "filterRelated",
+                           "include": True, "fields": ["name"]}]}, False),
+        ({"expressions": [{"relationship": "suite_books", "scope": "filterRelated",
+                           "aggregations": {"functions": functions,
+                                            "group_by": ["in_stock"]}}]}, True),
+        ({"expressions": [{**books, "fields": ["title"], "expressions": [
+            {"relationship": "suite_authors", "scope": "filterRelated", "include": True,
+             "fields": ["name"]}]}]}, False),
+    ]
+    dialect = _dialect(suite_server)
+    for payload, groups in payloads:
+        body = _ok(suite_client.post("/suite_authors/filter/query", json=payload))
+        apart = _ok(suite_apart.post("/suite_authors/filter", json=payload))
+        for key in ("data", "total", "page", "page_size", "total_pages"):
+            assert_same_json(body[key], apart[key], key)
+        if dialect.supports_json_relations and \
+                (not groups or dialect.supports_correlated_derived_tables):
+            assert len(body["statements"]) == 1, body["statements"]  # one per page
 
 
 def test_transactions_and_savepoints(suite_server: LiveServer,

@@ -21,6 +21,7 @@ import pytest
 import sqlalchemy as sa
 
 from swain.contrib.testing import LiveServer, write_config
+from swain.contrib.testing.api import assert_same_json
 from swain.core import RUNTIME, Column, create_app, load_config
 from swain.core.codec import strict_json
 from swain.core.composed import members_whole
@@ -83,25 +84,6 @@ def apart(database: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[h
     with LiveServer(create_app(config, pm)) as live, \
             httpx.Client(base_url=live.url, timeout=30) as http:
         yield http
-
-
-def same(a: Any, b: Any, where: str = "") -> None:
-    """JSON values alike: members and their order, types (a boolean is no number),
-    numbers by value."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        assert type(a) is type(b) and a == b, (where, a, b)
-    elif isinstance(a, int | float) and isinstance(b, int | float):
-        assert a == b, (where, a, b)
-    elif isinstance(a, dict) and isinstance(b, dict):
-        assert list(a) == list(b), (where, list(a), list(b))
-        for key in a:
-            same(a[key], b[key], f"{where}.{key}")
-    elif isinstance(a, list) and isinstance(b, list):
-        assert len(a) == len(b), (where, a, b)
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            same(x, y, f"{where}[{i}]")
-    else:
-        assert type(a) is type(b) and a == b, (where, a, b)
 
 
 ALL_THINGS = {"relationship": "things", "scope": "filterRelated", "include": True}
@@ -215,7 +197,7 @@ def test_both_paths_answer_alike(client: httpx.Client, apart: httpx.Client, serv
     assert composed.status_code == fetched.status_code == 200, (composed.text, fetched.text)
     body, other = composed.json(), fetched.json()
     for key in ("data", "total", "page", "page_size", "total_pages"):
-        same(body[key], other[key], key)
+        assert_same_json(body[key], other[key], key)
     dialect = server.app[RUNTIME].dialect
     can = dialect.supports_json_relations and \
         (not groups or dialect.supports_correlated_derived_tables) and \

@@ -53,6 +53,8 @@ async def compose(gw: TableGateway, table: Table,
         return None
     scopes: dict[str, list[Predicate]] = {}
     await _gather(gw, scopes, relations)
+    if PAGE_ROWS in scopes:  # a table of that name would be hidden by the page's rows
+        return None
     values = _Composer(gw, scopes, build=False)
     _, _, shape = values.row_members(None, relations)
     key = ("composed", table.key, shape)
@@ -127,6 +129,9 @@ class _Composer:
         shapes: dict[str, Shape] = {}
         keys: list[Hashable] = []
         aggregating = [node for node in relations if node.aggregations is not None]
+        longest = self.dialect.sa_dialect.max_identifier_length
+        if self.build and any(len(node.relationship.name) > longest for node in relations):
+            raise _Cannot("a relationship's name is longer than the database's names")
         for node in relations:
             if node.aggregations is not None and "aggregations" not in shapes:
                 expression, key = self.aggregations(source, aggregating)

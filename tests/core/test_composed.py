@@ -49,6 +49,9 @@ CREATE TABLE parts (id INTEGER PRIMARY KEY, thing_id INTEGER NOT NULL REFERENCES
   sku VARCHAR(10), weight DECIMAL(8,3));
 CREATE TABLE slots (id INTEGER PRIMARY KEY, owner_id INTEGER NOT NULL REFERENCES owners(id),
   starts TIME);
+CREATE TABLE messages_between_people_of_this_organisation (id INTEGER PRIMARY KEY,
+  sender_person_identifier INTEGER REFERENCES owners(id),
+  recipient_person_identifier INTEGER REFERENCES owners(id), body VARCHAR(20));
 INSERT INTO owners (id, name, team) VALUES (1, 'ann', 'red'), (2, 'ben', NULL),
   (3, 'cleo', 'red'), (4, 'dan', 'blue'), (5, 'eve', 'blue');
 INSERT INTO things (id, owner_id, label, qty, price, ratio, flag, day, at, at_tz, doc, ref, data,
@@ -68,7 +71,8 @@ VALUES
 INSERT INTO parts (id, thing_id, sku, weight) VALUES (1, 1, 'A', '1.500'), (2, 1, 'B', NULL),
   (3, 1, 'A', '0.250'), (4, 4, NULL, '2.000'), (5, 5, 'C', '0.001');
 INSERT INTO slots (id, owner_id, starts) VALUES (1, 1, '09:30:00'), (2, 1, '17:00:00'),
-  (3, 2, NULL)
+  (3, 2, NULL);
+INSERT INTO messages_between_people_of_this_organisation VALUES (1, 1, 2, 'hi'), (2, 2, 1, 'yo')
 """
 _BLOBS = {"sqlite": "X'00ff10'", "postgresql": "'\\x00ff10'::bytea", "mysql": "X'00ff10'"}
 DDL = {name: _DDL.format(**types, blob1=_BLOBS[name]) for name, types in _TYPES.items()}
@@ -86,6 +90,8 @@ def apart(database: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[h
         yield http
 
 
+#: a relationship's name longer than PostgreSQL's 63-character names
+LONG = "messages_between_people_of_this_organisation_sender_person_identifier"
 ALL_THINGS = {"relationship": "things", "scope": "filterRelated", "include": True}
 AGGREGATES = [
     {"type": "COUNT", "alias": "n"}, {"type": "COUNT", "field": "price", "alias": "priced"},
@@ -176,6 +182,8 @@ CASES: list[tuple[str, str, dict[str, Any], str, bool]] = [
         {"relationship": "things", "scope": "filterRelated", "aggregations": {"functions": [
             {"type": "COUNT", "alias": "it's 100% \"odd\" \\ too"},
             {"type": "SUM", "field": "price", "alias": "Ünï cödé"}]}}]}, "", False),
+    ("names longer than the database's", "owners", {"expressions": [
+        {"relationship": LONG, "scope": "filterRelated", "include": True}]}, "", False),
     ("no parent rows", "owners", {"expressions": [
         {"field": "id", "operator": "eq", "value": -1}, ALL_THINGS]}, "", False),
 ]
@@ -201,7 +209,8 @@ def test_both_paths_answer_alike(client: httpx.Client, apart: httpx.Client, serv
     dialect = server.app[RUNTIME].dialect
     can = dialect.supports_json_relations and \
         (not groups or dialect.supports_correlated_derived_tables) and \
-        (name != "times" or _writes(dialect, "time"))
+        (name != "times" or _writes(dialect, "time")) and \
+        ("longer" not in name or len(LONG) <= dialect.sa_dialect.max_identifier_length)
     assert bool(body["data"]) == (name != "no parent rows")
     if table == "things" and "parent_id" in json.dumps(payload):  # the include is there
         assert any(isinstance(row.get("parent_id"), dict) for row in body["data"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shlex
 import subprocess
@@ -14,7 +15,7 @@ import click
 import httpx
 from rich.console import Console
 
-from . import auth, doctor, engine, interactive
+from . import auth, doctor, engine, interactive, sdk
 from . import console as swain_console
 
 console = Console(stderr=True)
@@ -65,12 +66,17 @@ def cli() -> None:
 @click.option("--generator-arg", multiple=True, help="Extra raw generator argument.")
 @click.option("--java-opt", multiple=True, help="Option for the JVM, e.g. -Xmx2g.")
 @click.option("--skip-validate", is_flag=True, help="Do not validate the spec first.")
+@click.option("--skip-build", is_flag=True, help="Do not build the TypeScript package "
+              "(npm install in its folder).")
 @click.option("--verbose", is_flag=True, help="Show the command and the generator output.")
 def gen(spec: Path | None, swain_base: str | None, swain_project_id: str | None,
         swain_connection_id: str | None, languages: tuple[str, ...], output: Path,
         properties: tuple[str, ...], config: Path | None, generator_arg: tuple[str, ...],
-        java_opt: tuple[str, ...], skip_validate: bool, verbose: bool) -> None:
-    """Generate one SDK per -l language."""
+        java_opt: tuple[str, ...], skip_validate: bool, skip_build: bool,
+        verbose: bool) -> None:
+    """Generate one SDK per -l language: Python with packageName swain_api and rows
+    that read as mappings, TypeScript as the npm package swain-api, built where npm
+    is found (unless -p says otherwise)."""
     from_console = bool(swain_project_id or swain_connection_id)
     if (spec is not None) + (swain_base is not None or from_console) != 1:
         raise click.UsageError("give exactly one of -i FILE or --swain-base URL (or "
@@ -100,6 +106,12 @@ def gen(spec: Path | None, swain_base: str | None, swain_project_id: str | None,
                                     output=output / language, properties=properties,
                                     config=config, generator_args=generator_arg,
                                     java_opts=java_opt, skip_validate=skip_validate)
+            if job.generator == "python":
+                try:
+                    templates = sdk.python_templates(jar, Path(scratch) / "python-templates")
+                except sdk.TemplateError as exc:
+                    raise click.ClickException(str(exc)) from exc
+                job = dataclasses.replace(job, template_dir=templates)
             if verbose:
                 console.print(shlex.join(job.command(java, jar)), markup=False)
             with console.status(f"generating {job.generator} into {job.output} ..."):
@@ -110,6 +122,23 @@ def gen(spec: Path | None, swain_base: str | None, swain_project_id: str | None,
                 raise click.ClickException(f"openapi-generator failed for {job.generator}:\n"
                                            f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
             console.print(f"[green]✓[/] {job.generator} → {job.output}")
+            if job.generator == "typescript-axios" and not skip_build:
+                build(job.output)
+
+
+def build(folder: Path) -> None:
+    """Build a generated TypeScript package in place, or say how to."""
+    npm = sdk.npm_executable()
+    if npm is None:
+        console.print(f"[yellow]note:[/] npm not found; the package in {folder} is built "
+                      "when installed (npm install runs its prepare script)")
+        return
+    with console.status(f"building {folder} (npm install) ..."):
+        result = sdk.build_typescript(folder, npm)
+    if result.returncode != 0:
+        raise click.ClickException(f"npm install in {folder} failed:\n"
+                                   f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    console.print(f"[green]✓[/] built {folder / 'dist'}")
 
 
 @cli.command(name="interactive")

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from . import sdk
+
 #: The ``openapi-generator-cli`` PyPI release whose bundled JAR generates the SDKs.
 ENGINE_VERSION = "7.10.0"
 NO_STUBS = "apiDocs=false,apiTests=false,modelDocs=false,modelTests=false"
@@ -87,6 +89,9 @@ class Generation:
     generator_args: tuple[str, ...] = ()
     java_opts: tuple[str, ...] = ()
     skip_validate: bool = False
+    #: a template directory of swain_cli's own (``sdk.python_templates``); the user's
+    #: ``-t`` in ``generator_args`` wins
+    template_dir: Path | None = None
 
     @property
     def generator(self) -> str:
@@ -97,8 +102,9 @@ class Generation:
         args = [java, *self.java_opts, "-jar", str(jar), "generate", "-i", str(self.spec),
                 "-g", self.generator, "-o", str(self.output),
                 f"--global-property={NO_STUBS}"]
-        if self.properties:
-            args.append("--additional-properties=" + ",".join(self.properties))
+        properties = sdk.properties_for(self.generator, self.properties)
+        if properties:
+            args.append("--additional-properties=" + ",".join(properties))
         if self.config is not None:
             args += ["-c", str(self.config)]
         if self.skip_validate:
@@ -108,6 +114,12 @@ class Generation:
             # component to ModelError anyway, warning at every use; naming it up
             # front keeps the output the same and the log quiet.
             args.append("--model-name-mappings=Error=ModelError")
+        if self.generator == "python":
+            args.append(f"--name-mappings={sdk.PYTHON_NAME_MAPPINGS}")
+        own_templates = any(arg in ("-t", "--template-dir") or arg.startswith("--template-dir=")
+                            for arg in self.generator_args)
+        if self.template_dir is not None and not own_templates:
+            args += ["-t", str(self.template_dir)]
         return args + list(self.generator_args)
 
 

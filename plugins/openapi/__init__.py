@@ -13,7 +13,8 @@ Shape of the document:
   (PUT), ``patchById{M}`` (PATCH, the same update), ``deleteById{M}`` and
   ``countAll{M}``; no by-id operations without a primary key, no writes on
   read-only tables and views;
-* components ``{M}`` (row), ``{M}Create``, ``{M}Update``, ``{M}Page``,
+* components ``{M}`` (row: the columns typed, open to the included relationships
+  and ``aggregations`` a filter adds), ``{M}Create``, ``{M}Update``, ``{M}Page``,
   ``CountResult``, ``Error`` (with ``ErrorBody`` and ``ErrorDetail``, named so
   generated clients get stable class names) and one response per error status;
   free-form objects say ``additionalProperties: true`` (:func:`explicit_free_form`).
@@ -217,10 +218,14 @@ def error_detail_schema() -> dict[str, Any]:
 def _table_components(spec: APISpec, table: Table, model: str, config: Config,
                       sequences_follow: bool) -> None:
     columns = table.visible_columns
+    # Open: a filtered row carries its included relationships and `aggregations`
+    # under their names, and generated clients must keep them (a closed model drops them).
     spec.components.schema(model, {
         "type": "object",
-        "description": f"A row of {table.kind} {table.key!r}.",
+        "description": f"A row of {table.kind} {table.key!r}. Rows from `/filter` also "
+                       "carry included relationships and `aggregations` under their names.",
         "properties": {c.name: column_schema(c) for c in columns},
+        "additionalProperties": True,
     })
     spec.components.schema(f"{model}Page", {
         "type": "object",

@@ -24,59 +24,78 @@ _OPERATORS_DOC = ("eq, ne, gt, gte, lt, lte, in, nin, between, like, ilike, cont
 
 
 def filter_schemas() -> dict[str, dict[str, Any]]:
-    """The filter payload as OpenAPI component schemas."""
+    """The filter payload as OpenAPI component schemas.
+
+    Shaped for generated clients: an expression is one object whose optional
+    members cover the three forms (a ``oneOf`` makes the Python generator turn a
+    plain dict into an empty wrapper), and the members that take one of a few
+    words (``operator``, ``direction``, ``scope``) are plain strings, so that an
+    untyped TypeScript object literal (``direction: "desc"``) still type-checks.
+    The server checks the words (422 naming the path and what is allowed).
+    """
     sort = {"type": "array", "items": _ref("FilterSort")}
+    expressions = {"type": "array", "items": _ref("FilterExpression")}
     return {
         "FilterSort": {
             "type": "object", "required": ["field"], "properties": {
                 "field": {"type": "string"},
-                "direction": {"type": "string", "enum": ["asc", "desc"], "default": "asc"},
-                "nulls": {"type": "string", "enum": ["first", "last"]}}},
+                "direction": {"type": "string", "example": "desc",
+                              "description": "`asc` (the default) or `desc`."},
+                "nulls": {"type": "string", "example": "last",
+                          "description": "`first` or `last`."}}},
         "AggregationFunction": {
             "type": "object", "required": ["type"], "properties": {
-                "type": {"type": "string", "example": "SUM"},
+                "type": {"type": "string", "example": "SUM",
+                         "description": "COUNT, COUNT_DISTINCT, SUM, AVG, MIN or MAX."},
                 "field": {"type": "string"}, "alias": {"type": "string"}}},
-        "FilterCondition": {
-            "type": "object", "required": ["field", "operator", "value"],
-            "description": f"`field <operator> value`. Operators: {_OPERATORS_DOC}; `in`/`nin` "
-                           "take an array, `between` two values, `isnull` true/false. A NULL "
-                           "matches no comparison.",
-            "properties": {"field": {"type": "string"}, "operator": {"type": "string"},
-                           "value": {}}},
-        "FilterGroup": {
-            "type": "object", "required": ["operator", "expressions"],
-            "description": "AND / OR of its expressions, or NOT of their AND.",
-            "properties": {"operator": {"type": "string", "enum": ["AND", "OR", "NOT"]},
-                           "expressions": {"type": "array", "minItems": 1,
-                                           "items": _ref("FilterExpression")}}},
-        "FilterRelationship": {
-            "type": "object", "required": ["relationship"],
-            "description": "Expressions over related rows. `filterParent` keeps parents with "
-                           "a matching related row; `filterRelated` only filters what is "
-                           "included; `include` embeds the related rows (an object for "
-                           "many-to-one, an array for one-to-many).",
+        "FilterExpression": {
+            "type": "object",
+            "description": "One expression, in one of three forms told apart by their "
+                           "members (a member of another form is refused):\n\n"
+                           "* a condition `{field, operator, value}`: `field <operator> "
+                           f"value`. Operators: {_OPERATORS_DOC}; `in`/`nin` take an array, "
+                           "`between` two values, `isnull` true/false. A NULL matches no "
+                           "comparison.\n"
+                           "* a group `{operator, expressions}`: AND / OR of its "
+                           "expressions, or NOT of their AND.\n"
+                           "* a relationship `{relationship, scope, include, expressions, "
+                           "fields, sort, aggregations}`: expressions over related rows. "
+                           "`filterParent` (the default) keeps parents with a matching "
+                           "related row; `filterRelated` only filters what is included; "
+                           "`include` embeds the related rows (an object for many-to-one, "
+                           "an array for one-to-many).",
             "properties": {
-                "relationship": {"type": "string"},
-                "scope": {"type": "string", "enum": ["filterParent", "filterRelated"],
-                          "default": "filterParent"},
-                "include": {"type": "boolean", "default": False},
-                "expressions": {"type": "array", "items": _ref("FilterExpression")},
-                "fields": {"type": "array", "items": {"type": "string"}},
-                "sort": sort,
+                "field": {"type": "string", "description": "Condition: the column."},
+                "operator": {"type": "string", "example": "eq",
+                             "description": f"Condition: one of {_OPERATORS_DOC}. Group: "
+                                            "AND, OR or NOT."},
+                "value": {"nullable": True, "description": "Condition: the value compared "
+                                                           "with."},
+                "expressions": {**expressions, "description": "Group: its expressions (at "
+                                "least one). Relationship: expressions over the related "
+                                "rows."},
+                "relationship": {"type": "string", "description": "Relationship: its name "
+                                 "(the related table, or the key column)."},
+                "scope": {"type": "string", "example": "filterParent",
+                          "description": "Relationship: `filterParent` (the default) or "
+                                         "`filterRelated`."},
+                "include": {"type": "boolean", "description": "Relationship: embed the "
+                            "related rows under the relationship's name (default false)."},
+                "fields": {"type": "array", "items": {"type": "string"},
+                           "description": "Relationship: the related columns to embed."},
+                "sort": {**sort, "description": "Relationship: the order of embedded rows."},
                 "aggregations": _ref("FilterAggregations")}},
-        "FilterExpression": {"oneOf": [_ref("FilterCondition"), _ref("FilterGroup"),
-                                       _ref("FilterRelationship")]},
         "FilterAggregations": {
             "type": "object", "required": ["functions"],
             "properties": {
                 "functions": {"type": "array", "minItems": 1, "items": _ref("AggregationFunction")},
                 "group_by": {"type": "array", "items": {"type": "string"}},
-                "having": {"type": "array", "items": _ref("FilterExpression")},
+                "having": expressions,
                 "sort": sort}},
         "FilterRequest": {
             "type": "object",
             "properties": {
-                "expressions": {"type": "array", "items": _ref("FilterExpression")},
+                "expressions": expressions,
                 "sort": sort,
                 "fields": {"type": "array", "items": {"type": "string"}},
                 "distinct": {"type": "boolean", "default": False},
@@ -113,9 +132,9 @@ def add_query_paths(spec: Any, schema: Any, config: Any) -> None:
         spec.components.schema(f"{model}FilterResponse", {
             "type": "object", "required": ["data", "total", "page", "page_size", "total_pages"],
             "properties": {
-                "data": {"type": "array", "items": {"allOf": [_ref(model)], "description":
-                         "A row; included relationships and `aggregations` are added under "
-                         "their names. With top-level aggregations, a grouped row."}},
+                "data": {"type": "array", "items": _ref(model), "description":
+                         "The rows; included relationships and `aggregations` are added "
+                         "under their names. With top-level aggregations, grouped rows."},
                 "total": {"type": "integer", "nullable": True},
                 "page": {"type": "integer"}, "page_size": {"type": "integer"},
                 "total_pages": {"type": "integer", "nullable": True}}})

@@ -18,6 +18,12 @@ from swain.contrib.demo import DEMO_EMAIL, DEMO_PASSWORD
 
 pytestmark = pytest.mark.slow
 
+#: product 1 with its order lines and their count
+RICH = {"expressions": [{"field": "id", "operator": "eq", "value": 1},
+                        {"relationship": "order_items", "include": True, "aggregations": {
+                            "functions": [{"type": "COUNT", "alias": "lines"}]}}],
+        "sort": [{"field": "id", "direction": "desc"}]}
+
 SCRIPT = textwrap.dedent("""
     import json, sys
     import swain_api
@@ -29,6 +35,7 @@ SCRIPT = textwrap.dedent("""
     from swain_api.models.products_update_by_filter import ProductsUpdateByFilter
 
     url, token, email, password, mode = sys.argv[1:6]
+    RICH = json.loads(sys.argv[6])
     if mode == "bearer":
         conf = swain_api.Configuration(host=url, access_token=token)
     else:
@@ -61,6 +68,17 @@ SCRIPT = textwrap.dedent("""
         out["update_by_filter"] = changed.updated
         out["stock_after"] = [r.stock for r in api.filter_products(
             filter_payload=FilterRequest.from_dict(cond)).data]
+        # Plain dicts, as the product document passes them; rows read as mappings
+        # and objects, and keep what the filter adds (includes, aggregations).
+        rich = api.filter_products(filter_payload=RICH, page=1, page_size=1)
+        row = rich.data[0]
+        out["rich"] = {"keys": list(row.keys()), "order_items": row["order_items"],
+                       "aggregations": row.get("aggregations"),
+                       "same": [row["sku"] == row.sku == row.get("sku") == dict(row)["sku"],
+                                "order_items" in row, "nope" in row, row.get("nope", "-"),
+                                row.aggregations == row["aggregations"],
+                                row.order_items is row["order_items"]]}
+        out["dict_count"] = api.count_products(filter_payload=cond).count
         gone = api.delete_by_filter_products(filter_payload=FilterWhere.from_dict(cond))
         out["delete_by_filter"] = gone.deleted
         api.delete_by_id_products(made.id)
@@ -89,7 +107,8 @@ def test_python_sdk_against_live_server(live_demo: tuple[str, str], generate_sdk
     script = tmp_path / "use_sdk.py"
     script.write_text(SCRIPT, encoding="utf-8")
     for mode in ("bearer", "basic"):
-        run = subprocess.run([python, str(script), url, token, DEMO_EMAIL, DEMO_PASSWORD, mode],
+        run = subprocess.run([python, str(script), url, token, DEMO_EMAIL, DEMO_PASSWORD, mode,
+                              json.dumps(RICH)],
                              capture_output=True, text=True, timeout=120)
         assert run.returncode == 0, run.stderr
         out = json.loads(run.stdout)
@@ -103,6 +122,14 @@ def test_python_sdk_against_live_server(live_demo: tuple[str, str], generate_sdk
         assert out["update_by_filter"] == 3 and out["stock_after"] == [42, 42, 42]
         assert out["delete_by_filter"] == 3
         assert out["after_delete"] == 404
+        assert out["dict_count"] == 3
+        expected = httpx.post(url + "/products/filter", json=RICH, timeout=30,
+                              headers={"Authorization": f"Bearer {token}"}).json()["data"][0]
+        assert out["rich"]["keys"] == list(expected)  # the columns, then what the filter added
+        assert out["rich"]["order_items"] == expected["order_items"] != []
+        assert out["rich"]["aggregations"] == expected["aggregations"] == \
+            {"lines": len(expected["order_items"])}
+        assert out["rich"]["same"] == [True, True, False, "-", True, True]
     # The server agrees: the bulk and filtered rows are gone, the rest is there.
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as http:
         assert http.post("/products/count", json={"expressions": [

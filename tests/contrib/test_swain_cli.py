@@ -4,6 +4,7 @@ OpenAPI contract the generators rely on, checked on a live document."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import stat
 import subprocess
@@ -98,13 +99,23 @@ def test_generator_command_line(tmp_path: Path) -> None:
     assert args[args.index("-g") + 1] == "typescript-axios"
     assert f"--global-property={engine.NO_STUBS}" in args
     assert "apiTests=false" in engine.NO_STUBS and "modelDocs=false" in engine.NO_STUBS
-    assert "--additional-properties=packageName=x,a=b" in args
+    # swain_cli's package name unless given: npmName (an npm package), and its version
+    assert "--additional-properties=packageName=x,a=b,npmName=swain-api,npmVersion=1.0.0" in args
     assert "--skip-validate-spec" in args and args[-1] == "--strict-spec=true"
     # TypeScript's own Error: the component is named ModelError up front, before the
     # user's arguments so that theirs win.
     assert args.index("--model-name-mappings=Error=ModelError") < args.index("--strict-spec=true")
-    python = engine.Generation(spec=tmp_path / "s.json", language="python", output=tmp_path)
-    assert not any("model-name-mappings" in arg for arg in python.command("java", jar))
+    python = engine.Generation(spec=tmp_path / "s.json", language="python", output=tmp_path,
+                               properties=("packageVersion=2.0.0",),
+                               template_dir=tmp_path / "templates")
+    python_args = python.command("java", jar)
+    assert not any("model-name-mappings" in arg for arg in python_args)
+    assert "--additional-properties=packageVersion=2.0.0,packageName=swain_api" in python_args
+    assert python_args[python_args.index("-t") + 1] == str(tmp_path / "templates")
+    # The user's own templates win over swain_cli's.
+    own = dataclasses.replace(python, generator_args=("-t", "mine"))
+    assert own.command("java", jar)[-2:] == ["-t", "mine"]
+    assert own.command("java", jar).count("-t") == 1
     assert engine.engine_version() == engine.ENGINE_VERSION
 
 

@@ -346,7 +346,7 @@ def test_components_are_named_and_typed_for_generators(doc: dict[str, Any]) -> N
     says additionalProperties, plugins' contributions included."""
     schemas = doc["components"]["schemas"]
     for name in ("Error", "ErrorBody", "ErrorDetail", "BulkCreateResult", "BulkSuccess",
-                 "BulkFailure", "BulkErrorResult", "FilterRequest", "FilterRelationship",
+                 "BulkFailure", "BulkErrorResult", "FilterRequest", "FilterExpression",
                  "FilterAggregations", "SqlPreview", "CustomersFilterQueryResponse"):
         assert list(_inline_objects(schemas[name], name)) == [], name
     preview = doc["paths"]["/Customers/filter/query"]["post"]["responses"]["200"]
@@ -369,6 +369,53 @@ def test_components_are_named_and_typed_for_generators(doc: dict[str, Any]) -> N
     tags = {tag["name"]: tag["x-swain-model"] for tag in doc["tags"]}
     assert tags["error_body"] == "ErrorBody2"
     assert schemas["ErrorBody2"]["properties"]["note"]["type"] == "string"
+
+
+def _reachable(doc: dict[str, Any], node: Any, seen: set[str]) -> Iterator[dict[str, Any]]:
+    """Every schema object reachable from ``node``, following $refs once each."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if ref is not None:
+            if ref not in seen:
+                seen.add(ref)
+                yield from _reachable(doc, doc["components"]["schemas"][ref.split("/")[-1]], seen)
+            return
+        yield node
+        for value in node.values():
+            yield from _reachable(doc, value, seen)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _reachable(doc, value, seen)
+
+
+def test_filter_bodies_and_rows_are_shaped_for_generated_clients(doc: dict[str, Any]) -> None:
+    """Every body that takes a filter is plain objects: no oneOf or anyOf (a generated
+    Python client empties a dict passed for one) and no enum (an untyped TypeScript
+    literal `direction: "desc"` is a string; the columns of `updateData` keep their
+    own enums); an expression is one object whose members cover conditions, groups
+    and relationships. Rows are typed and open, so clients keep the included
+    relationships and `aggregations` a filter adds."""
+    bodies = {(method, path): op["requestBody"] for path, ops in doc["paths"].items()
+              for method, op in ops.items()
+              if isinstance(op, dict) and op.get("operationId", "").startswith(
+                  ("filter", "count", "updateByFilter", "deleteByFilter"))
+              and "requestBody" in op}
+    assert {("post", "/Customers/filter"), ("post", "/Customers/count"),
+            ("put", "/Customers/filter"), ("delete", "/Customers/filter"),
+            ("post", "/Customers/filter/query")} <= set(bodies)
+    for where, body in bodies.items():
+        for schema in _reachable(doc, body, {"#/components/schemas/CustomersUpdate"}):
+            assert not {"oneOf", "anyOf", "enum"} & schema.keys(), (where, schema)
+    expression = doc["components"]["schemas"]["FilterExpression"]
+    assert expression["type"] == "object" and "required" not in expression
+    assert {"field", "operator", "value", "expressions", "relationship", "scope", "include",
+            "fields", "sort", "aggregations"} == set(expression["properties"])
+    assert expression["properties"]["value"]["nullable"] is True
+    row = doc["components"]["schemas"]["Customers"]
+    assert row["additionalProperties"] is True and row["properties"]["email"]["type"] == "string"
+    for response in ("CustomersPage", "CustomersFilterResponse"):
+        assert doc["components"]["schemas"][response]["properties"]["data"]["items"] == \
+            {"$ref": "#/components/schemas/Customers"}
 
 
 def test_documented_requests_work(doc: dict[str, Any], client: httpx.Client) -> None:

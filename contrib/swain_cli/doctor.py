@@ -7,11 +7,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from . import auth, engine
+from . import auth, engine, sdk
 
 
 def checks() -> list[tuple[str, bool, str]]:
-    """(name, ok, detail) for Java, the engine, the JAR, caches and the keyring."""
+    """(name, ok, detail) for Java, the engine, the JAR, npm, caches and the keyring."""
     rows: list[tuple[str, bool, str]] = []
     found = engine.find_java()
     version = engine.java_version(found[0]) if found else None
@@ -31,6 +31,9 @@ def checks() -> list[tuple[str, bool, str]]:
         rows.append(("jar", jar.is_file(), str(jar)))
     except engine.EngineError as exc:
         rows.append(("jar", False, str(exc)))
+    npm = sdk.npm_executable()
+    rows.append(("npm", True, f"{npm} (builds TypeScript SDKs)" if npm else
+                 "not found: TypeScript SDKs are built when an application installs them"))
     cache = Path.home() / ".m2"
     rows.append(("cache", True, f"{cache} ({'present' if cache.exists() else 'absent'})"))
     backend = auth.keyring_backend()

@@ -25,8 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DOCUMENT = Path(__file__).with_name("seed_document.txt")
-#: the shared original the copy is checked against, where this machine has it
-ORIGINAL_NAME = "000_2e01a610a47ecef1.txt"
 
 #: The sections whose snippets run, in document order; each ends where the next
 #: heading in :data:`ENDS` starts.

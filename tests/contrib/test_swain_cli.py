@@ -123,6 +123,7 @@ def test_doctor_reports_java_and_generator(isolated: Path) -> None:
     result = CliRunner().invoke(cli, ["doctor"])
     assert result.exit_code == 0, result.output
     assert engine.ENGINE_VERSION in result.output and "java" in result.output
+    assert "npm" in result.output
 
 
 def test_document_contract_for_unusual_names(client: httpx.Client) -> None:

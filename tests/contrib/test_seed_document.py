@@ -25,8 +25,6 @@ snippets keep their credentials.
 
 from __future__ import annotations
 
-import email
-import email.policy
 import json
 import os
 import re
@@ -34,7 +32,6 @@ import shutil
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -44,7 +41,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from seed_snippets import (
     HOST,
     RENAMES,
@@ -55,8 +51,9 @@ from seed_snippets import (
     snippets,
 )
 
-from swain.contrib.testing import FreshDatabase, free_port, selected_dialects, serving, write_config
+from swain.contrib.testing import FreshDatabase, selected_dialects, serving, write_config
 from swain.contrib.testing.auth import FAST_ARGON2
+from swain.contrib.testing.mail import Inbox, smtp_server
 from swain.plugins.auth.passwords import Argon2Hasher
 
 pytestmark = pytest.mark.slow
@@ -69,7 +66,6 @@ AUTH_USER, AUTH_PASSWORD = "user@example.com", "securePassword123"
 #: the signup payload's address, taken by AUTH_USER in that database
 SIGNUP_USER = "john@example.com"
 SECRET = "the seed document's JWT secret, comfortably longer than 32 bytes"
-SMTP_PORT = free_port()  # aiosmtpd cannot bind port 0 itself
 
 
 def ddl(dialect: str, password: str) -> str:
@@ -116,7 +112,7 @@ SWAIN_CONFIG: dict[str, Any] = {
                                  "expiresat": "expiresAt", "usedat": "usedAt",
                                  "createdat": "createdAt"},
     },
-    "smtp": {"host": "127.0.0.1", "port": SMTP_PORT, "security": "none",
+    "smtp": {"host": "127.0.0.1", "security": "none",
              "from_address": "no-reply@example.com", "from_name": "Your App",
              "base_url": "https://siteclear.mobix-sites.co.uk",
              "password_reset_path": "/reset-password?token=%s"},
@@ -140,10 +136,11 @@ class Api:
 
 
 @contextmanager
-def serve(dialect: str, folder: Path, password: str) -> Iterator[Api]:
+def serve(dialect: str, folder: Path, password: str, smtp_port: int = 25) -> Iterator[Api]:
     with FreshDatabase(dialect) as database:
         database.run_script(ddl(dialect, password))
-        config = write_config(folder, database.swain_url, **SWAIN_CONFIG)
+        config = write_config(folder, database.swain_url, **{
+            **SWAIN_CONFIG, "smtp": {**SWAIN_CONFIG["smtp"], "port": smtp_port}})
         with serving(config) as live:
             yield Api(live.url, database)
 
@@ -204,8 +201,16 @@ def dialect(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+@contextmanager
+def sdk_api(project: Project, dialect: str, folder: Path) -> Iterator[Api]:
+    """:func:`serve` for the SDK user, whose document has the operations and components
+    the module's SDKs were made from."""
+    with serve(dialect, folder, SDK_PASSWORD) as api:
+        same_sdk(project, api)
+        yield api
+
+
 def same_sdk(project: Project, api: Api) -> None:
-    """The database's document has the operations and components the SDKs were made from."""
     document = httpx.get(api.url + "/openapi.json", timeout=30).json()
     for key in ("paths", "components"):
         assert sorted(document[key]) == sorted(project.document[key])
@@ -253,8 +258,7 @@ def python_run(project: Project, dialect: str,
                tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     """The Python snippets, in document order, in one interpreter."""
     code = [s for s in all_snippets() if s.language == "python"]
-    with serve(dialect, tmp_path_factory.mktemp("config"), SDK_PASSWORD) as api:
-        same_sdk(project, api)
+    with sdk_api(project, dialect, tmp_path_factory.mktemp("config")) as api:
         (project.folder / "harness.py").write_text(HARNESS)
         (project.folder / "snippets.json").write_text(json.dumps(
             [s.prepared({HOST: api.url, **RENAMES}) for s in code]))
@@ -288,8 +292,7 @@ def typescript_run(project: Project, dialect: str,
                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     """Each TypeScript snippet as a program, type-checked together, run in order."""
     code = [s for s in all_snippets() if s.language == "typescript"]
-    with serve(dialect, tmp_path_factory.mktemp("config"), SDK_PASSWORD) as api:
-        same_sdk(project, api)
+    with sdk_api(project, dialect, tmp_path_factory.mktemp("config")) as api:
         names = [f"snippet_{i}" for i in range(len(code))]
         for name, snippet in zip(names, code, strict=True):
             (project.folder / f"{name}.ts").write_text(
@@ -442,40 +445,26 @@ def test_bulk_typescript(typescript_run: Run) -> None:
 # -- Authentication Endpoints Usage -----------------------------------------------------------
 
 
-class Inbox:
-    """The reset emails the server sends, as aiosmtpd receives them."""
-
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(email.message_from_bytes(envelope.content,
-                                                      policy=email.policy.default))
-        return "250 OK"
-
-    def token_for(self, address: str, timeout: float = 15) -> str:
-        """The token of the newest reset link sent to ``address``."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            sent = [m for m in self.messages if m["To"] == address]
-            if sent:
-                link = re.search(r"https?://\S+", sent[-1].get_content())
-                assert link is not None
-                return parse_qs(urlsplit(link.group(0)).query)["token"][0]
-            time.sleep(0.05)
-        raise AssertionError(f"no email to {address}")
+def reset_token(inbox: Inbox, address: str) -> str:
+    """The token of the newest reset link sent to ``address``."""
+    link = re.search(r"https?://\S+", inbox.wait_for(address)[-1].get_content())
+    assert link is not None
+    return parse_qs(urlsplit(link.group(0)).query)["token"][0]
 
 
 @pytest.fixture(scope="module")
-def auth_api(dialect: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Api, Inbox]]:
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=SMTP_PORT)
-    controller.start()
-    try:
-        with serve(dialect, tmp_path_factory.mktemp("config"), AUTH_PASSWORD) as api:
-            yield api, inbox
-    finally:
-        controller.stop()
+def smtp() -> Iterator[tuple[int, Inbox]]:
+    with smtp_server() as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def auth_api(dialect: str, smtp: tuple[int, Inbox],
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Api, Inbox]]:
+    port, inbox = smtp
+    inbox.messages.clear()  # one SMTP server for every database's run
+    with serve(dialect, tmp_path_factory.mktemp("config"), AUTH_PASSWORD, smtp_port=port) as api:
+        yield api, inbox
 
 
 def test_auth_signup(auth_api: tuple[Api, Inbox]) -> None:
@@ -496,7 +485,7 @@ def test_auth_login_reset_and_confirm(auth_api: tuple[Api, Inbox]) -> None:
     assert {"access_token", "refresh_token"} <= set(login.json())
     reset = httpx.post(api.url + "/auth/password_reset", json=payload(AUTH, 2), timeout=30)
     assert reset.status_code in (200, 202), reset.text
-    token = inbox.token_for(AUTH_USER)
+    token = reset_token(inbox, AUTH_USER)
     confirm = httpx.post(api.url + "/auth/password_reset/confirm", timeout=30,
                          json=payload(AUTH, 3, abc123def456ghi789=token))
     assert confirm.status_code == 200, confirm.text

@@ -3,17 +3,13 @@ HTTP client for the console's JSON API, and a local SMTP inbox."""
 
 from __future__ import annotations
 
-import email
-import email.policy
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 
-from swain.contrib.testing import free_port
 from swain.contrib.testing.console import ConsoleProcess
+from swain.contrib.testing.mail import Inbox, smtp_server
 from swain.plugins.auth.passwords import Argon2Hasher
 
 ADMIN_EMAIL = "founder@acme.test"
@@ -70,25 +66,10 @@ INSERT INTO notes (body) VALUES ('first note')
 """
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(email.message_from_bytes(envelope.content,
-                                                      policy=email.policy.default))
-        return "250 OK"
-
-
 @pytest.fixture(scope="module")
 def smtp_inbox() -> Iterator[tuple[int, Inbox]]:
-    inbox, port = Inbox(), free_port()  # aiosmtpd cannot bind port 0 itself
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield port, inbox
-    finally:
-        controller.stop()
+    with smtp_server() as served:
+        yield served
 
 
 @pytest.fixture(scope="module")

@@ -16,11 +16,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from auth_members import MEMBERS_USER
 
-from swain.contrib.testing import LiveServer, free_port, write_config
+from swain.contrib.testing import LiveServer, free_port, mail, write_config
 from swain.contrib.testing.auth import FAST_ARGON2, signup
 from swain.core import ConfigError, create_app, load_config
 
@@ -106,27 +105,10 @@ SWAIN_CONFIG = {
 }
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[email.message.EmailMessage] = []
-
+class Inbox(mail.Inbox):
     async def handle_DATA(self, server, session, envelope):
         assert session.authenticated, "the transport must log in"
-        self.messages.append(
-            email.message_from_bytes(envelope.content, policy=email.policy.default)
-        )
-        return "250 OK"
-
-    def wait_for(
-        self, to: str, count: int = 1, timeout: float = 10
-    ) -> list[email.message.EmailMessage]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = [m for m in self.messages if m["To"] == to]
-            if len(found) >= count:
-                return found
-            time.sleep(0.05)
-        raise AssertionError(f"no email to {to} after {timeout}s")
+        return await super().handle_DATA(server, session, envelope)
 
 
 def _authenticator(server, session, envelope, mechanism, auth_data):
@@ -140,19 +122,10 @@ def _authenticator(server, session, envelope, mechanism, auth_data):
 
 @pytest.fixture(scope="module")
 def inbox() -> Iterator[Inbox]:
-    box = Inbox()
-    controller = Controller(
-        box,
-        hostname="127.0.0.1",
-        port=SMTP_PORT,
-        authenticator=_authenticator,
-        auth_require_tls=False,
-    )
-    controller.start()
-    try:
+    with mail.smtp_server(SMTP_PORT, Inbox(), authenticator=_authenticator,
+                          auth_require_tls=False) as (_, box):
+        assert isinstance(box, Inbox)
         yield box
-    finally:
-        controller.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -52,7 +52,7 @@ from seed_snippets import (
 )
 
 from swain.contrib.testing import FreshDatabase, selected_dialects, serving, write_config
-from swain.contrib.testing.auth import FAST_ARGON2
+from swain.contrib.testing.auth import FAST_ARGON2, SQL_TYPES
 from swain.contrib.testing.mail import Inbox, smtp_server
 from swain.plugins.auth.passwords import Argon2Hasher
 
@@ -72,8 +72,7 @@ def ddl(dialect: str, password: str) -> str:
     """users and their orders (the document's columns: status, role, createdAt; total,
     user_id), the reset token card's table, six users and five orders, and the
     account ``user@example.com`` with ``password``."""
-    pk = "SERIAL PRIMARY KEY" if dialect == "postgresql" else "INTEGER PRIMARY KEY"
-    true = "TRUE" if dialect == "postgresql" else "1"
+    pk, true = SQL_TYPES[dialect]["serial"], SQL_TYPES[dialect]["true"]
     hashed = Argon2Hasher(time_cost=1, memory_kib=1024, parallelism=1).hash(password)
     users = [("ada", "active", "admin", "2024-03-01"), ("bob", "active", "member", "2024-04-01"),
              ("cy", "active", "manager", "2023-06-01"), ("max", "active", "manager", "2024-05-01"),

@@ -5,6 +5,7 @@ OpenAPI contract the generators rely on, checked on a live document."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import stat
 import subprocess
@@ -183,3 +184,29 @@ def test_generation_from_unusual_names(server: Any, tmp_path: Path) -> None:
     lines = (package / "api" / "order_lines_api.py").read_text(encoding="utf-8")
     assert "def filter_order_lines(" in lines and "filter_payload" in lines
     assert (tmp_path / "typescript" / "api.ts").is_file()
+
+
+@pytest.mark.slow
+def test_typescript_package_without_npm_or_with_skip_build(spec_file: Path, tmp_path: Path) -> None:
+    """The TypeScript SDK is an npm package either way; it is built only where npm
+    is found and --skip-build is not given (the build itself: test_sdk_typescript)."""
+    found = engine.find_java()
+    assert found is not None
+    java_home = str(Path(found[0]).resolve().parent.parent)
+    empty = tmp_path / "no-npm"
+    empty.mkdir()
+    runner = CliRunner()
+    without = runner.invoke(cli, ["gen", "-i", str(spec_file), "-l", "typescript",
+                                  "-o", str(tmp_path / "a")],
+                            env={"PATH": str(empty), "JAVA_HOME": java_home})
+    assert without.exit_code == 0, without.output
+    assert "npm not found" in without.output
+    skipped = runner.invoke(cli, ["gen", "-i", str(spec_file), "-l", "typescript", "--skip-build",
+                                  "-o", str(tmp_path / "b")])
+    assert skipped.exit_code == 0, skipped.output
+    assert "npm" not in skipped.output
+    for folder in (tmp_path / "a" / "typescript", tmp_path / "b" / "typescript"):
+        package = json.loads((folder / "package.json").read_text(encoding="utf-8"))
+        assert (package["name"], package["version"]) == ("swain-api", "1.0.0")
+        assert package["scripts"]["prepare"] == "npm run build"
+        assert (folder / "tsconfig.json").is_file() and not (folder / "dist").exists()

@@ -18,9 +18,12 @@ auth on, on SQLite and PostgreSQL:
 
 Only the host and the credentials change, ``create_users`` replaces
 ``create_user`` and ``listUsers(1, 25)`` replaces ``listUsers({ page: 1, pageSize:
-25 })`` (:data:`seed_snippets.RENAMES`).  The document's account
-``user@example.com`` / ``super-secret`` exists in each database, so the SDK
-snippets keep their credentials.
+25 })`` (:data:`seed_snippets.RENAMES`); the Python snippets get back the
+indentation the document's text lost (:data:`seed_snippets.PYTHON`).  The
+document's accounts exist in each database (``user@example.com`` with
+``super-secret`` for the SDK snippets, with ``securePassword123`` for the
+authentication payloads), so these keep their credentials; the signup payload
+signs up another address, and the reset confirmation carries the emailed token.
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -57,6 +59,9 @@ from swain.contrib.testing.mail import Inbox, smtp_server
 from swain.plugins.auth.passwords import Argon2Hasher
 
 pytestmark = pytest.mark.slow
+
+#: the databases the document's examples run on
+DIALECTS = [d for d in selected_dialects() if d in ("sqlite", "postgresql")]
 
 USING, FILTERING, COUNTS, BULK, AUTH = SECTIONS
 #: the account the SDK snippets sign in with: the document's own
@@ -167,9 +172,8 @@ class Project:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
-    dialects = [d for d in selected_dialects() if d in ("sqlite", "postgresql")]
     folder = tmp_path_factory.mktemp("app")
-    with serve(dialects[0], tmp_path_factory.mktemp("config"), SDK_PASSWORD) as api:
+    with serve(DIALECTS[0], tmp_path_factory.mktemp("config"), SDK_PASSWORD) as api:
         document = httpx.get(api.url + "/openapi.json", timeout=30).json()
         # The wizard's equivalent command, without -p: the package names are swain_cli's.
         result = subprocess.run([sys.executable, "-m", "swain.contrib.swain_cli", "gen",
@@ -194,8 +198,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
 # -- the runs, per database --------------------------------------------------------------
 
 
-@pytest.fixture(scope="module", params=[d for d in selected_dialects()
-                                        if d in ("sqlite", "postgresql")])
+@pytest.fixture(scope="module", params=DIALECTS)
 def dialect(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -501,4 +504,3 @@ def test_the_generated_packages(project: Project) -> None:
     assert (sdks / "typescript" / "tsconfig.json").is_file()
     linked = project.folder / "node_modules" / "swain-api"
     assert linked.resolve() == (sdks / "typescript").resolve()
-    assert shutil.which("node")

@@ -244,7 +244,9 @@ def test_capacity_figures_of_one_instance() -> None:
     for name in ("GET by id", "create (POST)"):
         cells = rows[name][len(name):].split()
         assert float(cells[0].replace(",", "")) > 0  # req/s
-        assert 0.9 <= float(cells[5]) <= 1.2, rows[name]  # one transaction per request
+        # one transaction per request (two would be 2.0); the pool's own checks and the
+        # invalidation listener add a little over a one-second run on a busy machine
+        assert 0.9 <= float(cells[5]) < 1.5, rows[name]
     # a login reads the user and writes a session: at least two
     assert float(rows["login (argon2id)"][len("login (argon2id)"):].split()[5]) >= 2
     held = re.search(r"connections held by the instance: (\d+) \(pool 10 \+ the invalidation", out)

@@ -31,19 +31,20 @@ def dialect(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def only_dialect(name: str) -> Any:
-    """A ``dialect`` fixture for a module whose tests concern one database only;
+def only_dialect(*names: str) -> Any:
+    """A ``dialect`` fixture for a module whose tests concern some databases only;
     assign it in the module: ``dialect = only_dialect("mysql")``.  It still
     follows ``SWAIN_TEST_DIALECTS``: left out there, the module has no tests to run."""
-    if name not in DIALECTS:
-        raise ValueError(f"unknown dialect {name!r}")
+    for name in names:
+        if name not in DIALECTS:
+            raise ValueError(f"unknown dialect {name!r}")
 
     @pytest.fixture(scope="module", name="dialect",
-                    params=[d for d in selected_dialects() if d == name])
-    def one_dialect(request: pytest.FixtureRequest) -> str:
+                    params=[d for d in selected_dialects() if d in names])
+    def chosen_dialect(request: pytest.FixtureRequest) -> str:
         return str(request.param)
 
-    return one_dialect
+    return chosen_dialect
 
 
 @pytest.fixture(scope="module")

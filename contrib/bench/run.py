@@ -425,6 +425,7 @@ def run(options: BenchOptions, progress: Callable[[str], None] = lambda _: None)
         outcome.notes.append("Platformatic DB skipped: --no-platformatic")
     progress("creating the reference database (10,000 users, 100,000 orders)")
     database = dataset.create_reference(options.postgres_url)
+    progress(f"database {database.name} (dropped at the end)")
     try:
         with tempfile.TemporaryDirectory(prefix="swain-bench-") as tmp:
             folder = Path(tmp)

@@ -125,21 +125,35 @@ class Limiter:
         return remote
 
     async def hit(self, request: web.Request, action: str, account: str | None) -> None:
-        checks = [("client", self.client_address(request))]
-        if account and (action, "account") in self.limits:
-            checks.append(("account", account))
-        for scope, who in checks:
-            allowed, window = self.limits[(action, scope)]
-            try:
-                count, remaining = await self.counter.hit(f"{action}:{scope}:{who}", window)
-            except Exception as exc:
-                log.error("rate limit store unavailable (%s: %s); letting the request through",
-                          type(exc).__name__, exc)
-                return
-            if count > allowed:
-                retry = max(1, math.ceil(remaining))
-                raise RateLimited(f"too many {action} attempts; retry in {retry} seconds",
-                                  headers={"Retry-After": str(retry)})
+        """Count an attempt against the client's limit and, where the action names an
+        account, against the limit of the name given."""
+        await self._count(action, "client", self.client_address(request))
+        if account:
+            await self._count(action, "account", account)
+
+    async def hit_user(self, action: str, user_id: object, name: str) -> None:
+        """Count an attempt against the account it reached: the same account reached by
+        its email and by its username (or any spelling) shares one counter.  A name
+        that reached no account is counted under itself, so that every attempt costs
+        the same whether the account exists or not."""
+        who = f"id:{user_id}" if user_id is not None else f"name:{name.strip().lower()}"
+        await self._count(action, "user", who)
+
+    async def _count(self, action: str, scope: str, who: str) -> None:
+        limit = self.limits.get((action, "account" if scope == "user" else scope))
+        if limit is None:
+            return
+        allowed, window = limit
+        try:
+            count, remaining = await self.counter.hit(f"{action}:{scope}:{who}", window)
+        except Exception as exc:
+            log.error("rate limit store unavailable (%s: %s); letting the request through",
+                      type(exc).__name__, exc)
+            return
+        if count > allowed:
+            retry = max(1, math.ceil(remaining))
+            raise RateLimited(f"too many {action} attempts; retry in {retry} seconds",
+                              headers={"Retry-After": str(retry)})
 
 
 def _enabled(config: Config) -> bool:

@@ -82,6 +82,9 @@ class RateLimiter(Protocol):
     async def hit(self, request: web.Request, action: str, account: str | None) -> None:
         """Count one attempt; raise ``RateLimited`` (429 with Retry-After) when over."""
 
+    async def hit_user(self, action: str, user_id: object, name: str) -> None:
+        """Count one attempt against the account found for ``name`` (``None``: none)."""
+
 
 def token_hash(token: str) -> str:
     """Stored form of a random token: SHA-256 is enough for 256-bit random values."""
@@ -261,6 +264,9 @@ class AuthService:
                                               self.user_roles())
         else:
             user = await self.find_by_email(login)
+        limiter = self.runtime.services.find(LIMITER)
+        if limiter is not None:  # one counter per account, however it was named
+            await limiter.hit_user("login", user["id"] if user else None, login)
         ok, rehash = await self.passwords.verify(user.get("password") if user else None, password)
         if user is None or not ok or not self.is_active(user):
             raise Unauthorized(refusal)

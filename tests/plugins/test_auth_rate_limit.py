@@ -18,15 +18,16 @@ PASSWORD = "limit-password"
 DDL = {
     "default": """
 CREATE TABLE "People" ("Pid" INTEGER PRIMARY KEY, "Mail" VARCHAR(255) NOT NULL UNIQUE,
-  "Secret" VARCHAR(255) NOT NULL)
+  "Secret" VARCHAR(255) NOT NULL, "Nick" VARCHAR(64) UNIQUE)
 """,
     "mysql": """
 CREATE TABLE `People` (`Pid` INTEGER AUTO_INCREMENT PRIMARY KEY,
-  `Mail` VARCHAR(255) NOT NULL UNIQUE, `Secret` VARCHAR(255) NOT NULL)
+  `Mail` VARCHAR(255) NOT NULL UNIQUE, `Secret` VARCHAR(255) NOT NULL,
+  `Nick` VARCHAR(64) UNIQUE)
 """,
     "postgresql": """
 CREATE TABLE "People" ("Pid" SERIAL PRIMARY KEY, "Mail" VARCHAR(255) NOT NULL UNIQUE,
-  "Secret" VARCHAR(255) NOT NULL)
+  "Secret" VARCHAR(255) NOT NULL, "Nick" VARCHAR(64) UNIQUE)
 """,
 }
 AUTH = {
@@ -37,7 +38,8 @@ AUTH = {
     "argon2_memory_kib": 1024,
     "argon2_parallelism": 1,
 }
-MAPPING = {"user": {"table": "People", "id": "Pid", "email": "Mail", "password": "Secret"}}
+MAPPING = {"user": {"table": "People", "id": "Pid", "email": "Mail", "password": "Secret",
+                    "username": "Nick"}}
 LIMITS = {
     "login_per_client": "6/1m",
     "login_per_account": "3/1m",
@@ -94,6 +96,30 @@ def _server(tmp_path: Path, url: str, **rate_limit: object) -> LiveServer:
     )
     config, pm = load_config(path, "development", environ={})
     return LiveServer(create_app(config, pm))
+
+
+def test_an_account_named_two_ways_shares_one_counter(database, dialect, tmp_path):
+    """Its email and its username reach the same account: attempts by either count
+    against one per-account limit, which then refuses even the right password."""
+    people, nick, mail = (f"{q}{name}{q}" for name in ("People", "Nick", "Mail")
+                          for q in ["`" if dialect == "mysql" else '"'])
+    with (
+        _server(tmp_path, database.swain_url) as live,
+        httpx.Client(base_url=live.url, timeout=30) as http,
+    ):
+        made = http.post("/auth/signup", json={"email": "twoways@example.com", "password": PASSWORD})
+        assert made.status_code == 201, made.text
+        database.run_script(
+            f"UPDATE {people} SET {nick} = 'twoways' WHERE {mail} = 'twoways@example.com'")
+        names = [{"email": "twoways@example.com"}, {"username": "twoways"},
+                 {"email": "twoways@example.com"}]
+        statuses = [http.post("/auth/login", json={**name, "password": "wrong"}).status_code
+                    for name in names]
+        assert statuses == [401, 401, 401]
+        right = http.post("/auth/login", json={"username": "twoways", "password": PASSWORD})
+        assert right.status_code == 429, right.text
+        # another account is not affected
+        assert _login(http, "someone-else@example.com").status_code == 401
 
 
 def test_trusted_proxy_forwarded_addresses_get_their_own_buckets(database, tmp_path):

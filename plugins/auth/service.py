@@ -294,7 +294,8 @@ class AuthService:
         if self.stateful_sessions:
             nonce = secrets.token_bytes(_NONCE_BYTES)
             now = utcnow()
-            values: dict[str, Any] = {"userid": user["id"], "refreshtoken": _nonce_hash(nonce),
+            values: dict[str, Any] = {"userid": user["id"],
+                                      "refreshtoken": self._nonce_hash(nonce, user),
                                       "expiresat": _later(now, self.refresh_expiry)}
             if self.cards["session"].has("lastused"):
                 values["lastused"] = now
@@ -314,9 +315,9 @@ class AuthService:
         secret = base64.urlsafe_b64encode(nonce + self._session_tag(session_id, nonce))
         return f"{session_id}.{secret.rstrip(b'=').decode()}"
 
-    async def _session(self, token: str) -> tuple[Any, dict[str, Any] | None, bool]:
-        """(session id, session row, token is the current one) for a token this server
-        issued; 401 for anything else, before a row is read or touched."""
+    async def _session(self, token: str) -> tuple[Any, dict[str, Any] | None, bytes]:
+        """(session id, session row, the token's nonce) for a token this server issued;
+        401 for anything else, before a row is read or touched."""
         session_text, dot, secret = token.rpartition(".")
         if not dot or not session_text or not secret or len(token) > 512:
             raise Unauthorized(INVALID_REFRESH)
@@ -334,9 +335,12 @@ class AuthService:
                 not hmac.compare_digest(tag, self._session_tag(session_text, nonce)):
             raise Unauthorized(INVALID_REFRESH)
         row = await self.store.fetch_one("session", [("id", "eq", session_id)])
-        if row is None:
-            return session_id, None, False
-        return session_id, row, same(str(row.get("refreshtoken") or ""), _nonce_hash(nonce))
+        return session_id, row, nonce
+
+    def _nonce_hash(self, nonce: bytes, user: Mapping[str, Any]) -> str:
+        """What a session stores of its refresh token: bound to the user's password as
+        it is, so that however the password changes, the session ends with it."""
+        return hashlib.sha256(nonce + self.password_version(user).encode()).hexdigest()
 
     async def refresh(self, token: object) -> dict[str, Any]:
         if not isinstance(token, str) or not token:
@@ -348,23 +352,24 @@ class AuthService:
                     not same(claims.get("pv", ""), self.password_version(user)):
                 raise Unauthorized(INVALID_REFRESH)
             return await self.issue_pair(user)
-        session_id, row, current = await self._session(token)
+        session_id, row, nonce = await self._session(token)
         if row is None:
             raise Unauthorized(INVALID_REFRESH)
-        if not current:
-            # A token this server issued for this session, since rotated: assume
-            # it was stolen and end the session, so the thief's copy dies as well.
+        user = await self.find_by_id(row["userid"])
+        if user is None or not self.is_active(user):
+            raise Unauthorized("the account is inactive or no longer exists")
+        if not same(str(row.get("refreshtoken") or ""), self._nonce_hash(nonce, user)):
+            # A token this server issued for this session, since rotated (assume it
+            # was stolen: the thief's copy dies as well), or the password changed.
             await self.store.delete("session", [("id", "eq", session_id)])
-            raise Unauthorized("refresh token reused; the session has been revoked")
+            raise Unauthorized("refresh token reused, or the password changed since; the "
+                               "session has been revoked")
         expires = self.store.decode_time("session", "expiresat", row.get("expiresat"))
         if expires is None or expires <= utcnow():
             await self.store.delete("session", [("id", "eq", session_id)])
             raise Unauthorized("refresh token expired")
-        user = await self.find_by_id(row["userid"])
-        if user is None or not self.is_active(user):
-            raise Unauthorized("the account is inactive or no longer exists")
         nonce = secrets.token_bytes(_NONCE_BYTES)
-        values: dict[str, Any] = {"refreshtoken": _nonce_hash(nonce)}
+        values: dict[str, Any] = {"refreshtoken": self._nonce_hash(nonce, user)}
         if self.cards["session"].has("lastused"):
             values["lastused"] = utcnow()
         # Compare-and-swap: of concurrent refreshes with one token, exactly one
@@ -385,7 +390,7 @@ class AuthService:
         if not self.stateful_sessions:
             self.signer.verify(token, "refresh")  # stateless: the client forgets the tokens
             return
-        session_id, row, _current = await self._session(token)
+        session_id, row, _nonce = await self._session(token)
         if row is None:
             raise Unauthorized(INVALID_REFRESH)
         # A rotated token (really issued, see _session) also ends the session.
@@ -575,10 +580,6 @@ class Background:
     async def drain(self) -> None:
         if self.tasks:
             await asyncio.gather(*self.tasks, return_exceptions=True)
-
-
-def _nonce_hash(nonce: bytes) -> str:
-    return hashlib.sha256(nonce).hexdigest()
 
 
 def _later(now: dt.datetime, seconds: float) -> dt.datetime:

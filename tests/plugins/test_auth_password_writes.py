@@ -4,7 +4,8 @@ Plain text in (create, update, bulk create, bulk update, upsert, mass update),
 checked against the password policy (a 422 naming the row and field), stored as an
 argon2id hash, never returned, filtered, sorted or grouped; ``writeOnly`` in the
 OpenAPI document.  New accounts made this way log in.  The other secret columns (the
-session card's refresh token here) stay unwritable.  The column is called
+session card's refresh token here) stay unwritable.  A password changed so ends the
+account's sessions.  The column is called
 ``password``, as in the product document's bulk example.
 """
 
@@ -153,6 +154,47 @@ def test_a_changed_password_ends_the_cached_basic_pair(admin: httpx.Client) -> N
     assert admin.get("/users?count=none", auth=old, headers=plain).status_code == 401
     new = httpx.BasicAuth("basic@example.com", "basic-pass-2")
     assert admin.get("/users?count=none", auth=new, headers=plain).status_code == 200
+
+
+def _session(client: httpx.Client, email: str, password: str) -> str:
+    r = client.post("/auth/login", json={"email": email, "password": password},
+                    headers={"Authorization": ""})
+    assert r.status_code == 200, r.text
+    return str(r.json()["refresh_token"])
+
+
+def _refreshed(client: httpx.Client, refresh_token: str) -> str | None:
+    """The session's next refresh token, or ``None`` when the session has ended."""
+    r = client.post("/auth/refresh", json={"refresh_token": refresh_token},
+                    headers={"Authorization": ""})
+    assert r.status_code in (200, 401), r.text
+    return str(r.json()["refresh_token"]) if r.status_code == 200 else None
+
+
+def test_a_password_changed_through_the_table_api_ends_the_sessions(
+        admin: httpx.Client) -> None:
+    """However the password changes (one row, bulk, mass update), the account's sessions
+    end with it, as after a reset; other changes leave them be."""
+    r = admin.post("/users/bulk", json=[{"email": f"sess-{i}@example.com",
+                                         "password": f"session-pass-{i}"} for i in range(3)])
+    ids = [row["id"] for row in r.json()["succeeded"]]
+    sessions = [_session(admin, f"sess-{i}@example.com", f"session-pass-{i}") for i in range(3)]
+    twice = _session(admin, "sess-0@example.com", "session-pass-0")
+    assert admin.put(f"/users/{ids[0]}", json={"first_name": "Kept"}).status_code == 200
+    kept = _refreshed(admin, sessions[0])
+    assert kept is not None
+    assert admin.put(f"/users/{ids[0]}", json={"password": "session-pass-new"}).status_code == 200
+    assert _refreshed(admin, kept) is None and _refreshed(admin, twice) is None
+    fresh = _session(admin, "sess-0@example.com", "session-pass-new")
+    assert _refreshed(admin, fresh) is not None
+    r = admin.put("/users/bulk", json=[{"id": ids[1], "password": "bulk-pass-new"}])
+    assert r.status_code == 200, r.text
+    assert _refreshed(admin, sessions[1]) is None
+    r = admin.put("/users/filter", json={
+        "expressions": [{"field": "email", "operator": "eq", "value": "sess-2@example.com"}],
+        "updateData": {"password": "mass-pass-new"}})
+    assert r.json() == {"updated": 1}
+    assert _refreshed(admin, sessions[2]) is None
 
 
 def test_bulk_update_upsert_and_mass_update(admin: httpx.Client, database: Any) -> None:

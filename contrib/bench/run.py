@@ -117,6 +117,9 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
     #: scenarios on which swain and the raw handler answered differently
     mismatches: list[str] = field(default_factory=list)
+    #: processes -> server -> resident MB of its largest process after the request
+    #: scenarios (before the bulk insert)
+    rss: dict[int, dict[str, float]] = field(default_factory=dict)
 
     @property
     def errors(self) -> int:
@@ -161,6 +164,14 @@ class Outcome:
                         if server == "swain" and swain and raw else ""
                     out.append(f"| {m.rows:,} rows | {label} | {m.rows_per_second:,.0f} | "
                                f"{m.seconds_per_batch:.3f} | {ratio} |")
+            memory = self.rss.get(processes)
+            if memory:
+                out.append("")
+                out.append(f"| {processes} {word}: memory | " + " | ".join(
+                    LABELS[server] for server in memory) + " |")
+                out.append("|---|" + "---:|" * len(memory))
+                out.append("| RSS of the largest process, MB | " + " | ".join(
+                    f"{mb:.1f}" for mb in memory.values()) + " |")
             out.append("")
         return "\n".join(out).rstrip() + "\n"
 
@@ -269,8 +280,9 @@ class Server:
         raise RuntimeError(f"{self.name} did not answer {path} within {timeout:.0f}s:\n"
                            f"{self.log()}")
 
-    def cpu_seconds(self) -> float | None:
-        """User + system CPU time of the server and every process under it (Linux)."""
+    def _processes(self) -> dict[int, tuple[int, int]] | None:
+        """``pid -> (CPU clock ticks, resident pages)`` of the server and every process
+        under it (Linux), or ``None`` without ``/proc``."""
         try:
             stats = {}
             for entry in Path("/proc").iterdir():
@@ -279,21 +291,34 @@ class Server:
                         text = (entry / "stat").read_text()
                     except OSError:
                         continue
-                    fields = text.rsplit(")", 1)[1].split()
-                    stats[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+                    fields = text.rsplit(")", 1)[1].split()  # from the 3rd field, state
+                    stats[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]),
+                                              int(fields[21]))
         except OSError:
             return None
-        tree, total = {self.process.pid}, 0
+        tree = {self.process.pid}
         changed = True
         while changed:
             changed = False
-            for pid, (ppid, _) in stats.items():
+            for pid, (ppid, _, _) in stats.items():
                 if ppid in tree and pid not in tree:
                     tree.add(pid)
                     changed = True
-        for pid in tree:
-            total += stats.get(pid, (0, 0))[1]
-        return total / os.sysconf("SC_CLK_TCK")
+        return {pid: stats[pid][1:] for pid in tree if pid in stats}
+
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU time of the server and every process under it."""
+        found = self._processes()
+        if found is None:
+            return None
+        return sum(ticks for ticks, _ in found.values()) / os.sysconf("SC_CLK_TCK")
+
+    def rss_mb(self) -> float | None:
+        """The resident memory of the server's largest process, in MB."""
+        found = self._processes()
+        if not found:
+            return None
+        return max(pages for _, pages in found.values()) * os.sysconf("SC_PAGE_SIZE") / 1e6
 
     def log(self) -> str:
         self._log.flush()
@@ -448,6 +473,9 @@ def run(options: BenchOptions, progress: Callable[[str], None] = lambda _: None)
                         _compare(outcome, running, found)
                     for case in found:
                         _measure(case, processes, running, options, outcome, drive, progress)
+                    outcome.rss[processes] = {
+                        name: mb for name, server in running.items()
+                        if (mb := server.rss_mb()) is not None}
                     if options.bulk_rows > 0:
                         _bulk(processes, running, options, outcome, database, progress)
     finally:

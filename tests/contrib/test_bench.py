@@ -106,6 +106,13 @@ def test_quick_benchmark_gives_figures_for_every_server_and_scenario() -> None:
     assert float(bulk_rows["swain"][4]) == pytest.approx(
         float(bulk_rows["swain"][2].replace(",", ""))
         / float(bulk_rows["raw handler (COPY)"][2].replace(",", "")), abs=0.01)
+    memory = [cells for cells in table if cells[0] in ("1 process: memory",
+                                                       "RSS of the largest process, MB")]
+    assert [cells[0] for cells in memory] == ["1 process: memory",
+                                              "RSS of the largest process, MB"], out
+    assert memory[0][1:] == ["swain", "raw handler"] + (["Platformatic DB"] if platformatic
+                                                        else []), out
+    assert all(10 < float(mb) < 2000 for mb in memory[1][1:]), out  # a process's megabytes
     _assert_dropped(result.stderr)
 
 

@@ -32,14 +32,22 @@ PYTHON_NAME_MAPPINGS = "get=var_get,keys=var_keys,values=var_values,items=var_it
 PYTHON_MODEL = "python/model_generic.mustache"
 #: The line of :data:`PYTHON_MODEL` before which the mapping methods go.
 PYTHON_ANCHOR = "    def to_str(self) -> str:\n"
+#: The line of its ``from_dict`` before which a row notes the members it came with.
+PYTHON_GIVEN_ANCHOR = "        # store additional fields in additional_properties\n"
+PYTHON_GIVEN = "        _obj._given = [_key for _key in obj if _key in cls.__properties]\n"
 PYTHON_ROW_METHODS = '''{{#isAdditionalPropertiesTrue}}
     # A row reads as a mapping too, by its JSON names: row["email"],
     # row.get("createdAt"), "orders" in row, dict(row).  Members the document does
-    # not name (included relationships, aggregations) are attributes as well.
-    @classmethod
-    def _json_names(cls) -> Dict[str, str]:
-        return {(info.alias or name): name for name, info in cls.model_fields.items()
-                if name != "additional_properties"}
+    # not name (included relationships, aggregations) are attributes as well.  A row
+    # read from JSON has the columns it came with (``fields`` may have left some out).
+    _given: Optional[List[str]] = None
+
+    def _json_names(self) -> Dict[str, str]:
+        names = {(info.alias or name): name for name, info in type(self).model_fields.items()
+                 if name != "additional_properties"}
+        if self._given is None:
+            return names
+        return {key: name for key, name in names.items() if key in self._given}
 
     def __getitem__(self, key: str) -> Any:
         name = self._json_names().get(key)
@@ -58,7 +66,7 @@ PYTHON_ROW_METHODS = '''{{#isAdditionalPropertiesTrue}}
             return default
 
     def keys(self) -> List[str]:
-        """The JSON names: the documented columns, then the other members."""
+        """The JSON names: the documented columns it has, then the other members."""
         return [*self._json_names(), *self.additional_properties]
 
     def values(self) -> List[Any]:
@@ -94,12 +102,14 @@ def python_templates(jar: Path, folder: Path) -> Path:
     (a template directory for ``-t``) and return it."""
     with zipfile.ZipFile(jar) as archive:
         template = archive.read(PYTHON_MODEL).decode("utf-8")
-    if template.count(PYTHON_ANCHOR) != 1:
-        raise TemplateError(f"{PYTHON_MODEL} in {jar.name} has no single {PYTHON_ANCHOR.strip()!r}"
-                            " line: the row mapping methods cannot be added")
+    for anchor in (PYTHON_ANCHOR, PYTHON_GIVEN_ANCHOR):
+        if template.count(anchor) != 1:
+            raise TemplateError(f"{PYTHON_MODEL} in {jar.name} has no single {anchor.strip()!r}"
+                                " line: the row mapping methods cannot be added")
+    template = template.replace(PYTHON_ANCHOR, PYTHON_ROW_METHODS + PYTHON_ANCHOR)
+    template = template.replace(PYTHON_GIVEN_ANCHOR, PYTHON_GIVEN + PYTHON_GIVEN_ANCHOR)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / Path(PYTHON_MODEL).name).write_text(
-        template.replace(PYTHON_ANCHOR, PYTHON_ROW_METHODS + PYTHON_ANCHOR), encoding="utf-8")
+    (folder / Path(PYTHON_MODEL).name).write_text(template, encoding="utf-8")
     return folder
 
 

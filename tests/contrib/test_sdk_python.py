@@ -79,6 +79,9 @@ SCRIPT = textwrap.dedent("""
                                 row.aggregations == row["aggregations"],
                                 row.order_items is row["order_items"]]}
         out["dict_count"] = api.count_products(filter_payload=cond).count
+        # a row with some columns left out has only those it came with
+        slim = api.list_products(page=1, page_size=1, fields=["id", "sku"]).data[0]
+        out["slim"] = [list(slim.keys()), "name" in slim, slim.get("name", "-"), dict(slim)]
         gone = api.delete_by_filter_products(filter_payload=FilterWhere.from_dict(cond))
         out["delete_by_filter"] = gone.deleted
         api.delete_by_id_products(made.id)
@@ -123,6 +126,9 @@ def test_python_sdk_against_live_server(live_demo: tuple[str, str], generate_sdk
         assert out["delete_by_filter"] == 3
         assert out["after_delete"] == 404
         assert out["dict_count"] == 3
+        slim = httpx.get(url + "/products?page=1&page_size=1&fields=id,sku", timeout=30,
+                         headers={"Authorization": f"Bearer {token}"}).json()["data"][0]
+        assert out["slim"] == [["id", "sku"], False, "-", slim]
         expected = httpx.post(url + "/products/filter", json=RICH, timeout=30,
                               headers={"Authorization": f"Bearer {token}"}).json()["data"][0]
         assert out["rich"]["keys"] == list(expected)  # the columns, then what the filter added

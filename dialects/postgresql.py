@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import re
 import socket
 import sys
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -24,7 +26,7 @@ from psycopg import errors as pgerrors
 from psycopg import sql as pgsql
 from psycopg.pq import TransactionStatus
 from psycopg.types.json import Json
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 from sqlalchemy.dialects import postgresql as pg_types
 from sqlalchemy.engine import URL, make_url
 
@@ -40,6 +42,7 @@ from swain.core.dialect import (
     unanswered,
 )
 from swain.core.errors import ApiError, Conflict, Detail, ServiceUnavailable, ValidationFailed
+from swain.core.handoff import LINGER, HandOff
 from swain.core.schema import Column, Table
 
 if TYPE_CHECKING:
@@ -135,48 +138,84 @@ def _prepare(sql: str) -> bool | None:
 
 
 class _Acquire:
-    """``async with dialect.acquire()``: the pool's own context manager, without a
-    generator-based one around it (every query pays for that layer).
+    """``async with dialect.acquire()``: a connection from the hand-off in front of
+    the pool (an idle one at once, else the pool's or the next one released).
 
     With transaction settings, the whole checkout is one transaction that opens
     with ``SET LOCAL`` of each setting and commits (or rolls back on an error)
     when the connection goes back: nothing outlives the transaction, so a
     connection pooler in transaction mode cannot carry a setting to another
-    client.  Explicit transactions inside become savepoints."""
+    client.  Explicit transactions inside become savepoints.  Without them, a
+    transaction left open is committed, or rolled back on an error, as
+    psycopg's own connection block does."""
 
-    __slots__ = ("_connection", "_inner", "_raw", "_seconds", "_settings")
+    __slots__ = ("_connection", "_handoff", "_seconds", "_settings", "_wait")
 
-    def __init__(self, pool: AsyncConnectionPool, wait: float, seconds: float,
-                 settings: Callable[[], Mapping[str, str]] | None = None) -> None:
-        self._inner = pool.connection(timeout=wait)
+    def __init__(self, handoff: HandOff[psycopg.AsyncConnection[Any]], wait: float,
+                 seconds: float, settings: Callable[[], Mapping[str, str]] | None = None) -> None:
+        self._handoff = handoff
+        self._wait = wait
         self._seconds = seconds
         self._settings = settings
-        self._raw: psycopg.AsyncConnection[Any] | None = None
         self._connection: PostgresConnection | None = None
 
     async def __aenter__(self) -> DBConnection:
-        deadlines = Deadlines(self._seconds, asyncio.get_running_loop().time())
-        raw = await self._inner.__aenter__()
-        connection = self._connection = PostgresConnection(raw, deadlines)
+        started = asyncio.get_running_loop().time()
+        raw = self._handoff.ready()
+        if raw is None:
+            raw = await self._handoff.wait(started + self._wait)
+        connection = self._connection = PostgresConnection(raw, Deadlines(self._seconds, started))
         if self._settings is not None:
             try:
                 await connection.run_once(_begin_with(self._settings()).as_bytes(raw))
             except BaseException:
-                await self._inner.__aexit__(*sys.exc_info())
+                await self._release(failed=True)
                 raise
-            self._raw = raw
         return connection
 
-    async def __aexit__(self, *exc: Any) -> bool | None:
-        raw = self._raw
-        if raw is not None and self._connection is not None and not self._connection.severed \
-                and raw.info.transaction_status != TransactionStatus.IDLE:
+    async def __aexit__(self, kind: type[BaseException] | None, *exc: Any) -> None:
+        await self._release(failed=kind is not None)
+
+    async def _release(self, failed: bool) -> None:
+        connection = self._connection
+        assert connection is not None
+        self._connection = None
+        raw = connection.conn
+        if raw.pgconn.transaction_status != TransactionStatus.IDLE and not connection.severed \
+                and not raw.closed:
             try:
-                await self._connection.run_once(b"ROLLBACK" if exc[0] is not None else b"COMMIT")
+                if self._settings is not None:
+                    await connection.run_once(b"ROLLBACK" if failed else b"COMMIT")
+                elif failed:
+                    with contextlib.suppress(Exception):
+                        await raw.rollback()
+                else:
+                    await raw.commit()
             except BaseException:
-                await self._inner.__aexit__(*sys.exc_info())
+                await self._handoff.give_back(raw)
                 raise
-        return await self._inner.__aexit__(*exc)
+        if connection.severed or raw.closed or _expired(raw) \
+                or raw.pgconn.transaction_status != TransactionStatus.IDLE:
+            # the pool closes it (rolling back first where it can) and opens another
+            await self._handoff.give_back(raw)
+        else:
+            self._handoff.put(raw)
+
+
+def _handoff(pool: AsyncConnectionPool, wait: float) -> HandOff[psycopg.AsyncConnection[Any]]:
+    """The hand-off in front of ``pool``: it keeps an idle connection for at most
+    a few seconds (and never past the pool's ``max_idle``), and fails a checkout
+    as the pool itself would."""
+    return HandOff(pool.max_size, lambda seconds: pool.getconn(timeout=seconds), pool.putconn,
+                   timed_out=lambda: PoolTimeout(f"couldn't get a connection after {wait:.2f} sec"),
+                   closed=lambda: PoolClosed(f"the pool {pool.name!r} is already closed"),
+                   linger=min(LINGER, pool.max_idle))
+
+
+def _expired(raw: psycopg.AsyncConnection[Any]) -> bool:
+    """Past the pool's ``max_lifetime``: the pool replaces it when it comes back."""
+    expires: float = getattr(raw, "_expire_at", math.inf)
+    return expires <= time.monotonic()
 
 
 def _begin_with(settings: Mapping[str, str]) -> pgsql.Composed:
@@ -211,6 +250,8 @@ class PostgresDialect(Dialect):
     def __init__(self, connection: Any) -> None:
         super().__init__(connection)
         self.pool: AsyncConnectionPool | None = None
+        #: hands the pool's connections from one request to the next (see _Acquire)
+        self.handoff: HandOff[psycopg.AsyncConnection[Any]] | None = None
 
     @classmethod
     def create_test_database(cls, name: str, directory: Path) -> URL:
@@ -242,8 +283,16 @@ class PostgresDialect(Dialect):
             kwargs={"autocommit": True, "prepare_threshold": prepare}, configure=_in_utc,
         )
         await self.pool.open(wait=False)
+        self.handoff = _handoff(self.pool, self._wait())
+
+    def _wait(self) -> float:
+        """How long a checkout waits for a connection."""
+        return min(self.connection.connect_timeout, self.connection.query_timeout)
 
     async def close(self) -> None:
+        if self.handoff is not None:
+            await self.handoff.close()
+            self.handoff = None
         if self.pool is not None:
             await self.pool.close()
             self.pool = None
@@ -258,17 +307,19 @@ class PostgresDialect(Dialect):
         return self.server_version
 
     def pool_stats(self) -> PoolStats | None:
-        if self.pool is None:
+        if self.pool is None or self.handoff is None:
             return None
         stats = self.pool.get_stats()
+        # the pool counts the hand-off's connections as in use, and only the
+        # checkouts waiting on itself
         return PoolStats(max=stats["pool_max"], open=stats["pool_size"],
-                         idle=stats["pool_available"], waiting=stats.get("requests_waiting", 0))
+                         idle=stats["pool_available"] + self.handoff.idle,
+                         waiting=stats.get("requests_waiting", 0) + self.handoff.waiting)
 
     def acquire(self) -> _Acquire:
-        assert self.pool is not None, "dialect not opened"
-        connection = self.connection
-        return _Acquire(self.pool, min(connection.connect_timeout, connection.query_timeout),
-                        connection.query_timeout, self.transaction_settings)
+        assert self.handoff is not None, "dialect not opened"
+        return _Acquire(self.handoff, self._wait(), self.connection.query_timeout,
+                        self.transaction_settings)
 
     async def replica_lag(self, conn: DBConnection) -> float | None:
         row = await conn.fetch_one(_REPLICA_LAG)

@@ -47,19 +47,23 @@ class HandOff(Generic[C]):
     ``ready`` or ``wait`` returns must come back through ``put`` (healthy and
     idle) or ``give_back`` (anything else)."""
 
-    __slots__ = ("_claimed", "_closed", "_closed_error", "_give_back", "_idle", "_linger",
-                 "_loop", "_returning", "_size", "_sweep", "_take", "_timed_out", "_waiters")
+    __slots__ = ("_alive", "_claimed", "_closed", "_closed_error", "_give_back", "_idle",
+                 "_linger", "_loop", "_returning", "_size", "_sweep", "_take", "_timed_out",
+                 "_waiters")
 
     def __init__(self, size: int, take: Callable[[float], Awaitable[C]],
                  give_back: Callable[[C], Awaitable[None]], *,
                  timed_out: Callable[[], BaseException], closed: Callable[[], BaseException],
-                 linger: float = LINGER) -> None:
+                 linger: float = LINGER, alive: Callable[[C], bool] | None = None) -> None:
         self._size = size
         self._take = take
         self._give_back = give_back
         self._timed_out = timed_out
         self._closed_error = closed
         self._linger = linger
+        #: a cheap look at an idle connection before it is handed out (the server
+        #: may have ended it meanwhile); one that fails goes back to the pool
+        self._alive = alive
         self._loop = asyncio.get_running_loop()
         #: idle connections with the loop time each was released at, oldest first
         self._idle: deque[tuple[C, float]] = deque()
@@ -84,8 +88,11 @@ class HandOff(Generic[C]):
 
     def ready(self) -> C | None:
         """An idle connection, at once, or None: then ``await wait(deadline)``."""
-        if self._idle:
-            return self._idle.pop()[0]
+        while self._idle:
+            conn = self._idle.pop()[0]
+            if self._alive is None or self._alive(conn):
+                return conn
+            self._return_later(conn)
         return None
 
     async def wait(self, deadline: float) -> C:
@@ -93,8 +100,8 @@ class HandOff(Generic[C]):
         ``size`` are claimed, else the next one released, in arrival order."""
         if self._closed:
             raise self._closed_error()
-        if self._idle:
-            return self._idle.pop()[0]
+        if (conn := self.ready()) is not None:
+            return conn
         if self._claimed < self._size:
             self._claimed += 1
             return await self._from_pool(deadline)
@@ -102,15 +109,15 @@ class HandOff(Generic[C]):
         self._waiters.append(waiter)
         timer = self._loop.call_at(deadline, self._expire, waiter)
         try:
-            conn = await waiter
+            handed = await waiter
         except BaseException:
             self._forgo(waiter)
             raise
         finally:
             timer.cancel()
-        if conn is None:
+        if handed is None:
             return await self._from_pool(deadline)
-        return conn
+        return handed
 
     def put(self, conn: C) -> None:
         """A healthy connection, idle (no transaction), back for the next checkout."""

@@ -209,7 +209,21 @@ def _handoff(pool: AsyncConnectionPool, wait: float) -> HandOff[psycopg.AsyncCon
     return HandOff(pool.max_size, lambda seconds: pool.getconn(timeout=seconds), pool.putconn,
                    timed_out=lambda: PoolTimeout(f"couldn't get a connection after {wait:.2f} sec"),
                    closed=lambda: PoolClosed(f"the pool {pool.name!r} is already closed"),
-                   linger=min(LINGER, pool.max_idle))
+                   linger=min(LINGER, pool.max_idle), alive=_alive)
+
+
+def _alive(raw: psycopg.AsyncConnection[Any]) -> bool:
+    """Whether an idle connection still stands: reading what the server sent
+    meanwhile (usually nothing: a non-blocking read that finds no data) finds one
+    it ended.  The first read may take only its farewell message, the second
+    then meets the end of the stream."""
+    pgconn = raw.pgconn
+    try:
+        pgconn.consume_input()
+        pgconn.consume_input()
+    except psycopg.OperationalError:
+        return False
+    return pgconn.status == psycopg.pq.ConnStatus.OK
 
 
 def _expired(raw: psycopg.AsyncConnection[Any]) -> bool:

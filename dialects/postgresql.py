@@ -24,7 +24,7 @@ import psycopg
 import sqlalchemy as sa
 from psycopg import errors as pgerrors
 from psycopg import sql as pgsql
-from psycopg.pq import TransactionStatus
+from psycopg.pq import ConnStatus, TransactionStatus
 from psycopg.types.json import Json
 from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 from sqlalchemy.dialects import postgresql as pg_types
@@ -223,7 +223,7 @@ def _alive(raw: psycopg.AsyncConnection[Any]) -> bool:
         pgconn.consume_input()
     except psycopg.OperationalError:
         return False
-    return pgconn.status == psycopg.pq.ConnStatus.OK
+    return pgconn.status == ConnStatus.OK
 
 
 def _expired(raw: psycopg.AsyncConnection[Any]) -> bool:

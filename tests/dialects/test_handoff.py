@@ -19,7 +19,7 @@ import httpx
 import psycopg
 import pytest
 from psycopg.pq import TransactionStatus
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
 from swain.contrib.testing import FreshDatabase, LiveServer, serving, write_config
 from swain.contrib.testing.fixtures import only_dialect
@@ -395,3 +395,32 @@ def test_idle_connections_go_back_to_the_pool(database: FreshDatabase) -> None:
         return seen
 
     assert asyncio.run(lingering()) == [(2, 0, 2), (0, 2, 2)]
+
+
+def test_closing_fails_the_waiters_and_passes_late_releases_to_the_pool(
+        database: FreshDatabase) -> None:
+    conninfo = database.swain_url.replace("postgresql+psycopg://", "postgresql://")
+
+    async def closing() -> tuple[bool, bool]:
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            conninfo, min_size=1, max_size=1, open=False, kwargs={"autocommit": True})
+        await pool.open(wait=True)
+        handoff: HandOff[Any] = HandOff(
+            1, lambda seconds: pool.getconn(timeout=seconds), pool.putconn,
+            timed_out=lambda: PoolTimeout("timed out"), closed=lambda: PoolClosed("closed"))
+        loop = asyncio.get_running_loop()
+        held = await handoff.wait(loop.time() + 5)
+        waiter = asyncio.create_task(handoff.wait(loop.time() + 5))
+        await _until(lambda: handoff.waiting == 1)
+        await handoff.close()
+        with pytest.raises(PoolClosed):
+            await waiter
+        with pytest.raises(PoolClosed):
+            await handoff.wait(loop.time() + 5)
+        handoff.put(held)  # released after closing: straight back to the pool
+        await _until(lambda: pool.get_stats()["pool_available"] == 1)
+        still_open = not held.closed
+        await pool.close()
+        return still_open, held.closed
+
+    assert asyncio.run(closing()) == (True, True)

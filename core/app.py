@@ -24,7 +24,7 @@ from .config import CORE_SECTIONS, Config, merge_sections
 from .cors import cors_middleware
 from .errors import ApiError, ConfigError, ServiceUnavailable
 from .keys import RUNTIME
-from .middleware import authenticate, error_envelope, public, request_context
+from .middleware import core_middlewares, public
 from .plugins import collect, create_plugin_manager
 from .replicas import routing_middleware
 from .routes import add_table_routes
@@ -201,8 +201,8 @@ def create_app(config: Config, pm: pluggy.PluginManager | None = None) -> web.Ap
     hook_args = {"config": config, "runtime": runtime}
     cors = cors_middleware(config)
     routing = [routing_middleware(runtime.reads)] if runtime.reads is not None else []
-    middlewares = [request_context(runtime), *routing, *([cors] if cors is not None else []),
-                   error_envelope, authenticate, *collect(pm, "swain_middlewares", **hook_args)]
+    middlewares = [*core_middlewares(runtime, [*routing, *([cors] if cors is not None else [])]),
+                   *collect(pm, "swain_middlewares", **hook_args)]
     app = web.Application(middlewares=middlewares, client_max_size=config.api.max_body_size)
     app[RUNTIME] = runtime
     app.cleanup_ctx.append(_database)

@@ -119,10 +119,13 @@ class Catalog:
         self.metadata = sa.MetaData()
         self.sa_tables: dict[str, sa.Table] = {}
         for table in schema.tables.values():
+            table.freeze()
             self.sa_tables[table.key] = self._sa_table(table)
         self._compiled: BoundedCache[Compiled] = BoundedCache(cache_bytes, lambda c: c.weight)
         self._clauses: BoundedCache[Any] = BoundedCache(cache_bytes, clause_weight)
         self._composed: BoundedCache[Any] = BoundedCache(cache_bytes, _composed_weight)
+        #: per table, what a plain read by key needs (one entry per table at most)
+        self._by_key: dict[str, Any] = {}
 
     def _sa_table(self, table: Table) -> sa.Table:
         columns = []
@@ -161,6 +164,14 @@ class Catalog:
     def compiled(self, key: Hashable, build: Callable[[], Compiled]) -> Compiled:
         """SQL compiled once per request shape."""
         return self._compiled.get(key, build)
+
+    def by_key(self, table: Table, build: Callable[[], T]) -> T:
+        """What reading one row of ``table`` by its key, with no field list or scope,
+        needs (its statement and parameters), built on first use."""
+        found = self._by_key.get(table.key)
+        if found is None:
+            found = self._by_key[table.key] = build()
+        return found
 
     def composed(self, key: Hashable, build: Callable[[], Any]) -> Any:
         """JSON members of a page built once per shape (:mod:`swain.core.composed`):

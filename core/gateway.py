@@ -23,6 +23,7 @@ database and its bytes passed through.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -141,9 +142,6 @@ class TableGateway:
         self.catalog: Catalog = found
         self.dialect = runtime.dialect
         self.reads = runtime.reads
-        #: whether clients may write keys the database generates (see check_values)
-        self.explicit_keys = runtime.config.api.allow_explicit_keys or \
-            self.dialect.sequences_follow_explicit_keys
         #: (sql, params) of every list statement run, for the SQL preview
         self.statements: list[tuple[str, dict[str, Any]]] = []
         #: audit events of writes in a caller's transaction, until it commits
@@ -152,6 +150,12 @@ class TableGateway:
         self._stages = 0
         #: per table, the columns a client may write and those a create must set
         self._writable: dict[str, tuple[dict[str, Column], Columns]] = {}
+
+    @functools.cached_property
+    def explicit_keys(self) -> bool:
+        """Whether clients may write keys the database generates (see check_values)."""
+        return bool(self.runtime.config.api.allow_explicit_keys) or \
+            self.dialect.sequences_follow_explicit_keys
 
     # -- audit ------------------------------------------------------------
 
@@ -186,8 +190,15 @@ class TableGateway:
         for authorizer in self.runtime.authorizers:
             await authorizer.authorize(self.identity, table, action)
 
+    @property
+    def unscoped(self) -> bool:
+        """No authorizer or row policy exists: :meth:`scope` has nothing to ask."""
+        return not self.runtime.authorizers and not self.runtime.row_policies
+
     async def scope(self, table: Table, action: Action) -> list[Predicate]:
         """Authorize ``action`` and return the row policies' predicates for it."""
+        if self.unscoped:
+            return []
         await self.authorize(table, action)
         return await self.policies(table, action)
 
@@ -446,11 +457,35 @@ class TableGateway:
     async def get_json(self, table: Table, key_values: Sequence[Any],
                        fields: Sequence[str] = ()) -> bytes:
         """One row as JSON bytes (built inside the database where the dialect can)."""
-        predicates = await self.scope(table, "read")
-        predicates.append(self.key_predicate(table, key_values))
-        columns = self.output_columns(table, tuple(fields))
+        if not fields and self.unscoped:
+            # the common request: its statement and parameter names are made once per table
+            compiled, names = self.catalog.by_key(table, lambda: (
+                self._get_compiled(table, [Predicate(("pk", table.key),
+                                                     self.catalog.key_clause(table), {})]),
+                [(f"_pk{i}", table.existing_column(name).kind)
+                 for i, name in enumerate(table.primary_key)]))
+            encode = self.dialect.encode
+            params = {name: encode(kind, value)
+                      for (name, kind), value in zip(names, key_values, strict=True)}
+        else:
+            predicates = await self.scope(table, "read")
+            predicates.append(self.key_predicate(table, key_values))
+            compiled = self._get_compiled(table, predicates, tuple(fields))
+            params = self._params(predicates)
+        rows = await self.read(lambda conn: conn.fetch_all(compiled.sql, params))
+        if not rows:
+            raise NotFound(f"no row in {table.key!r} with that key")
+        if compiled.extra == "json":
+            data = rows[0][0]
+            return data.encode() if isinstance(data, str) else bytes(data)
+        return codec.dumps(self.rows_to_dicts(compiled.columns, rows)[0])
+
+    def _get_compiled(self, table: Table, predicates: Sequence[Predicate],
+                      fields: tuple[str, ...] = ()) -> Compiled:
+        """The statement of :meth:`get_json` (``predicates``: scope and key)."""
+        columns = self.output_columns(table, fields)
         sa_table = self.catalog.sa_table(table)
-        key = ("get", table.key, tuple(fields), tuple(p.key for p in predicates))
+        key = ("get", table.key, fields, tuple(p.key for p in predicates))
 
         def build() -> Compiled:
             stmt = sa.select(*[sa_table.c[c.name] for c in columns]).where(
@@ -460,15 +495,7 @@ class TableGateway:
                 return Compiled(*self.dialect.compile(json_stmt), list(columns), extra="json")
             return Compiled(*self.dialect.compile(stmt), list(columns), extra="rows")
 
-        compiled = self.catalog.compiled(key, build)
-        rows = await self.read(lambda conn: conn.fetch_all(compiled.sql,
-                                                           self._params(predicates)))
-        if not rows:
-            raise NotFound(f"no row in {table.key!r} with that key")
-        if compiled.extra == "json":
-            data = rows[0][0]
-            return data.encode() if isinstance(data, str) else bytes(data)
-        return codec.dumps(self.rows_to_dicts(compiled.columns, rows)[0])
+        return self.catalog.compiled(key, build)
 
     async def _select_by_key(self, table: Table, key_values: Sequence[Any], fields: Sequence[str],
                              conn: DBConnection | None, action: Action = "read",

@@ -126,6 +126,12 @@ class Table:
 
     def __post_init__(self) -> None:
         self._by_name = {c.name: c for c in self.columns}
+        self._visible: list[Column] | None = None
+
+    def freeze(self) -> None:
+        """The schema is prepared (plugins marked their secret columns): what
+        depends on it is worked out once, not on every request."""
+        self._visible = [c for c in self.columns if not c.secret]
 
     @property
     def key(self) -> str:
@@ -154,6 +160,10 @@ class Table:
 
     @property
     def visible_columns(self) -> list[Column]:
+        """The columns a client may see (not secret); shared once frozen, so
+        callers never change the list."""
+        if self._visible is not None:
+            return self._visible
         return [c for c in self.columns if not c.secret]
 
     def relationship(self, name: str) -> Relationship | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -73,6 +74,13 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self.services.provide(INVALIDATION, InvalidationBus())
+
+    @functools.cached_property
+    def page_sizes(self) -> tuple[int, int]:
+        """``api.default_page_size`` and ``api.max_page_size``, read once (every
+        page request needs them)."""
+        api = self.config.api
+        return int(api.default_page_size), int(api.max_page_size)
 
     @property
     def invalidations(self) -> InvalidationBus:

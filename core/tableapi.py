@@ -195,8 +195,8 @@ def _positive(request: web.Request, name: str, default: int) -> int:
 
 
 def page_from(request: web.Request) -> Page:
-    api = request.app[RUNTIME].config.api
-    size = min(_positive(request, "page_size", api.default_page_size), api.max_page_size)
+    default, maximum = request.app[RUNTIME].page_sizes
+    size = min(_positive(request, "page_size", default), maximum)
     number = _positive(request, "page", 1)
     if number > 10_000_000:
         raise invalid("page", "too large")

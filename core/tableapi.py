@@ -57,13 +57,13 @@ def gateway(request: web.Request) -> TableGateway:
 
 def resolve_table(request: web.Request) -> tuple[Catalog, Table]:
     """The table a request addresses; reserved names only under ``/tables/``."""
-    runtime = request.app[RUNTIME]
-    catalog = runtime.catalog
+    app = request.app
+    catalog = app[RUNTIME].catalog
     if catalog is None:
         raise ServiceUnavailable("the schema is not loaded yet; the database may be unreachable")
     # a path the API owns (``/health``, ``/auth/login``) reached with another method
     # lands here, in the table routes; it is a 405, not a table called "auth"
-    _refuse_method(request.app[STATIC_PATHS].get(request.path), request)
+    _refuse_method(app[STATIC_PATHS].get(request.path), request)
     name = request.match_info["table"]
     table = catalog.table(name)
     if table is None:

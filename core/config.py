@@ -118,6 +118,9 @@ CORE_SECTIONS: dict[str, dict[str, Setting]] = {
         "exclude_tables": Setting("list", []),
         "default_page_size": Setting("int", 25, minimum=1),
         "max_page_size": Setting("int", 1000, minimum=1),
+        "exact_count_limit": Setting("int", 10000, minimum=1,
+                                     doc="count=bounded (the default) counts exactly up to "
+                                         "this many rows, and estimates beyond"),
         "sql_preview": Setting("list", ["development"]),
         "max_body_size": Setting("size", 1024 * 1024, minimum=1024),
         "cors_origins": Setting("list", [], doc="origins browsers may call the API from "

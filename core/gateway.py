@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import orjson
 import sqlalchemy as sa
 
 from . import codec, references
@@ -80,9 +81,13 @@ class ListQuery:
     sort: tuple[tuple[str, bool, str | None], ...] = ()  # (column, descending, nulls)
     filters: list[Predicate] = field(default_factory=list)
     page: Page | None = None
-    count: str = "exact"  # exact | estimated | none
+    count: str = "exact"  # exact | bounded | estimated | none
     distinct: bool = False
     members: JsonMembers | None = None
+    #: keyset mode: the order columns a cursor holds (the page then tells the last
+    #: row's values when more rows follow), and the rows-after predicate of a cursor
+    keyset: tuple[str, ...] | None = None
+    after: Predicate | None = None
 
 
 @dataclass
@@ -92,6 +97,10 @@ class PageResult:
     #: ``False`` when composed members came back cut short (a server limit on the
     #: size of an aggregate's result): the caller runs the page another way
     whole: bool = True
+    #: whether ``total`` is the planner's estimate rather than a count
+    estimated: bool = False
+    #: in keyset mode, the last row's order columns when more rows follow
+    last: dict[str, Any] | None = None
 
 
 @dataclass
@@ -109,7 +118,7 @@ class AggregateQuery:
     having: tuple[Any, Hashable, Mapping[str, Any]] | None = None
     sort: tuple[tuple[str, bool, str | None], ...] = ()
     page: Page | None = None
-    count: str = "none"  # exact | estimated | none
+    count: str = "none"  # exact | bounded | estimated | none
 
 
 class JsonRow(dict[str, Any]):
@@ -314,18 +323,29 @@ class TableGateway:
 
     async def list(self, table: Table, query: ListQuery) -> PageResult:
         predicates = await self.scope(table, "read") + query.filters
-        columns = self.output_columns(table, query.fields)
+        fields = query.fields
+        extra_fields: list[str] = []
+        if query.keyset is not None and fields:  # the cursor reads the order columns
+            extra_fields = [name for name in query.keyset if name not in fields]
+            fields = (*fields, *extra_fields)
+        columns = self.output_columns(table, fields)
         sa_table = self.catalog.sa_table(table)
         params = self._params(predicates)
+        after = query.after
+        if after is not None:
+            params.update(after.params)
         members = query.members
-        key: Hashable = ("list", table.key, query.fields, query.sort, query.distinct,
+        key: Hashable = ("list", table.key, fields, query.sort, query.distinct,
                          tuple(p.key for p in predicates), query.page is not None, query.count,
-                         members.key if members is not None else None)
+                         members.key if members is not None else None,
+                         None if after is None else after.key)
         if members is not None:
             params.update(members.params)
 
         def build() -> Compiled:
             where = self._where(sa_table, predicates)
+            # the rows after a cursor are the page's, not the count's
+            page_where = where if after is None else [*where, after.clause]
             projection = [sa_table.c[c.name] for c in columns]
             selected = [c.name for c in columns]
             if members is not None:  # the columns the members and the order read
@@ -336,21 +356,14 @@ class TableGateway:
                         *self._tiebreak(table, query.sort)]))
                 projection = [sa_table.c[name] for name in selected]
             within = selected if query.distinct else None
-            stmt = sa.select(*projection).where(*where).order_by(
+            stmt = sa.select(*projection).where(*page_where).order_by(
                 *self._order(table, sa_table, query.sort, within))
             if query.distinct:
                 stmt = stmt.distinct()
             if query.page is not None:
                 stmt = stmt.limit(sa.bindparam("_limit", type_=sa.Integer)).offset(
                     sa.bindparam("_offset", type_=sa.Integer))
-            count_stmt = None
-            if query.count == "exact":
-                inner = sa.select(*projection).where(*where)
-                if query.distinct:
-                    inner = inner.distinct()
-                count_stmt = sa.select(sa.func.count()).select_from(inner.subquery())
-                if not query.distinct:
-                    count_stmt = sa.select(sa.func.count()).select_from(sa_table).where(*where)
+            count_stmt = self._count_statement(sa_table, projection, where, query)
             specs: list[Column | None] = list(columns)
             names = [c.name for c in columns]
             if members is not None:
@@ -376,8 +389,12 @@ class TableGateway:
             return self.dialect.compiled(stmt, specs, extra=("rows", count, names))
 
         compiled = self.catalog.compiled(key, build)
+        limit = self.runtime.config.api.exact_count_limit
+        if query.count == "bounded":
+            params["_bound"] = limit + 1
         if query.page is not None:
-            params["_limit"] = query.page.size
+            # in keyset mode one row more tells whether another page follows
+            params["_limit"] = query.page.size + (query.keyset is not None)
             params["_offset"] = (query.page.number - 1) * query.page.size
         mode, count_compiled, names = compiled.extra
         sql, bound = compiled.render(params)
@@ -401,15 +418,59 @@ class TableGateway:
                 if count_compiled is not None:
                     count_row = await conn.fetch_one(*count_compiled.render(params))
                     total = int(count_row[0]) if count_row else 0
+            estimated = False
             if query.count == "estimated":
-                total = await self._estimate(table, sa_table, predicates, params, conn)
-            return PageResult(body, None if total is None else int(total), whole)
+                total, estimated = await self._estimate(table, sa_table, predicates, params,
+                                                        conn)
+            elif query.count == "bounded" and total is not None and int(total) > limit:
+                total, estimated = await self._estimate(table, sa_table, predicates, params,
+                                                        conn)
+                total = max(total, limit + 1)
+            result = PageResult(body, None if total is None else int(total), whole, estimated)
+            if query.keyset is not None and query.page is not None:
+                self._keyset_page(result, query.keyset, query.page.size, extra_fields)
+            return result
 
         return await self.read(page)
 
+    @staticmethod
+    def _count_statement(sa_table: sa.Table, projection: Sequence[Any], where: Sequence[Any],
+                         query: ListQuery) -> sa.Select[Any] | None:
+        """How a page's total is counted: every matching row (``exact``), or at most
+        ``_bound`` of them (``bounded``: it never reads more)."""
+        if query.count not in ("exact", "bounded"):
+            return None
+        if query.distinct:
+            inner = sa.select(*projection).where(*where).distinct()
+        elif query.count == "bounded":
+            inner = sa.select(sa.literal_column("1")).select_from(sa_table).where(*where)
+        else:
+            return sa.select(sa.func.count()).select_from(sa_table).where(*where)
+        if query.count == "bounded":  # OFFSET spelt out: SQLite's compiler would bind one
+            inner = inner.limit(sa.bindparam("_bound", type_=sa.Integer)).offset(
+                sa.literal_column("0"))
+        return sa.select(sa.func.count()).select_from(inner.subquery("s"))
+
+    @staticmethod
+    def _keyset_page(result: PageResult, keyset: Sequence[str], size: int,
+                     extra_fields: Sequence[str]) -> None:
+        """Cut a keyset page's look-ahead row; keep the last row's order columns when
+        more follow; drop the columns read only for the cursor."""
+        rows: RowDicts = orjson.loads(result.body)
+        if len(rows) <= size and not extra_fields:
+            return
+        if len(rows) > size:
+            rows = rows[:size]
+            result.last = {name: rows[-1][name] for name in keyset}
+        for row in rows:
+            for name in extra_fields:
+                row.pop(name, None)
+        result.body = codec.dumps(rows)
+
     async def _estimate(self, table: Table, sa_table: sa.Table, predicates: Sequence[Predicate],
-                        params: Mapping[str, Any], conn: DBConnection) -> int:
-        """The planner's estimate of the matching rows, or the exact count without one."""
+                        params: Mapping[str, Any], conn: DBConnection) -> tuple[int, bool]:
+        """The planner's estimate of the matching rows, or the exact count without one;
+        and whether it is an estimate."""
         key = ("estimate", table.key, tuple(p.key for p in predicates))
 
         def build() -> Compiled:
@@ -424,8 +485,8 @@ class TableGateway:
         total = await self.dialect.estimate_count(conn, sql, bound, sa_table, bool(predicates))
         if total is None:
             row = await conn.fetch_one(*compiled.extra.render(params))
-            total = int(row[0]) if row else 0
-        return total
+            return (int(row[0]) if row else 0), False
+        return total, True
 
     async def count(self, table: Table, filters: Sequence[Predicate] = ()) -> int:
         predicates = await self.scope(table, "read") + list(filters)
@@ -1057,9 +1118,10 @@ class TableGateway:
     # -- aggregates -------------------------------------------------------------------
 
     async def aggregate(self, table: Table,
-                        query: AggregateQuery) -> tuple[RawRows, int | None]:
+                        query: AggregateQuery) -> tuple[RawRows, int | None, bool]:
         """The groups of ``query`` as rows (group columns, then the aggregates in
-        order) and, unless ``count`` is ``none``, how many groups there are."""
+        order), unless ``count`` is ``none`` how many groups there are, and whether
+        that is the planner's estimate (``bounded`` beyond ``api.exact_count_limit``)."""
         predicates = await self.scope(table, "read") + query.filters
         sa_table = self.catalog.sa_table(table)
         having, having_key, having_params = query.having or (None, None, {})
@@ -1076,10 +1138,16 @@ class TableGateway:
                 stmt = stmt.group_by(*group)
             if having is not None:
                 stmt = stmt.having(having)
-            count = None
+            counts: tuple[Compiled, Compiled | None, Compiled | None] | None = None
             if query.count != "none":
-                count = self.dialect.compiled(sa.select(sa.func.count()).select_from(
+                exact = self.dialect.compiled(sa.select(sa.func.count()).select_from(
                     stmt.subquery()))
+                counts = (exact, None, None)
+                if query.count == "bounded":  # at most _bound groups; the planner beyond
+                    bounded = sa.select(sa.func.count()).select_from(
+                        stmt.limit(sa.bindparam("_bound", type_=sa.Integer)).offset(
+                            sa.literal_column("0")).subquery("s"))
+                    counts = (self.dialect.compiled(bounded), self.dialect.compiled(stmt), exact)
             if query.page is not None or query.sort:
                 outputs = {**{name: sa_table.c[name] for name in query.group_by},
                            **query.aggregates}
@@ -1093,25 +1161,35 @@ class TableGateway:
             if query.page is not None:
                 stmt = stmt.limit(sa.bindparam("_limit", type_=sa.Integer)).offset(
                     sa.bindparam("_offset", type_=sa.Integer))
-            return self.dialect.compiled(stmt, extra=count)
+            return self.dialect.compiled(stmt, extra=counts)
 
         compiled = self.catalog.compiled(shape, build)
         params = self._params(predicates)
         params.update(having_params)
-        count_params = dict(params)
+        limit = self.runtime.config.api.exact_count_limit
+        count_params = {**params, "_bound": limit + 1}
         if query.page is not None:
             params["_limit"] = query.page.size
             params["_offset"] = (query.page.number - 1) * query.page.size
         sql, bound = compiled.render(params)
         if query.page is not None:
             self.statements.append((sql, bound))
-        async def groups(conn: DBConnection) -> tuple[RawRows, int | None]:
+        async def groups(conn: DBConnection) -> tuple[RawRows, int | None, bool]:
             rows = await conn.fetch_all(sql, bound)
-            total = None
-            if compiled.extra is not None:
-                row = await conn.fetch_one(*compiled.extra.render(count_params))
-                total = int(row[0]) if row else 0
-            return rows, total
+            if compiled.extra is None:
+                return rows, None, False
+            counted, probe, exact = compiled.extra
+            row = await conn.fetch_one(*counted.render(count_params))
+            total = int(row[0]) if row else 0
+            if probe is None or total <= limit:
+                return rows, total, False
+            probe_sql, probe_params = probe.render(count_params)
+            estimate = await self.dialect.estimate_count(conn, probe_sql, probe_params,
+                                                         sa_table, True)
+            if estimate is None:
+                row = await conn.fetch_one(*exact.render(count_params))
+                return rows, int(row[0]) if row else 0, False
+            return rows, max(estimate, limit + 1), True
 
         return await self.read(groups)
 

@@ -31,8 +31,9 @@ from .filters import (
     parse,
     parse_aggregations,
 )
-from .gateway import AggregateQuery, ListQuery, Page, TableGateway
+from .gateway import AggregateQuery, ListQuery, Page, PageResult, TableGateway
 from .keys import RUNTIME
+from .keyset import refused
 from .protocols import Predicate
 from .relations import (
     Embedder,
@@ -49,6 +50,7 @@ from .tableapi import (
     envelope,
     gateway,
     json_response,
+    keyset_from,
     page_from,
     query_filters,
     read_json,
@@ -87,6 +89,12 @@ async def run_filter(request: web.Request, gw: TableGateway, table: Table, req: 
     """Run a parsed filter for one page and answer with the list envelope."""
     page = page_from(request)
     mode = count_mode(request)
+    sort = tuple((t.field, t.descending, t.nulls) for t in req.sort)
+    keyset = keyset_from(request, gw, table, sort, page)
+    if keyset is not None and (req.aggregations is not None or req.distinct):
+        raise refused("keyset pages walk rows by their key; they do not combine with "
+                      "aggregations or distinct")
+    estimated, last = False, None
     if req.aggregations is not None:
         spec = parse_aggregations(table, req.aggregations, "aggregations",
                                   gw.runtime.aggregate_functions, limits(request),
@@ -96,7 +104,7 @@ async def run_filter(request: web.Request, gw: TableGateway, table: Table, req: 
                           "aggregations.sort; fields, sort, distinct and relationship includes "
                           "do not combine with aggregations")
         filters = [*extra, *await filter_predicate(gw, req)]
-        body, total = await grouped(gw, table, spec, filters, page, mode)
+        body, total, estimated = await grouped(gw, table, spec, filters, page, mode)
     else:
         relations = prepare_relations(req.relations, gw.runtime.aggregate_functions,
                                       limits(request))
@@ -105,11 +113,13 @@ async def run_filter(request: web.Request, gw: TableGateway, table: Table, req: 
             for i, term in enumerate(req.sort):
                 if term.field not in req.fields:
                     raise invalid(f"sort[{i}].field", "with distinct, sort only on selected fields")
-        query = ListQuery(fields=req.fields,
-                          sort=tuple((t.field, t.descending, t.nulls) for t in req.sort),
-                          filters=filters, page=page, count=mode, distinct=req.distinct)
-        body, total = await rows_with_relations(gw, table, query, relations)
-    out = envelope(body, total, page)
+        query = ListQuery(fields=req.fields, sort=sort, filters=filters, page=page, count=mode,
+                          distinct=req.distinct,
+                          keyset=None if keyset is None else keyset.keyset.names,
+                          after=None if keyset is None else keyset.after)
+        result = await rows_with_relations(gw, table, query, relations)
+        body, total, estimated, last = result.body, result.total, result.estimated, result.last
+    out = envelope(body, total, page, estimated, None if keyset is None else keyset.keyset, last)
     if preview:
         sql = gw.statements[0][0] if gw.statements else ""
         statements = [{"sql": s, "params": {k: _jsonable(v) for k, v in p.items()}}
@@ -121,7 +131,7 @@ async def run_filter(request: web.Request, gw: TableGateway, table: Table, req: 
 
 
 async def rows_with_relations(gw: TableGateway, table: Table, query: ListQuery,
-                              relations: Sequence[RelationFilter]) -> tuple[bytes, int | None]:
+                              relations: Sequence[RelationFilter]) -> PageResult:
     """A page of rows with their included relationships and per-parent aggregations:
     composed by the database in the page's own statement where the dialect can
     (:mod:`swain.core.composed`), else embedded with a statement per relationship
@@ -130,7 +140,7 @@ async def rows_with_relations(gw: TableGateway, table: Table, query: ListQuery,
     if members is not None:
         result = await gw.list(table, dataclasses.replace(query, members=members))
         if result.whole:
-            return result.body, result.total
+            return result
     embedder = Embedder(gw)
     await embedder.authorize(relations)
     hidden: list[str] = []
@@ -140,17 +150,19 @@ async def rows_with_relations(gw: TableGateway, table: Table, query: ListQuery,
         if query.fields else ()
     result = await gw.list(table, dataclasses.replace(query, fields=fields))
     if not relations:
-        return result.body, result.total
+        return result
     rows: list[dict[str, Any]] = orjson.loads(result.body)
     await embedder.embed(rows, relations)
     for row in rows:
         for name in hidden:
             row.pop(name, None)
-    return codec.dumps(rows), result.total
+    result.body = codec.dumps(rows)
+    return result
 
 
 async def grouped(gw: TableGateway, table: Table, spec: AggregationSpec,
-                  filters: list[Predicate], page: Page, mode: str) -> tuple[bytes, int | None]:
+                  filters: list[Predicate], page: Page,
+                  mode: str) -> tuple[bytes, int | None, bool]:
     """Top-level aggregations: one row per group, HAVING on aliases, ordered and paged."""
     sa_table = gw.catalog.sa_table(table)
     expressions = {a.alias: aggregate_expression(a, sa_table) for a in spec.functions}
@@ -160,7 +172,7 @@ async def grouped(gw: TableGateway, table: Table, spec: AggregationSpec,
         outputs = {**{name: sa_table.c[name] for name in spec.group_by}, **expressions}
         clause, key = compiler.group(spec.having, Outputs(outputs))  # type: ignore[arg-type]
         having = (clause, key, compiler.params)
-    rows, total = await gw.aggregate(table, AggregateQuery(
+    rows, total, estimated = await gw.aggregate(table, AggregateQuery(
         group_by=spec.group_by, aggregates=expressions,
         shape=tuple((a.alias, a.function, a.column.name if a.column else None)
                     for a in spec.functions),
@@ -177,7 +189,7 @@ async def grouped(gw: TableGateway, table: Table, spec: AggregationSpec,
             item[aggregate.alias] = result_value(gw, aggregate.result_kind, aggregate.column,
                                                  value)
         data.append(item)
-    return codec.dumps(data), total
+    return codec.dumps(data), total, estimated
 
 
 # -- handlers ---------------------------------------------------------------------

@@ -261,7 +261,7 @@ async def per_parent(gw: TableGateway, node: RelationFilter, spec: AggregationSp
     if predicate is not None:
         predicates.append(predicate)
     extra = extra_groups(node)
-    rows, _ = await gw.aggregate(target, AggregateQuery(
+    rows, _, _ = await gw.aggregate(target, AggregateQuery(
         group_by=(*rel.target_columns, *extra),
         aggregates={a.alias: aggregate_expression(a, sa_table) for a in spec.functions},
         shape=("per_parent", tuple((a.alias, a.function, a.column.name if a.column else None)

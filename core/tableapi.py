@@ -10,13 +10,18 @@ commas, each value percent-encoded (so a literal comma is ``%2C`` and a slash
 Paging: ``page`` counts from 1; ``page_size`` defaults to
 ``api.default_page_size`` and a larger request than ``api.max_page_size`` is
 clamped to it (the envelope reports the size used); anything that is not a
-positive integer is a 422.
+positive integer is a 422.  ``after=`` pages by keyset instead (:mod:`.keyset`).
+``count`` is ``bounded`` unless asked otherwise: exact up to
+``api.exact_count_limit`` rows, the planner's estimate beyond, which the
+envelope's ``total_is_estimate`` tells.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
@@ -36,12 +41,14 @@ from .errors import (
     ValidationFailed,
     invalid,
 )
-from .gateway import ListQuery, Page, TableGateway, equality_filters
+from .gateway import ListQuery, Page, PageResult, TableGateway, equality_filters
 from .keys import FIXED_PATHS, IDENTITY, RUNTIME, STATIC_PATHS
+from .keyset import Keyset, after_predicate, decode_cursor, encode_cursor, keyset_for, refused
 from .protocols import Predicate
 from .schema import Table
 
-LIST_PARAMETERS = frozenset({"page", "page_size", "sort", "fields", "count", "filter"})
+LIST_PARAMETERS = frozenset({"page", "page_size", "sort", "fields", "count", "filter", "after"})
+COUNT_MODES = ("bounded", "exact", "estimated", "none")
 JSON = "application/json"
 
 
@@ -204,17 +211,53 @@ def page_from(request: web.Request) -> Page:
 
 
 def count_mode(request: web.Request) -> str:
-    mode = request.query.get("count", "exact")
-    if mode not in ("exact", "estimated", "none"):
-        raise invalid("count", "expected exact, estimated or none")
+    mode = request.query.get("count") or "bounded"
+    if mode not in COUNT_MODES:
+        raise invalid("count", "expected bounded, exact, estimated or none")
     return mode
 
 
-def envelope(result_body: bytes, total: int | None, page: Page) -> bytes:
+@dataclass(frozen=True)
+class KeysetRequest:
+    """``after=`` of a list request: the order walked and the rows-after predicate
+    (``None`` on the first keyset page, ``after=`` with no value)."""
+
+    keyset: Keyset
+    after: Predicate | None
+
+
+def keyset_from(request: web.Request, gw: TableGateway, table: Table,
+                sort: Sequence[tuple[str, bool, str | None]], page: Page) -> KeysetRequest | None:
+    """The keyset a request pages by, or ``None`` without ``after=``."""
+    text = request.query.get("after")
+    if text is None:
+        return None
+    if page.number > 1:
+        raise refused("does not combine with page; a keyset page follows the cursor, "
+                      "leave page out")
+    keyset = keyset_for(table, sort)
+    if not text:
+        return KeysetRequest(keyset, None)
+    values = decode_cursor(keyset, table, text, gw.dialect.encode)
+    return KeysetRequest(keyset, after_predicate(keyset, gw.catalog, table, values))
+
+
+def envelope(result_body: bytes, total: int | None, page: Page, estimated: bool = False,
+             keyset: Keyset | None = None, last: dict[str, Any] | None = None) -> bytes:
+    """The list envelope; ``total_is_estimate`` is null when nothing was counted, and
+    ``next_after`` is there in keyset mode only."""
     pages = None if total is None else (math.ceil(total / page.size) if total else 0)
-    meta = codec.dumps({"total": total, "page": page.number, "page_size": page.size,
-                        "total_pages": pages})
-    return b'{"data":' + result_body + b"," + meta[1:]
+    meta: dict[str, Any] = {"total": total, "page": page.number, "page_size": page.size,
+                            "total_pages": pages,
+                            "total_is_estimate": None if total is None else estimated}
+    if keyset is not None:
+        meta["next_after"] = None if last is None else encode_cursor(keyset, last)
+    return b'{"data":' + result_body + b"," + codec.dumps(meta)[1:]
+
+
+def page_envelope(result: PageResult, page: Page, keyset: KeysetRequest | None) -> bytes:
+    return envelope(result.body, result.total, page, result.estimated,
+                    None if keyset is None else keyset.keyset, result.last)
 
 
 def query_filters(request: web.Request, catalog: Catalog, table: Table, gw: TableGateway,
@@ -239,11 +282,14 @@ async def list_rows(request: web.Request) -> web.Response:
     gw = gateway(request)
     filters = query_filters(request, catalog, table, gw, LIST_PARAMETERS)
     page = page_from(request)
-    query = ListQuery(fields=_fields(table, request.query.get("fields")),
-                      sort=_sort(table, request.query.get("sort")), filters=filters, page=page,
-                      count=count_mode(request))
+    sort = _sort(table, request.query.get("sort"))
+    keyset = keyset_from(request, gw, table, sort, page)
+    query = ListQuery(fields=_fields(table, request.query.get("fields")), sort=sort,
+                      filters=filters, page=page, count=count_mode(request),
+                      keyset=None if keyset is None else keyset.keyset.names,
+                      after=None if keyset is None else keyset.after)
     result = await gw.list(table, query)
-    return json_response(envelope(result.body, result.total, page))
+    return json_response(page_envelope(result, page, keyset))
 
 
 async def count_rows(request: web.Request) -> web.Response:

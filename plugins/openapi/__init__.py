@@ -63,7 +63,7 @@ from swain.core.tableapi import LIST_PARAMETERS
 
 from .components import ref as _ref
 from .components import table_path
-from .query import add_query_paths
+from .query import AFTER_PARAMETER, ENVELOPE_PROPERTIES, add_query_paths, count_parameter
 
 OPENAPI_VERSION = "3.0.3"
 _CACHE_KEY = "openapi"
@@ -232,11 +232,7 @@ def _table_components(spec: APISpec, table: Table, model: str, config: Config,
         "required": ["data", "total", "page", "page_size", "total_pages"],
         "properties": {
             "data": {"type": "array", "items": _ref(model)},
-            "total": {"type": "integer", "nullable": True,
-                      "description": "Matching rows; null with count=none."},
-            "page": {"type": "integer", "minimum": 1},
-            "page_size": {"type": "integer", "minimum": 1},
-            "total_pages": {"type": "integer", "nullable": True},
+            **ENVELOPE_PROPERTIES,
         },
     })
     if not writable(table):
@@ -294,10 +290,8 @@ def _list_parameters(table: Table, config: Config) -> list[dict[str, Any]]:
         {"name": "fields", "in": "query", "style": "form", "explode": False,
          "description": "Columns to return, comma-separated (default: all).",
          "schema": {"type": "array", "items": {"type": "string", "enum": names}}},
-        {"name": "count", "in": "query",
-         "description": "How `total` is computed: exact, the planner's estimate, or not at all.",
-         "schema": {"type": "string", "enum": ["exact", "estimated", "none"],
-                    "default": "exact"}},
+        count_parameter(config),
+        AFTER_PARAMETER,
         {"name": "filter", "in": "query",
          "description": "A JSON filter payload, as the body of `POST /{table}/filter` takes "
                         "(the FilterRequest schema: expressions, sort, fields, distinct, "

@@ -12,6 +12,42 @@ from .components import ref as _ref
 from .components import table_path
 
 
+def count_parameter(config: Any) -> dict[str, Any]:
+    """``count``: how a list's ``total`` is computed."""
+    return {"name": "count", "in": "query",
+            "description": "How `total` is computed: `bounded` (the default) counts exactly up "
+                           f"to {config.api.exact_count_limit} rows and gives the planner's "
+                           "estimate beyond (then `total_is_estimate` is true); `exact` counts "
+                           "every matching row; `estimated` asks the planner; `none` counts "
+                           "nothing (`total` and `total_pages` are null).",
+            "schema": {"type": "string", "enum": ["bounded", "exact", "estimated", "none"],
+                       "default": "bounded"}}
+
+
+AFTER_PARAMETER: dict[str, Any] = {
+    "name": "after", "in": "query",
+    "description": "Keyset paging: the `next_after` of the previous page, for the rows after "
+                   "its last one in the same order (sort, then the primary key); empty for the "
+                   "first page. The answer then carries `next_after`. Not with `page` above 1; "
+                   "needs a primary key and non-nullable sort columns.",
+    "schema": {"type": "string"}}
+
+#: the list envelope's members besides ``data``
+ENVELOPE_PROPERTIES: dict[str, Any] = {
+    "total": {"type": "integer", "nullable": True,
+              "description": "Matching rows; null with count=none."},
+    "page": {"type": "integer", "minimum": 1},
+    "page_size": {"type": "integer", "minimum": 1},
+    "total_pages": {"type": "integer", "nullable": True},
+    "total_is_estimate": {"type": "boolean", "nullable": True,
+                          "description": "Whether `total` is the planner's estimate rather "
+                                         "than a count; null with count=none."},
+    "next_after": {"type": "string", "nullable": True,
+                   "description": "With `after`: the cursor for the next page, null on the "
+                                  "last one."},
+}
+
+
 def _errors(*names: str) -> dict[str, Any]:
     statuses = {"BadRequest": "400", "Unauthorized": "401", "Forbidden": "403",
                 "NotFound": "404", "Conflict": "409", "PayloadTooLarge": "413",
@@ -120,8 +156,7 @@ def add_query_paths(spec: Any, schema: Any, config: Any) -> None:
                            "description": "Its bound parameters by name."}}})
     page = [{"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
             {"name": "page_size", "in": "query", "schema": {"type": "integer", "minimum": 1}},
-            {"name": "count", "in": "query",
-             "schema": {"type": "string", "enum": ["exact", "estimated", "none"]}}]
+            count_parameter(config), AFTER_PARAMETER]
     body = {"required": True, "content": {"application/json": {"schema": _ref("FilterRequest")}}}
     for tag in spec.to_dict().get("tags", []):
         table = schema.table(tag["name"])
@@ -135,9 +170,7 @@ def add_query_paths(spec: Any, schema: Any, config: Any) -> None:
                 "data": {"type": "array", "items": _ref(model), "description":
                          "The rows; included relationships and `aggregations` are added "
                          "under their names. With top-level aggregations, grouped rows."},
-                "total": {"type": "integer", "nullable": True},
-                "page": {"type": "integer"}, "page_size": {"type": "integer"},
-                "total_pages": {"type": "integer", "nullable": True}}})
+                **ENVELOPE_PROPERTIES}})
         result = {"description": "A page of matching rows.",
                   "content": {"application/json": {"schema": _ref(f"{model}FilterResponse")}}}
         spec.path(path=f"{base}/filter", operations={"post": {

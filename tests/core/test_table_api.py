@@ -106,8 +106,9 @@ def test_list_envelope_and_default_page(client: httpx.Client, database: FreshDat
     r = client.get("/people")
     assert r.status_code == 200, r.text
     body = r.json()
-    assert set(body) == {"data", "total", "page", "page_size", "total_pages"}
+    assert set(body) == {"data", "total", "page", "page_size", "total_pages", "total_is_estimate"}
     assert (body["total"], body["page"], body["page_size"]) == (PEOPLE, 1, 10)
+    assert body["total_is_estimate"] is False
     assert body["total_pages"] == math.ceil(PEOPLE / 10)
     assert body["data"] == people_in_db(database)[:10]
 
@@ -140,7 +141,8 @@ def test_last_partial_page_and_past_the_end(client: httpx.Client, database: Fres
 
 def test_empty_table(client: httpx.Client) -> None:
     body = client.get("/empty_t").json()
-    assert body == {"data": [], "total": 0, "page": 1, "page_size": 10, "total_pages": 0}
+    assert body == {"data": [], "total": 0, "page": 1, "page_size": 10, "total_pages": 0,
+                    "total_is_estimate": False}
     assert client.get("/empty_t/count").json() == {"count": 0}
 
 

@@ -9,7 +9,7 @@ turns (A B C A B C, three rounds) under ``wrk -t1 -c32 -d10s`` (or a Python load
 generator), and it prints, as markdown tables, req/s, p50, p99 and the
 server's CPU time per request, with the ratios swain/raw and
 swain/Platformatic.  Scenarios: GET by primary key, a 25-row filtered page
-without a count, with a bounded one (where swain has it) and with an exact one,
+without a count, with a bounded one (swain's default) and with an exact one,
 a filter with an include and per-parent aggregations, a grouped aggregation,
 and a 10,000-row bulk insert against ``COPY``.  The database is dropped after.
 

@@ -105,9 +105,10 @@ def _int(request: web.Request, name: str, default: int) -> int:
 
 
 def _envelope(data: str, total: int | None, page: int, size: int,
-              estimate: bool | None = None) -> web.Response:
+              estimate: bool = False) -> web.Response:
     pages = "null" if total is None else str(math.ceil(total / size) if total else 0)
-    tail = "" if estimate is None else f',"total_is_estimate":{"true" if estimate else "false"}'
+    flag = "null" if total is None else "true" if estimate else "false"
+    tail = f',"total_is_estimate":{flag}'
     return _respond(f'{{"data":{data},"total":{"null" if total is None else total},'
                     f'"page":{page},"page_size":{size},"total_pages":{pages}{tail}}}'.encode())
 
@@ -145,7 +146,7 @@ async def list_orders(request: web.Request) -> web.Response:
         if over:
             plan = await (await conn.execute(ESTIMATE_SQL, params)).fetchone()
             assert plan is not None
-            total = int(plan[0][0]["Plan"]["Plan Rows"])
+            total = max(int(plan[0][0]["Plan"]["Plan Rows"]), EXACT_COUNT_LIMIT + 1)
         return _envelope(row[1], total, page, size, over)
 
     result: web.Response = await request.app[POOL].run(bounded)

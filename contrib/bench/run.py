@@ -41,7 +41,8 @@ DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 MAX_BODY = 64 * 1024 * 1024
 SERVERS = ("swain", "raw", "platformatic")
 LABELS = {"swain": "swain", "raw": "raw handler", "platformatic": "Platformatic DB"}
-#: how swain is asked for a bounded count (exact up to a limit, else the estimate)
+#: how swain is asked for a bounded count (exact up to a limit, else the estimate;
+#: swain's default)
 BOUNDED = "bounded"
 
 
@@ -216,8 +217,8 @@ GROUPED_BODY = json.dumps({
 COUNTRIES = ("US", "DE", "FR", "JP", "BR")
 
 
-def cases(bounded: bool) -> list[Case]:
-    """The scenarios; the bounded count only when swain has it."""
+def cases() -> list[Case]:
+    """The scenarios."""
     users = (1, dataset.REFERENCE_USERS)
     page = "/orders?status={}&page_size=25&count="
     paid = ("paid",)
@@ -232,10 +233,9 @@ def cases(bounded: bool) -> list[Case]:
             "swain": get(page + "none", paid), "raw": get(page + "none", paid),
             "platformatic": get("/orders?where.status.eq={}&limit=25&orderby.id=asc", paid)}),
     ]
-    if bounded:
-        found.append(Case("page of 25, bounded count", {
-            "swain": get(page + BOUNDED, paid), "raw": get(page + BOUNDED, paid)}))
     found += [
+        Case("page of 25, bounded count", {
+            "swain": get(page + BOUNDED, paid), "raw": get(page + BOUNDED, paid)}),
         Case("page of 25, exact count", {
             "swain": get(page + "exact", paid), "raw": get(page + "exact", paid),
             "platformatic": get("/orders?where.status.eq={}&limit=25&orderby.id=asc"
@@ -389,12 +389,6 @@ def _fetch(url: str, body: str | None = None) -> tuple[int, Any]:
         return exc.code, None
 
 
-def supports_bounded(swain_url: str) -> bool:
-    """Whether swain takes ``count=bounded`` (it says 422 to a mode it lacks)."""
-    status, _ = _fetch(f"{swain_url}/orders?page_size=1&count={BOUNDED}")
-    return status == 200
-
-
 def _compare(outcome: Outcome, running: Mapping[str, Server], found: Sequence[Case]) -> None:
     """swain and the raw handler must return the same rows, else the race is unfair."""
     for case in found:
@@ -454,7 +448,6 @@ def run(options: BenchOptions, progress: Callable[[str], None] = lambda _: None)
     try:
         with tempfile.TemporaryDirectory(prefix="swain-bench-") as tmp:
             folder = Path(tmp)
-            bounded: bool | None = None
             found: list[Case] = []
             for processes in options.processes:
                 starters: list[Callable[[], Server]] = [
@@ -464,12 +457,8 @@ def run(options: BenchOptions, progress: Callable[[str], None] = lambda _: None)
                     starters.append(partial(_platformatic, peer, database, folder, processes))
                 progress(f"starting {len(starters)} servers with {processes} process(es) each")
                 with _started(starters) as running:
-                    if bounded is None:
-                        bounded = supports_bounded(running["swain"].url)
-                        if not bounded:
-                            outcome.notes.append(
-                                f"bounded count left out: this swain has no count={BOUNDED}")
-                        found = cases(bounded)
+                    if not found:
+                        found = cases()
                         _compare(outcome, running, found)
                     for case in found:
                         _measure(case, processes, running, options, outcome, drive, progress)

@@ -379,3 +379,20 @@ def test_exact_count_limit_default(tmp_path: Path) -> None:
     path.write_text('[connections.development]\nurl = "sqlite:///dev.db"\n', encoding="utf-8")
     config, _ = load_config(path, None, environ={})
     assert config.api.exact_count_limit == 10000
+
+
+def test_openapi_documents_counting_and_keyset(client: httpx.Client,
+                                               tokens: dict[str, dict[str, str]]) -> None:
+    document = _ok(client.get("/openapi.json", headers=tokens["a"]))
+    listing = document["paths"]["/items"]["get"]
+    filtering = document["paths"]["/items/filter"]["post"]
+    for operation in (listing, filtering):
+        parameters = {p["name"]: p for p in operation["parameters"]}
+        assert parameters["count"]["schema"]["enum"] == ["bounded", "exact", "estimated", "none"]
+        assert parameters["count"]["schema"]["default"] == "bounded"
+        assert str(LIMIT) in parameters["count"]["description"]
+        assert parameters["after"]["schema"] == {"type": "string"}
+        page = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+        properties = document["components"]["schemas"][page.rsplit("/", 1)[-1]]["properties"]
+        assert properties["total_is_estimate"]["type"] == "boolean"
+        assert properties["next_after"]["nullable"] is True

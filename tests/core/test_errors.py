@@ -300,7 +300,7 @@ _paths = st.one_of(
 ).map(lambda p: "/" + p.lstrip("/"))  # "//x" would name another host
 _queries = st.dictionaries(
     st.sampled_from(["page", "page_size", "sort", "fields", "count", "id", "email", "qty",
-                     "price", "bogus", "filter"]),
+                     "price", "bogus", "filter", "after"]),
     st.text(max_size=12), max_size=4)
 
 
@@ -327,8 +327,13 @@ def test_fuzz_never_500(client: httpx.Client, method: str, path: str, query: dic
 @given(query=_queries)
 def test_fuzz_list_queries(client: httpx.Client, query: dict[str, str]) -> None:
     response = client.get("/child", params=query)
-    assert response.status_code in (200, 422), (query, response.text)
+    assert response.status_code in (200, 400, 422), (query, response.text)
     if response.status_code == 422:
         assert_error(response, 422, "validation_error")
+    elif response.status_code == 400:  # a cursor that is none, or one with page > 1
+        assert "after" in query
+        assert assert_error(response, 400, "bad_request")["details"][0]["path"] == "after"
     else:
-        assert set(response.json()) == {"data", "total", "page", "page_size", "total_pages"}
+        keyset = {"next_after"} if "after" in query else set()
+        assert set(response.json()) == {"data", "total", "page", "page_size", "total_pages",
+                                        "total_is_estimate", *keyset}

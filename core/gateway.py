@@ -314,11 +314,18 @@ class TableGateway:
 
     def _order(self, table: Table, sa_table: sa.FromClause,
                sort: Sequence[tuple[str, bool, str | None]],
-               within: Sequence[str] | None = None) -> list[Any]:
+               within: Sequence[str] | None = None, keyset: bool = False) -> list[Any]:
+        """ORDER BY terms; for a keyset page, in the form the cursor's comparison
+        uses (timestamps SQLite keeps as text of any ISO form: by their instant)."""
+        def term(name: str) -> Any:
+            column = sa_table.c[name]
+            return self.dialect.comparable(column, table.existing_column(name).kind) \
+                if keyset else column
+
         order: list[Any] = []
         for name, descending, nulls in sort:
-            order.extend(self.dialect.order_by(sa_table.c[name], descending, nulls))
-        order.extend(sa_table.c[name].asc() for name in self._tiebreak(table, sort, within))
+            order.extend(self.dialect.order_by(term(name), descending, nulls))
+        order.extend(term(name).asc() for name in self._tiebreak(table, sort, within))
         return order
 
     async def list(self, table: Table, query: ListQuery) -> PageResult:
@@ -338,9 +345,11 @@ class TableGateway:
         key: Hashable = ("list", table.key, fields, query.sort, query.distinct,
                          tuple(p.key for p in predicates), query.page is not None, query.count,
                          members.key if members is not None else None,
-                         None if after is None else after.key)
+                         query.keyset is not None, None if after is None else after.key)
         if members is not None:
             params.update(members.params)
+
+        keyset = query.keyset is not None
 
         def build() -> Compiled:
             where = self._where(sa_table, predicates)
@@ -357,7 +366,7 @@ class TableGateway:
                 projection = [sa_table.c[name] for name in selected]
             within = selected if query.distinct else None
             stmt = sa.select(*projection).where(*page_where).order_by(
-                *self._order(table, sa_table, query.sort, within))
+                *self._order(table, sa_table, query.sort, within, keyset))
             if query.distinct:
                 stmt = stmt.distinct()
             if query.page is not None:
@@ -381,7 +390,7 @@ class TableGateway:
                         specs.append(None)
                         names.append(name)
                 stmt = sa.select(*outputs).select_from(rows).add_cte(stmt.cte(rows.name)) \
-                    .order_by(*self._order(table, rows, query.sort, within))
+                    .order_by(*self._order(table, rows, query.sort, within, keyset))
             json_stmt = self.dialect.json_page(stmt, specs, count_stmt)
             if json_stmt is not None:
                 return self.dialect.compiled(json_stmt, specs, extra=("json", None, names))

@@ -33,6 +33,8 @@ from .protocols import Predicate
 from .schema import Table
 
 PARAMETER = "after"
+#: a dialect's ``comparable``: an expression of a kind in the form it compares in
+Comparable = Callable[[sa.ColumnElement[Any], str], sa.ColumnElement[Any]]
 
 
 def refused(message: str) -> BadRequest:
@@ -112,15 +114,18 @@ def decode_cursor(keyset: Keyset, table: Table, text: str,
     return encoded
 
 
-def after_predicate(keyset: Keyset, catalog: Catalog, table: Table,
-                    values: Sequence[Any]) -> Predicate:
-    """The rows strictly after ``values`` in the keyset's order."""
+def after_predicate(keyset: Keyset, catalog: Catalog, table: Table, values: Sequence[Any],
+                    comparable: Comparable) -> Predicate:
+    """The rows strictly after ``values`` in the keyset's order; both sides in the form
+    the dialect compares a column's kind in (keyset pages are ordered by it too)."""
     sa_table = catalog.sa_table(table)
     params = {f"_after{i}": value for i, value in enumerate(values)}
 
     def build() -> sa.ColumnElement[bool]:
-        columns = [sa_table.c[name] for name in keyset.names]
-        binds: list[sa.BindParameter[Any]] = [sa.bindparam(f"_after{i}") for i in range(len(columns))]
+        kinds = [table.existing_column(name).kind for name in keyset.names]
+        columns = [comparable(sa_table.c[name], kind)
+                   for name, kind in zip(keyset.names, kinds, strict=True)]
+        binds = [comparable(sa.bindparam(f"_after{i}"), kind) for i, kind in enumerate(kinds)]
         directions = {descending for _, descending in keyset.columns}
         if len(directions) == 1:  # one direction: a row comparison says it
             descending = directions.pop()

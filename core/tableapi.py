@@ -239,7 +239,8 @@ def keyset_from(request: web.Request, gw: TableGateway, table: Table,
     if not text:
         return KeysetRequest(keyset, None)
     values = decode_cursor(keyset, table, text, gw.dialect.encode)
-    return KeysetRequest(keyset, after_predicate(keyset, gw.catalog, table, values))
+    return KeysetRequest(keyset, after_predicate(keyset, gw.catalog, table, values,
+                                                 gw.dialect.comparable))
 
 
 def envelope(result_body: bytes, total: int | None, page: Page, estimated: bool = False,

@@ -12,6 +12,7 @@ would be over the limit.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,9 @@ INSERT INTO users (id, email, firstname, password, isactive, org_id) VALUES
 {_items()}
 INSERT INTO tags (id, label) VALUES (1, 'x'), (2, 'y');
 INSERT INTO loose (n) VALUES (1), (2);
+INSERT INTO events (id, at) VALUES (1, '2024-01-01 10:00:00'), (2, '2024-01-01T09:30:00'),
+  (3, '2024-01-01 09:30:00'), (4, '2024-01-02 08:00:00'), (5, '2024-01-01T23:15:00'),
+  (6, '2024-01-01 10:00:00'), (7, '2023-12-31 23:59:59');
 """
 
 _TABLES = """
@@ -60,12 +64,14 @@ CREATE TABLE items (id INTEGER PRIMARY KEY, org_id INTEGER NOT NULL REFERENCES o
   amount NUMERIC(10, 2) NOT NULL, made DATE NOT NULL);
 CREATE TABLE tags (id INTEGER PRIMARY KEY, label VARCHAR(10) NOT NULL);
 CREATE TABLE loose (n INTEGER NOT NULL);
+CREATE TABLE events (id INTEGER PRIMARY KEY, at {timestamp} NOT NULL);
 """
 
 DDL = {
-    "sqlite": _TABLES.format(bool="BOOLEAN") + _ROWS.format(true="1"),
-    "postgresql": _TABLES.format(bool="BOOLEAN") + _ROWS.format(true="TRUE"),
-    "mysql": _TABLES.format(bool="TINYINT(1)") + _ROWS.format(true="1"),
+    "sqlite": _TABLES.format(bool="BOOLEAN", timestamp="TIMESTAMP") + _ROWS.format(true="1"),
+    "postgresql": _TABLES.format(bool="BOOLEAN", timestamp="TIMESTAMP")
+    + _ROWS.format(true="TRUE"),
+    "mysql": _TABLES.format(bool="TINYINT(1)", timestamp="DATETIME") + _ROWS.format(true="1"),
 }
 
 SWAIN_CONFIG = {
@@ -76,7 +82,7 @@ SWAIN_CONFIG = {
                          "firstname": "firstname", "password": "password",
                          "isactive": "isactive"}},
     "rls": {"enabled": True, "tenant_table": "orgs", "tenant_field": "org_id",
-            "exclude_tables": ["tags", "loose"]},
+            "exclude_tables": ["tags", "loose", "events"]},
     "api": {"exact_count_limit": LIMIT, "max_page_size": 100},
 }
 
@@ -303,6 +309,27 @@ def test_keyset_stays_within_the_tenant(client: httpx.Client,
     b_rest = _ok(client.get("/items", params={"after": a_page["next_after"], "sort": "-score",
                                               "page_size": 100}, headers=tokens["b"]))
     assert {r["org_id"] for r in b_rest["data"]} <= {2}
+
+
+@pytest.mark.parametrize("sort", ["at", "-at"])
+def test_keyset_by_timestamps_in_any_iso_form(client: httpx.Client,
+                                              tokens: dict[str, dict[str, str]],
+                                              sort: str) -> None:
+    """SQLite keeps timestamps as the text written ("T" or " "): a walk follows their
+    instants all the same."""
+    params: dict[str, Any] = {"page_size": 2, "after": "", "sort": sort}
+    walked: list[dict[str, Any]] = []
+    for _ in range(10):
+        page = _ok(client.get("/events", params=params, headers=tokens["a"]))
+        walked += page["data"]
+        if page["next_after"] is None:
+            break
+        params["after"] = page["next_after"]
+    instants = {r["id"]: dt.datetime.fromisoformat(r["at"]) for r in walked}
+    assert sorted(instants) == list(range(1, 8))
+    expected = sorted(instants, key=lambda i: (instants[i], i) if sort == "at"
+                      else (-instants[i].timestamp(), i))
+    assert [r["id"] for r in walked] == expected
 
 
 def _cursor(client: httpx.Client, headers: dict[str, str], **params: str) -> str:

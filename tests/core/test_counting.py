@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from swain.contrib.testing import FreshDatabase
+from swain.contrib.testing.auth import FAST_ARGON2
 from swain.core import ConfigError, load_config
 
 PASSWORD = "counting-password"
@@ -77,7 +78,7 @@ DDL = {
 SWAIN_CONFIG = {
     "auth": {"enabled": True, "identity_cache": "0s",
              "jwt_secret": "counting test secret, long enough for HS256 signatures",
-             "argon2_time_cost": 1, "argon2_memory_kib": 1024, "argon2_parallelism": 1},
+             **FAST_ARGON2},
     "mapping": {"user": {"table": "users", "id": "id", "email": "email",
                          "firstname": "firstname", "password": "password",
                          "isactive": "isactive"}},

@@ -132,6 +132,13 @@ class JsonRow(dict[str, Any]):
         self.json = json
 
 
+def _bounded_count(rows: sa.Select[Any]) -> sa.Select[Any]:
+    """How many of ``rows`` there are, reading at most ``_bound`` of them."""
+    # OFFSET spelt out: SQLite's compiler would otherwise bind one nobody supplies
+    limited = rows.limit(sa.bindparam("_bound", type_=sa.Integer)).offset(sa.literal_column("0"))
+    return sa.select(sa.func.count()).select_from(limited.subquery("s"))
+
+
 def key_of(table: Table, row: Mapping[str, Any]) -> dict[str, Any] | None:
     """A row's primary key as ``{column: value}`` (``None`` without a key)."""
     if not table.primary_key:
@@ -398,7 +405,7 @@ class TableGateway:
             return self.dialect.compiled(stmt, specs, extra=("rows", count, names))
 
         compiled = self.catalog.compiled(key, build)
-        limit = self.runtime.config.api.exact_count_limit
+        limit = self.runtime.exact_count_limit
         if query.count == "bounded":
             params["_bound"] = limit + 1
         if query.page is not None:
@@ -455,9 +462,8 @@ class TableGateway:
             inner = sa.select(sa.literal_column("1")).select_from(sa_table).where(*where)
         else:
             return sa.select(sa.func.count()).select_from(sa_table).where(*where)
-        if query.count == "bounded":  # OFFSET spelt out: SQLite's compiler would bind one
-            inner = inner.limit(sa.bindparam("_bound", type_=sa.Integer)).offset(
-                sa.literal_column("0"))
+        if query.count == "bounded":
+            return _bounded_count(inner)
         return sa.select(sa.func.count()).select_from(inner.subquery("s"))
 
     @staticmethod
@@ -1153,10 +1159,8 @@ class TableGateway:
                     stmt.subquery()))
                 counts = (exact, None, None)
                 if query.count == "bounded":  # at most _bound groups; the planner beyond
-                    bounded = sa.select(sa.func.count()).select_from(
-                        stmt.limit(sa.bindparam("_bound", type_=sa.Integer)).offset(
-                            sa.literal_column("0")).subquery("s"))
-                    counts = (self.dialect.compiled(bounded), self.dialect.compiled(stmt), exact)
+                    counts = (self.dialect.compiled(_bounded_count(stmt)),
+                              self.dialect.compiled(stmt), exact)
             if query.page is not None or query.sort:
                 outputs = {**{name: sa_table.c[name] for name in query.group_by},
                            **query.aggregates}
@@ -1175,7 +1179,7 @@ class TableGateway:
         compiled = self.catalog.compiled(shape, build)
         params = self._params(predicates)
         params.update(having_params)
-        limit = self.runtime.config.api.exact_count_limit
+        limit = self.runtime.exact_count_limit
         count_params = {**params, "_bound": limit + 1}
         if query.page is not None:
             params["_limit"] = query.page.size

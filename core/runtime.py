@@ -82,6 +82,11 @@ class Runtime:
         api = self.config.api
         return int(api.default_page_size), int(api.max_page_size)
 
+    @functools.cached_property
+    def exact_count_limit(self) -> int:
+        """``api.exact_count_limit``, read once (every bounded count needs it)."""
+        return int(self.config.api.exact_count_limit)
+
     @property
     def invalidations(self) -> InvalidationBus:
         """The invalidation bus (the :data:`~swain.core.invalidation.INVALIDATION` service)."""
